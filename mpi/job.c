@@ -1,0 +1,68 @@
+/* job.c: settings and model construction from the broadcast config text. */
+#include "job.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char *const known_sections[] = {"data", "train", "checkpoint", "layer", NULL};
+
+int mn_job_parse(mn_config *cfg, const char *path, const char *text, char **sets, int nsets,
+                 mn_err *err) {
+  if (mn_config_parse(cfg, path, text, err) != 0) return -1;
+  for (int i = 0; i < nsets; i++)
+    if (mn_config_set(cfg, sets[i], err) != 0) return -1;
+  return 0;
+}
+
+int mn_job_settings(mn_config *cfg, mn_settings *s, mn_err *err) {
+  memset(s, 0, sizeof *s);
+  mn_cfg_section *data = mn_config_section(cfg, "data");
+  mn_cfg_section *train = mn_config_section(cfg, "train");
+  mn_cfg_section *ckpt = mn_config_section(cfg, "checkpoint");
+  static const char *const progress_names[] = {"auto", "bar", "lines", NULL};
+  int shuffle, loss, progress;
+  if (!mn_cfg_has(data, "path"))
+    return mn_fail(err, "%s: [data] path is required (the HDF5 dataset to train on)",
+                   cfg->path);
+  if (mn_cfg_string(data, "path", NULL, &s->data_path, err) != 0 ||
+      mn_cfg_choice(data, "shuffle", mn_shuffle_names, MN_SHUFFLE_GLOBAL, &shuffle, err) != 0 ||
+      mn_cfg_int(train, "epochs", 10, 1, 1000000, &s->epochs, err) != 0 ||
+      mn_cfg_int(train, "batch", 128, 1, 1 << 24, &s->batch, err) != 0 ||
+      mn_cfg_int(train, "max_steps", 0, 0, 1L << 40, &s->max_steps, err) != 0 ||
+      mn_cfg_int(train, "eval_batch", 500, 1, 4096, &s->eval_batch, err) != 0 ||
+      mn_cfg_int(train, "seed", 1, 0, 1L << 62, &s->seed, err) != 0 ||
+      mn_cfg_int(train, "progress_seconds", 30, 1, 1000000, &s->progress_s, err) != 0 ||
+      mn_cfg_choice(train, "loss", mn_loss_names, MN_LOSS_CROSS_ENTROPY, &loss, err) != 0 ||
+      mn_cfg_choice(train, "progress", progress_names, MN_PROGRESS_AUTO, &progress, err) != 0 ||
+      mn_sgd_configure(&s->opt, train, err) != 0 ||
+      mn_cfg_string(ckpt, "dir", "runs/default", &s->run_dir, err) != 0 ||
+      mn_cfg_int(ckpt, "every_epochs", 1, 0, 1000000, &s->every_epochs, err) != 0 ||
+      mn_cfg_int(ckpt, "keep", 3, 1, 1000000, &s->keep, err) != 0)
+    return -1;
+  s->shuffle = (mn_shuffle_mode)shuffle;
+  s->loss = (mn_loss_kind)loss;
+  s->progress = (mn_progress)progress;
+  return 0;
+}
+
+int mn_job_model(mn_config *cfg, const mn_settings *s, const mn_split_info *info, int max_batch,
+                 mn_net *net, mn_err *err) {
+  if (s->loss == MN_LOSS_CROSS_ENTROPY && !info->has_labels) {
+    mn_cfg_section *train = mn_config_section(cfg, "train");
+    char where[700];
+    mn_cfg_entry *e = train ? mn_cfg_find(train, "loss") : NULL;
+    if (e)
+      mn_cfg_where(train, e, where, sizeof where);
+    else
+      snprintf(where, sizeof where, "%s: [train] loss (default cross_entropy)", cfg->path);
+    return mn_fail(err, "%s: cross_entropy needs integer class labels but %s has float "
+                        "targets; use loss = mse", where, s->data_path);
+  }
+  if (mn_net_create(net, cfg, info->shape, info->classes, s->loss, max_batch, err) != 0)
+    return -1;
+  if (mn_config_check_unused(cfg, known_sections, err) != 0) {
+    mn_net_destroy(net);
+    return -1;
+  }
+  return 0;
+}

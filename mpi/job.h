@@ -1,0 +1,37 @@
+/* job.h: turning a config text into settings and a model, identically on every rank.
+ *
+ * Rank 0 reads the config file and broadcasts its bytes; every rank parses the same text
+ * and applies the same --set overrides, so all ranks reach the same verdict on every key. */
+#ifndef MN_JOB_H
+#define MN_JOB_H
+
+#include "config.h"
+#include "dataset.h"
+#include "net.h"
+#include "optim.h"
+#include "sampler.h"
+
+typedef enum { MN_PROGRESS_AUTO, MN_PROGRESS_BAR, MN_PROGRESS_LINES } mn_progress;
+
+typedef struct {
+  const char *data_path;
+  mn_shuffle_mode shuffle;
+  long epochs, batch, max_steps, eval_batch, seed, progress_s;
+  mn_loss_kind loss;
+  mn_progress progress;
+  const char *run_dir;
+  long every_epochs, keep;
+  mn_sgd opt;
+} mn_settings;
+
+/* Parses the text and applies the overrides (count of them in nsets). */
+int mn_job_parse(mn_config *cfg, const char *path, const char *text, char **sets, int nsets,
+                 mn_err *err);
+/* Reads [data], [train] and [checkpoint]. */
+int mn_job_settings(mn_config *cfg, mn_settings *s, mn_err *err);
+/* Builds the network for the data's sample shape and class count; then rejects any key no
+ * one asked for. */
+int mn_job_model(mn_config *cfg, const mn_settings *s, const mn_split_info *info, int max_batch,
+                 mn_net *net, mn_err *err);
+
+#endif

@@ -1,0 +1,437 @@
+/* train.c: `mpinet train`: the synchronous data-parallel training loop.
+ *
+ * Every rank: same config, same initial parameters (broadcast from rank 0), its own slice
+ * of each global batch, local forward/backward, ONE allreduce of the gradient buffer, the
+ * same SGD update. Rank 0 reports, writes metrics.jsonl and checkpoints. Every failure goes
+ * through world.h's policy: agreed by all ranks, or an abort of the whole job. */
+#define _GNU_SOURCE
+#include "train.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "checkpoint.h"
+#include "evaluate.h"
+#include "fileutil.h"
+#include "grad_sync.h"
+#include "h5util.h"
+#include "job.h"
+#include "run_dir.h"
+#include "world.h"
+
+static void usage(FILE *out) {
+  fprintf(out,
+          "usage: mpirun -np N mpinet train CONFIG.ini [--set section.key=value ...]\n"
+          "                                 [--resume RUN_DIR]\n"
+          "       mpinet train --resume RUN_DIR          (reuses RUN_DIR/config.ini)\n"
+          "\n"
+          "Trains the network of CONFIG.ini with synchronous data parallelism over the N MPI\n"
+          "ranks: each rank computes gradients on its share of every global batch\n"
+          "([train] batch), gradients are averaged with MPI_Allreduce, and every rank applies\n"
+          "the same SGD update. Rank 0 prints progress and writes checkpoint.dir:\n"
+          "  config.ini      the effective config (overrides applied)\n"
+          "  metrics.jsonl   one JSON object per evaluation (epoch, step, train_loss,\n"
+          "                  test_loss, test_accuracy, samples_per_s, wall_s, ...)\n"
+          "  ckpt-<step>.h5  checkpoints (HDF5), `latest` names the newest good one\n"
+          "\n"
+          "  --set section.key=value  override any config key (repeatable);\n"
+          "                           layerN.key=value for the N-th [layer]\n"
+          "  --resume RUN_DIR         continue from RUN_DIR's latest checkpoint, at the exact\n"
+          "                           step, writing further checkpoints there\n"
+          "Exit status: 0 done, 1 error (one line 'mpinet: error: ...'), 2 bad usage.\n");
+}
+
+typedef struct {
+  mn_world w;
+  mn_config cfg;
+  mn_settings s;
+  mn_split train, test;
+  mn_sampler sampler;
+  mn_net net;
+  char *config_text; /* effective config, written to the run dir and checkpoints */
+  float *x;          /* batch buffers, max_batch rows */
+  int32_t *y;
+  float *t;
+  uint32_t *rows;
+  FILE *metrics;
+  double t_start;
+  bool bar; /* live progress bar (rank 0) rather than periodic lines */
+} trainer;
+
+static bool is_rank0_env(void) {
+  const char *r = getenv("OMPI_COMM_WORLD_RANK");
+  if (!r) r = getenv("PMIX_RANK");
+  return !r || strcmp(r, "0") == 0;
+}
+
+/* Loads or initialises parameters; returns the step to start from. */
+static int start_state(trainer *tr, const char *resume_dir, long long *step) {
+  mn_err err;
+  int rc = 0;
+  long long meta[2] = {0, 0};
+  if (tr->w.rank == 0) {
+    if (resume_dir) {
+      char path[1100];
+      mn_ckpt_meta m;
+      rc = mn_run_dir_latest(resume_dir, path, sizeof path, &err);
+      if (rc == 0) rc = mn_checkpoint_load(path, &tr->net, tr->s.opt.velocity, &m, &err);
+      if (rc == 0) {
+        meta[0] = m.step;
+        meta[1] = m.world_size;
+        if (m.seed != tr->s.seed)
+          fprintf(stderr, "mpinet: warning: %s was written with seed %lld, the config says "
+                          "%ld; continuing with the checkpoint's data order\n", path, m.seed,
+                  tr->s.seed);
+        printf("resuming from %s at step %lld (written by %lld ranks)\n", path, m.step,
+               m.world_size);
+        mn_ckpt_meta_free(&m);
+      }
+    } else {
+      mn_net_init_params(&tr->net, (uint64_t)tr->s.seed);
+    }
+  }
+  if (mn_world_agree(&tr->w, rc, &err) != 0) return -1;
+  MPI_Bcast(meta, 2, MPI_LONG_LONG, 0, tr->w.comm);
+  mn_bcast_floats(&tr->w, tr->net.params, tr->net.nparams);
+  mn_bcast_floats(&tr->w, tr->s.opt.velocity, tr->net.nparams);
+  *step = meta[0];
+  return 0;
+}
+
+/* Checks collectively that every rank holds bit-identical parameters. */
+static int check_replicas(trainer *tr, mn_err *err) {
+  uint64_t mine = mn_net_param_hash(&tr->net);
+  uint64_t *all = malloc((size_t)tr->w.size * sizeof *all);
+  if (!all) mn_world_abort(&tr->w, "out of memory");
+  MPI_Allgather(&mine, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, tr->w.comm);
+  int bad = -1;
+  for (int r = 1; r < tr->w.size && bad < 0; r++)
+    if (all[r] != all[0]) bad = r;
+  free(all);
+  if (bad >= 0)
+    return mn_fail(err, "replicas diverged: rank %d's parameters differ from rank 0's", bad);
+  return 0;
+}
+
+static int save_checkpoint(trainer *tr, long long step, long long epoch) {
+  mn_err err;
+  int rc = 0;
+  if (tr->w.rank == 0) {
+    char path[1100];
+    mn_run_dir_checkpoint_path(tr->s.run_dir, step, path, sizeof path);
+    mn_ckpt_meta meta = {.step = step, .epoch = epoch, .seed = tr->s.seed,
+                         .world_size = tr->w.size, .config_text = tr->config_text,
+                         .data_path = (char *)tr->s.data_path};
+    rc = mn_checkpoint_save(path, &tr->net, tr->s.opt.velocity, &meta, &err);
+    if (rc == 0) rc = mn_run_dir_commit(tr->s.run_dir, step, (int)tr->s.keep, &err);
+    if (rc != 0) mn_fail_prefix(&err, "checkpoint at step %lld (earlier checkpoints are intact)",
+                                step);
+  }
+  return mn_world_agree(&tr->w, rc, &err);
+}
+
+typedef struct {
+  double loss_sum, correct, count;
+} train_sums;
+
+/* Evaluates, reduces train and test sums in one allreduce, reports on rank 0. */
+static int report(trainer *tr, long long epoch, long long step, const train_sums *ts,
+                  double train_seconds, long long samples) {
+  mn_eval_sums es;
+  mn_eval_local(&tr->net, &tr->test, (int)tr->s.eval_batch, tr->x, tr->y, tr->t, &es);
+  double local[6] = {ts->loss_sum, ts->correct, ts->count, es.loss_sum, es.correct, es.count};
+  double sum[6];
+  MPI_Allreduce(local, sum, 6, MPI_DOUBLE, MPI_SUM, tr->w.comm);
+  mn_err err;
+  if (mn_world_agree(&tr->w, check_replicas(tr, &err), &err) != 0) return -1;
+  if (tr->w.rank != 0) return 0;
+  double train_loss = sum[2] > 0 ? sum[0] / sum[2] : NAN;
+  double train_acc = sum[2] > 0 ? sum[1] / sum[2] : NAN;
+  double test_loss = sum[3] / sum[5], test_acc = sum[4] / sum[5];
+  double sps = train_seconds > 0 ? (double)samples / train_seconds : 0.0;
+  double wall = MPI_Wtime() - tr->t_start;
+  double lr = mn_sgd_lr(&tr->s.opt, step > 0 ? step - 1 : 0);
+  bool labels = tr->test.info.has_labels;
+  if (tr->bar) printf("\r\033[K");
+  printf("epoch %lld/%ld  step %lld  train_loss %.4f  test_loss %.4f", epoch, tr->s.epochs,
+         step, train_loss, test_loss);
+  if (labels) printf("  test_acc %.2f%%", 100.0 * test_acc);
+  printf("  %.0f samples/s  %.1f s\n", sps, wall);
+  fflush(stdout);
+  if (tr->metrics) {
+    fprintf(tr->metrics,
+            "{\"epoch\": %lld, \"step\": %lld, \"train_loss\": %.6g, \"train_accuracy\": %.6g, "
+            "\"test_loss\": %.6g, \"test_accuracy\": %.6g, \"test_correct\": %.0f, "
+            "\"test_count\": %.0f, \"lr\": %.6g, \"samples_per_s\": %.1f, \"wall_s\": %.3f, "
+            "\"world_size\": %d}\n",
+            epoch, step, train_loss, labels ? train_acc : NAN, test_loss,
+            labels ? test_acc : NAN, sum[4], sum[5], lr, sps, wall, tr->w.size);
+    fflush(tr->metrics);
+  }
+  return 0;
+}
+
+static void progress(const trainer *tr, long long epoch, long step, double loss,
+                     double seconds, long samples) {
+  if (tr->bar) {
+    int width = 30, done = (int)(width * (step + 1) / tr->sampler.steps_per_epoch);
+    char bar[40];
+    for (int i = 0; i < width; i++) bar[i] = i < done ? '#' : '.';
+    bar[width] = '\0';
+    printf("\r\033[Kepoch %lld/%ld [%s] %ld/%ld  loss %.4f  %.0f samples/s", epoch + 1,
+           tr->s.epochs, bar, step + 1, tr->sampler.steps_per_epoch, loss,
+           seconds > 0 ? samples / seconds : 0.0);
+  } else {
+    printf("epoch %lld/%ld  step %ld/%ld  loss %.4f  %.0f samples/s\n", epoch + 1,
+           tr->s.epochs, step + 1, tr->sampler.steps_per_epoch, loss,
+           seconds > 0 ? samples / seconds : 0.0);
+  }
+  fflush(stdout);
+}
+
+/* The loop proper; returns 0 or -1 (already reported). */
+static int train_loop(trainer *tr, long long step) {
+  const mn_settings *s = &tr->s;
+  const long spe = tr->sampler.steps_per_epoch;
+  const long long total = s->epochs * spe;
+  const long long stop = s->max_steps > 0 && s->max_steps < total ? s->max_steps : total;
+  const int lb = tr->sampler.local_batch;
+  const float scale = 1.0f / (float)s->batch;
+  const bool tty = tr->w.rank == 0 && tr->bar;
+  mn_net *net = &tr->net;
+
+  while (step < stop) {
+    const long long epoch = step / spe;
+    train_sums ts = {0};
+    double t0 = MPI_Wtime(), last_print = t0;
+    long long samples = 0;
+    long s_in = (long)(step % spe);
+    for (; s_in < spe && step < stop; s_in++, step++) {
+      mn_sampler_batch(&tr->sampler, (long)epoch, s_in, tr->rows);
+      mn_split_gather(&tr->train, tr->rows, lb, tr->x, tr->y, tr->t);
+      mn_net_zero_grads(net);
+      const float *out = mn_net_forward(net, tr->x, lb, true);
+      mn_loss_stats st = {0};
+      mn_loss_compute(net->loss, mn_net_final_act(net), out,
+                      tr->train.info.has_labels ? tr->y : NULL,
+                      tr->train.info.has_labels ? NULL : tr->t, lb, net->outputs, scale,
+                      mn_net_output_grad(net), &st);
+      net->grads[net->nparams] = isfinite(st.loss_sum) ? 0.0f : 1.0f;
+      mn_net_backward(net, tr->x, lb);
+      mn_grad_allreduce(&tr->w, net->grads, net->nparams + MN_GRAD_TAIL);
+      if (net->grads[net->nparams] != 0.0f) {
+        if (tr->w.rank == 0)
+          fprintf(stderr, "mpinet: error: non-finite loss at step %lld (epoch %lld) on %.0f "
+                          "rank(s); stopping (lower train.lr?); the last checkpoint in %s is "
+                          "intact\n", step + 1, epoch + 1, net->grads[net->nparams],
+                  s->run_dir);
+        return -1;
+      }
+      mn_sgd_step(&tr->s.opt, net->params, net->grads, step);
+      ts.loss_sum += st.loss_sum;
+      ts.correct += (double)st.correct;
+      ts.count += lb;
+      samples += s->batch;
+      if (tr->w.rank == 0) {
+        double now = MPI_Wtime();
+        if ((tty && now - last_print > 0.25) || (!tty && now - last_print > s->progress_s)) {
+          progress(tr, epoch, s_in, ts.loss_sum / ts.count, now - t0, (long)samples);
+          last_print = now;
+        }
+      }
+    }
+    double seconds = MPI_Wtime() - t0;
+    bool epoch_done = s_in == spe;
+    long long epochs_done = epoch_done ? epoch + 1 : epoch;
+    if (report(tr, epoch + 1, step, &ts, seconds, samples) != 0) return -1;
+    bool last = step == stop;
+    bool due = epoch_done && s->every_epochs > 0 && (epoch + 1) % s->every_epochs == 0;
+    if ((due || last) && save_checkpoint(tr, step, epochs_done) != 0) return -1;
+  }
+  return 0;
+}
+
+/* Everything before the loop: config, data, model, state, run directory. */
+static int setup(trainer *tr, const char *config_path, char **sets, int nsets,
+                 const char *resume_dir) {
+  mn_err err;
+  mn_world *w = &tr->w;
+  char fallback[1100];
+  if (!config_path) {
+    snprintf(fallback, sizeof fallback, "%s/config.ini", resume_dir);
+    config_path = fallback;
+  }
+  char *text = mn_world_bcast_file(w, config_path, 1 << 20);
+  if (!text) return -1;
+  int rc = mn_job_parse(&tr->cfg, config_path, text, sets, nsets, &err);
+  free(text);
+  if (rc == 0 && resume_dir) {
+    char set[1100];
+    snprintf(set, sizeof set, "checkpoint.dir=%s", resume_dir);
+    rc = mn_config_set(&tr->cfg, set, &err);
+  }
+  if (rc == 0) rc = mn_job_settings(&tr->cfg, &tr->s, &err);
+  if (mn_world_agree(w, rc, &err) != 0) return -1;
+
+  mn_settings *s = &tr->s;
+  if (s->batch % w->size != 0) {
+    mn_cfg_section *train = mn_config_section(&tr->cfg, "train");
+    char where[700];
+    mn_cfg_entry *e = train ? mn_cfg_find(train, "batch") : NULL;
+    if (e)
+      mn_cfg_where(train, e, where, sizeof where);
+    else
+      snprintf(where, sizeof where, "%s: [train] batch (default)", tr->cfg.path);
+    mn_fail(&err, "%s: global batch %ld is not divisible by the %d ranks (each rank takes "
+                  "batch / ranks samples)", where, s->batch, w->size);
+    mn_world_agree(w, -1, &err);
+    return -1;
+  }
+
+  mn_split_info info;
+  rc = mn_split_probe(s->data_path, "train", &info, &err);
+  if (rc == 0)
+    rc = mn_sampler_init(&tr->sampler, s->shuffle, w->rank, w->size, (uint64_t)s->seed,
+                         info.rows, (int)s->batch, &err);
+  if (rc == 0) {
+    const mn_sampler *sm = &tr->sampler;
+    rc = mn_split_load(&tr->train, s->data_path, "train", sm->held_begin,
+                       sm->held_begin + sm->held, &err);
+  }
+  if (rc == 0) rc = mn_eval_load(&tr->test, s->data_path, "test", (int)s->eval_batch, w, &err);
+  int max_batch = (int)(s->batch / w->size > s->eval_batch ? s->batch / w->size : s->eval_batch);
+  if (rc == 0) rc = mn_job_model(&tr->cfg, s, &info, max_batch, &tr->net, &err);
+  if (rc == 0) rc = mn_sgd_alloc(&s->opt, tr->net.nparams, &err);
+  if (rc == 0) {
+    tr->x = mn_alloc((size_t)max_batch * tr->train.row_len, sizeof(float), "batch", &err);
+    tr->y = mn_alloc((size_t)max_batch, sizeof(int32_t), "batch", &err);
+    tr->t = mn_alloc((size_t)max_batch * info.classes, sizeof(float), "batch", &err);
+    tr->rows = mn_alloc((size_t)max_batch, sizeof(uint32_t), "batch", &err);
+    rc = tr->x && tr->y && tr->t && tr->rows ? 0 : -1;
+  }
+  if (mn_world_agree(w, rc, &err) != 0) return -1;
+  /* Open MPI hands ranks a pty for stdout even when mpirun's output goes to a file, so
+   * "auto" asks for stderr to be a terminal too (it is a pipe under mpirun). */
+  tr->bar = s->progress == MN_PROGRESS_BAR ||
+            (s->progress == MN_PROGRESS_AUTO && isatty(STDOUT_FILENO) && isatty(STDERR_FILENO));
+  s->opt.steps_per_epoch = tr->sampler.steps_per_epoch;
+  s->opt.total_steps = s->epochs * tr->sampler.steps_per_epoch;
+
+  /* The run directory: never overwrite an earlier run's checkpoints. */
+  tr->config_text = mn_config_to_text(&tr->cfg);
+  rc = tr->config_text ? 0 : mn_fail(&err, "out of memory");
+  if (rc == 0 && w->rank == 0) {
+    if (!resume_dir && mn_run_dir_has_checkpoints(s->run_dir))
+      rc = mn_fail(&err, "%s: already holds checkpoints of an earlier run; continue it with "
+                         "--resume %s, or choose another checkpoint.dir", s->run_dir,
+                   s->run_dir);
+    if (rc == 0) rc = mn_mkdir_p(s->run_dir, &err);
+    char path[1100];
+    snprintf(path, sizeof path, "%s/config.ini", s->run_dir);
+    if (rc == 0) rc = mn_write_file_atomic(path, tr->config_text, &err);
+    snprintf(path, sizeof path, "%s/metrics.jsonl", s->run_dir);
+    if (rc == 0 && !(tr->metrics = fopen(path, "a")))
+      rc = mn_fail(&err, "%s: cannot open for appending", path);
+  }
+  if (mn_world_agree(w, rc, &err) != 0) return -1;
+  return 0;
+}
+
+static void teardown(trainer *tr) {
+  if (tr->metrics) fclose(tr->metrics);
+  free(tr->x), free(tr->y), free(tr->t), free(tr->rows), free(tr->config_text);
+  mn_sgd_free(&tr->s.opt);
+  mn_net_destroy(&tr->net);
+  mn_sampler_free(&tr->sampler);
+  mn_split_free(&tr->train);
+  mn_split_free(&tr->test);
+  mn_config_free(&tr->cfg);
+}
+
+static void describe(const trainer *tr) {
+  const mn_net *net = &tr->net;
+  char shape[64];
+  mn_shape_format(net->in_shape, shape, sizeof shape);
+  printf("mpinet: %d rank%s | data %s: %zu train rows%s, sample %s, %d %s\n", tr->w.size,
+         tr->w.size > 1 ? "s" : "", tr->s.data_path, tr->sampler.rows,
+         tr->s.shuffle == MN_SHUFFLE_SHARD ? " (sharded)" : "", shape, net->outputs,
+         tr->train.info.has_labels ? "classes" : "targets");
+  printf("model:");
+  for (int i = 0; i < net->nlayers; i++) {
+    mn_shape_format(net->layers[i].out, shape, sizeof shape);
+    printf(" %s%s", net->layers[i].ops->type, shape);
+    if (net->layers[i].act != MN_ACT_NONE)
+      printf("+%s", mn_activation_names[net->layers[i].act]);
+  }
+  printf(" | %zu parameters\n", net->nparams);
+  printf("batch %ld global (%d per rank), %ld steps/epoch, %ld epochs, lr %g (%s), run dir %s\n",
+         tr->s.batch, tr->sampler.local_batch, tr->sampler.steps_per_epoch, tr->s.epochs,
+         tr->s.opt.lr, mn_schedule_names[tr->s.opt.schedule], tr->s.run_dir);
+  fflush(stdout);
+}
+
+int mn_train_main(int argc, char **argv) {
+  const char *resume = NULL;
+  char **sets = calloc((size_t)argc + 1, sizeof *sets);
+  int nsets = 0;
+  static const struct option opts[] = {{"set", required_argument, 0, 's'},
+                                       {"resume", required_argument, 0, 'r'},
+                                       {"help", no_argument, 0, 'h'},
+                                       {0, 0, 0, 0}};
+  int c;
+  optind = 1;
+  opterr = is_rank0_env();
+  while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    switch (c) {
+    case 's': sets[nsets++] = optarg; break;
+    case 'r': resume = optarg; break;
+    case 'h':
+      if (is_rank0_env()) usage(stdout);
+      free(sets);
+      return 0;
+    default:
+      if (is_rank0_env()) usage(stderr);
+      free(sets);
+      return 2;
+    }
+  }
+  const char *config = optind < argc ? argv[optind] : NULL;
+  if (optind + 1 < argc || (!config && !resume)) {
+    if (is_rank0_env()) {
+      fprintf(stderr, "mpinet: error: train: expected one CONFIG.ini (or --resume RUN_DIR)\n");
+      usage(stderr);
+    }
+    free(sets);
+    return 2;
+  }
+
+  trainer tr;
+  memset(&tr, 0, sizeof tr);
+  mn_world_init(&argc, &argv, &tr.w);
+  tr.t_start = MPI_Wtime();
+  mn_h5_quiet();
+  int rc = setup(&tr, config, sets, nsets, resume);
+  long long step = 0;
+  if (rc == 0) rc = start_state(&tr, resume, &step);
+  if (rc == 0) {
+    if (tr.w.rank == 0) describe(&tr);
+    rc = train_loop(&tr, step);
+  }
+  if (rc == 0 && tr.w.rank == 0) {
+    printf("done: %lld steps; replicas identical on all %d ranks (fnv1a64 %016" PRIx64
+           "); run dir %s\n", (long long)(tr.s.max_steps > 0 &&
+                                        tr.s.max_steps < tr.s.epochs * tr.sampler.steps_per_epoch
+                                    ? tr.s.max_steps
+                                    : tr.s.epochs * tr.sampler.steps_per_epoch),
+           tr.w.size, mn_net_param_hash(&tr.net), tr.s.run_dir);
+  }
+  teardown(&tr);
+  free(sets);
+  mn_world_finalize();
+  return rc == 0 ? 0 : 1;
+}

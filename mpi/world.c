@@ -1,0 +1,69 @@
+/* world.c: MPI initialisation, collective verdicts and job-wide aborts. */
+#include "world.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fileutil.h"
+
+void mn_world_init(int *argc, char ***argv, mn_world *w) {
+  MPI_Init(argc, argv);
+  w->comm = MPI_COMM_WORLD;
+  MPI_Comm_rank(w->comm, &w->rank);
+  MPI_Comm_size(w->comm, &w->size);
+}
+
+void mn_world_finalize(void) { MPI_Finalize(); }
+
+int mn_world_agree(const mn_world *w, int rc, const mn_err *err) {
+  int mine = rc != 0 ? w->rank : w->size, first;
+  MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, w->comm);
+  if (first == w->size) return 0;
+  if (first == w->rank) {
+    fprintf(stderr, "mpinet: error: %s\n", err ? err->msg : "failed");
+    fflush(stderr);
+  }
+  return -1;
+}
+
+void mn_world_abort(const mn_world *w, const char *fmt, ...) {
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "mpinet: error: rank %d: %s\n", w->rank, msg);
+  fflush(stderr);
+  MPI_Abort(w->comm, 1);
+  abort(); /* not reached */
+}
+
+char *mn_world_bcast_file(const mn_world *w, const char *path, size_t max_bytes) {
+  mn_err err;
+  char *text = NULL;
+  long long len = -1;
+  if (w->rank == 0) {
+    text = mn_read_file(path, max_bytes, &err);
+    if (text)
+      len = (long long)strlen(text);
+    else
+      fprintf(stderr, "mpinet: error: %s\n", err.msg);
+  }
+  MPI_Bcast(&len, 1, MPI_LONG_LONG, 0, w->comm);
+  if (len < 0) {
+    free(text);
+    return NULL;
+  }
+  if (w->rank != 0) text = calloc((size_t)len + 1, 1);
+  int ok = text != NULL, all;
+  MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, w->comm);
+  if (!all) {
+    if (!ok) fprintf(stderr, "mpinet: error: rank %d: out of memory for %s\n", w->rank, path);
+    free(text);
+    return NULL;
+  }
+  MPI_Bcast(text, (int)len, MPI_CHAR, 0, w->comm);
+  return text;
+}

@@ -1,0 +1,36 @@
+/* checkpoint.h: self-describing HDF5 checkpoints (README "Files").
+ *
+ * /params/<NN>_<type>/<tensor> and /optimizer/<NN>_<type>/<tensor>_momentum hold float32
+ * arrays with their real shapes, chunked with Fletcher32 so corruption is caught on read;
+ * root attributes say what wrote the file, the step and epoch, the seed, the world size, the
+ * full effective config and a hash of the parameter bytes (checked after loading). Saving
+ * writes PATH.tmp, fsyncs and renames, so a job killed mid-write leaves older files intact. */
+#ifndef MN_CHECKPOINT_H
+#define MN_CHECKPOINT_H
+
+#include <stdint.h>
+
+#include "net.h"
+
+#define MN_CHECKPOINT_FORMAT 1
+
+typedef struct {
+  long long step;  /* optimizer steps completed */
+  long long epoch; /* epochs completed */
+  long long seed;
+  long long world_size;
+  char *config_text; /* owned, on load */
+  char *data_path;   /* owned, on load */
+} mn_ckpt_meta;
+
+int mn_checkpoint_save(const char *path, const mn_net *net, const float *velocity,
+                       const mn_ckpt_meta *meta, mn_err *err);
+/* Loads parameters (and momentum, if velocity != NULL) into a network built from the same
+ * config; shapes and layer names must match. Fills meta (free with mn_ckpt_meta_free). */
+int mn_checkpoint_load(const char *path, mn_net *net, float *velocity, mn_ckpt_meta *meta,
+                       mn_err *err);
+/* Reads only the attributes. */
+int mn_checkpoint_read_meta(const char *path, mn_ckpt_meta *meta, mn_err *err);
+void mn_ckpt_meta_free(mn_ckpt_meta *meta);
+
+#endif

@@ -1,0 +1,49 @@
+/* dataset.h: one split (/train or /test) of an mpinet HDF5 dataset, held in memory.
+ *
+ * Layout (see README): /<split>/x uint8 or float32, (n, features) | (n, C, H, W) | (n, T, F);
+ * /<split>/y int32 labels (n) or float32 targets (n, k). Root attributes: classes, scale
+ * (x * scale -> float), optional mean/std. Pixels stay uint8 in memory (4x less than float)
+ * and are converted while a batch is assembled. A split can be loaded partially (rows
+ * [begin, end)) with one hyperslab read: that is how `shard` mode keeps 1/N per rank. */
+#ifndef MN_DATASET_H
+#define MN_DATASET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "layer.h"
+
+typedef struct {
+  size_t rows;      /* rows in the file's split */
+  mn_shape shape;   /* one sample */
+  bool x_is_u8;
+  bool has_labels;  /* int y (classification) vs float targets */
+  int classes;      /* with labels: number of classes; else target width */
+} mn_split_info;
+
+typedef struct {
+  char path[512];
+  char split[16];
+  mn_split_info info;
+  size_t begin, n; /* rows [begin, begin + n) of the split are held */
+  size_t row_len;  /* values per sample */
+  void *x;         /* uint8_t or float, n * row_len */
+  int32_t *labels; /* n, when info.has_labels */
+  float *targets;  /* n * classes, otherwise */
+  float a, b;      /* value = raw * a + b (scale and normalisation folded together) */
+} mn_split;
+
+/* Reads the split's shapes and attributes, validating them, without loading rows. */
+int mn_split_probe(const char *path, const char *split, mn_split_info *info, mn_err *err);
+/* Loads rows [begin, end) (end = SIZE_MAX: to the end), validating labels. */
+int mn_split_load(mn_split *s, const char *path, const char *split, size_t begin, size_t end,
+                  mn_err *err);
+void mn_split_free(mn_split *s);
+/* Assembles a batch of the given local row indices into x (count, row_len) as float and
+ * labels/targets. */
+void mn_split_gather(const mn_split *s, const uint32_t *rows, int count, float *x,
+                     int32_t *labels, float *targets);
+
+#endif

@@ -1,0 +1,49 @@
+/* error.c: error messages that say where, and allocation that refuses overflowing sizes. */
+#include "error.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int mn_fail(mn_err *err, const char *fmt, ...) {
+  if (err) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+  }
+  return -1;
+}
+
+int mn_fail_prefix(mn_err *err, const char *fmt, ...) {
+  if (err) {
+    char prefix[512];
+    char old[sizeof err->msg];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    memcpy(old, err->msg, sizeof old);
+    snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+  }
+  return -1;
+}
+
+int mn_mul_size(size_t a, size_t b, size_t *out) {
+  if (a != 0 && b > SIZE_MAX / a) return -1;
+  *out = a * b;
+  return 0;
+}
+
+void *mn_alloc(size_t n, size_t size, const char *what, mn_err *err) {
+  size_t bytes;
+  if (mn_mul_size(n, size, &bytes) != 0) {
+    mn_fail(err, "%s: size overflows (%zu x %zu bytes)", what, n, size);
+    return NULL;
+  }
+  void *p = calloc(bytes ? bytes : 1, 1);
+  if (!p) mn_fail(err, "%s: out of memory (%zu bytes)", what, bytes);
+  return p;
+}

@@ -1,0 +1,27 @@
+/* error.h: how a function in the core says what went wrong.
+ *
+ * Functions that can fail take an `mn_err *` and return -1 after filling it with one line
+ * (`<file or key>: <what> (<why>)`); they return 0 on success. Only the top (the CLI or the
+ * MPI layer) decides whether to exit or abort, so the core never calls exit(). */
+#ifndef MN_ERROR_H
+#define MN_ERROR_H
+
+#include <stddef.h>
+
+typedef struct {
+  char msg[1024];
+} mn_err;
+
+/* Fills err with a printf-style message and returns -1, so callers can `return mn_fail(...)`. */
+int mn_fail(mn_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Prefixes an existing message: "context: old message". Returns -1. */
+int mn_fail_prefix(mn_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Overflow-checked size arithmetic for anything sized by a file or a config value. */
+int mn_mul_size(size_t a, size_t b, size_t *out);
+
+/* malloc/calloc that report what they were for. */
+void *mn_alloc(size_t n, size_t size, const char *what, mn_err *err);
+
+#endif

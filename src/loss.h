@@ -1,0 +1,32 @@
+/* loss.h: losses that turn the network output into a scalar and its gradient.
+ *
+ * The gradient is scaled by `grad_scale` per sample: the trainer passes 1 / global batch,
+ * so summing the ranks' gradients (one MPI_SUM allreduce) already gives the global mean
+ * and no separate division pass is needed. */
+#ifndef MN_LOSS_H
+#define MN_LOSS_H
+
+#include <stdint.h>
+
+#include "activation.h"
+
+typedef enum { MN_LOSS_CROSS_ENTROPY, MN_LOSS_MSE } mn_loss_kind;
+extern const char *const mn_loss_names[];
+
+typedef struct {
+  double loss_sum; /* sum over samples of the per-sample loss */
+  long correct;    /* argmax(output) == label, when labels are given */
+} mn_loss_stats;
+
+/* out (B, k): network output, after `final_act`. Exactly one of labels (B) / targets (B, k)
+ * is non-NULL. Writes grad (B, k) = d(loss)/d(out), or d/d(pre-activation) when
+ * cross-entropy differentiates through a softmax output itself (then final_act is softmax).
+ * grad may be NULL (evaluation). */
+void mn_loss_compute(mn_loss_kind kind, mn_activation final_act, const float *out,
+                     const int32_t *labels, const float *targets, int batch, int k,
+                     float grad_scale, float *grad, mn_loss_stats *stats);
+
+/* Index of the largest of k values (the first on ties). */
+int mn_argmax(const float *v, int k);
+
+#endif

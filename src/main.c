@@ -1,0 +1,49 @@
+/* main.c: the `mpinet` command: dispatches to convert, info, train and eval. */
+#include <stdio.h>
+#include <string.h>
+
+#include "convert.h"
+#include "info.h"
+#include "train.h"
+
+static void usage(FILE *out) {
+  fprintf(out,
+          "mpinet: data-parallel neural network training over MPI\n"
+          "\n"
+          "usage:\n"
+          "  mpinet convert idx  --train-images F --train-labels F --test-images F\n"
+          "                      --test-labels F -o OUT.h5      MNIST-style idx -> HDF5\n"
+          "  mpinet convert synthetic -o OUT.h5 [...]           generated test data\n"
+          "  mpinet info FILE.h5                                what a dataset/checkpoint holds\n"
+          "  mpirun -np N mpinet train CONFIG.ini [--set section.key=value ...]\n"
+          "                                       [--resume RUN_DIR]\n"
+          "  mpirun -np N mpinet eval CHECKPOINT.h5 DATA.h5\n"
+          "  mpinet COMMAND --help                              help on one command\n"
+          "\n"
+          "See README.md for the config format and the files a run writes.\n");
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+      strcmp(argv[1], "help") == 0) {
+    usage(argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  if (strcmp(argv[1], "--version") == 0) {
+    printf("mpinet 0.1.0\n");
+    return 0;
+  }
+  const char *cmd = argv[1];
+  if (strcmp(cmd, "train") == 0) return mn_train_main(argc - 1, argv + 1);
+  if (strcmp(cmd, "eval") == 0) return mn_eval_main(argc - 1, argv + 1);
+  if (strcmp(cmd, "info") == 0) return mn_info_main(argc - 1, argv + 1);
+  if (strcmp(cmd, "convert") == 0) {
+    if (argc >= 3 && strcmp(argv[2], "idx") == 0) return mn_convert_idx_main(argc - 2, argv + 2);
+    if (argc >= 3 && strcmp(argv[2], "synthetic") == 0)
+      return mn_convert_synthetic_main(argc - 2, argv + 2);
+    fprintf(stderr, "mpinet: error: convert: expected 'idx' or 'synthetic'\n");
+    return 2;
+  }
+  fprintf(stderr, "mpinet: error: unknown command '%s' (try mpinet --help)\n", cmd);
+  return 2;
+}

@@ -1,0 +1,51 @@
+/* net.h: a feed-forward network built from the config's [layer] sections.
+ *
+ * "Malloc and point": all parameters live in ONE float buffer and all gradients in ONE
+ * buffer of the same layout; layers hold slices. Layers are laid out LAST layer first, so
+ * backward (which runs last layer first) finishes the buffer front to back: gradient buckets
+ * can be all-reduced as soon as they are complete, one allreduce covers everything, a
+ * checkpoint or a broadcast is one call. Activations are allocated once for max_batch rows;
+ * nothing is allocated per step. */
+#ifndef MN_NET_H
+#define MN_NET_H
+
+#include "layer.h"
+#include "loss.h"
+
+/* Spare floats after the gradients: flags that ride along the gradient allreduce. */
+#define MN_GRAD_TAIL 1
+
+typedef struct {
+  int nlayers;
+  mn_layer *layers;
+  size_t nparams;
+  float *params;
+  float *grads; /* nparams + MN_GRAD_TAIL */
+  mn_shape in_shape;
+  int outputs;   /* width of the last layer */
+  int max_batch; /* rows the activation buffers hold */
+  float **acts;  /* acts[i]: output of layer i, (max_batch, count(out_i)) */
+  float *dcur, *dnext; /* ping-pong input-gradient buffers, (max_batch, widest) */
+  mn_loss_kind loss;
+} mn_net;
+
+/* Builds the layers of cfg's [layer] sections for samples of shape `in`; the last layer must
+ * produce `outputs` values. Parameters are left zero: call mn_net_init_params(). */
+int mn_net_create(mn_net *net, mn_config *cfg, mn_shape in, int outputs, mn_loss_kind loss,
+                  int max_batch, mn_err *err);
+void mn_net_destroy(mn_net *net);
+void mn_net_init_params(mn_net *net, uint64_t seed);
+
+/* x (B, in) -> returns the output (B, outputs), valid until the next forward. */
+const float *mn_net_forward(mn_net *net, const float *x, int batch, bool training);
+/* The buffer the loss writes d(loss)/d(output) into, before mn_net_backward(). */
+float *mn_net_output_grad(mn_net *net);
+/* Backpropagates the output gradient; ACCUMULATES into net->grads. */
+void mn_net_backward(mn_net *net, const float *x, int batch);
+void mn_net_zero_grads(mn_net *net);
+/* The activation of the last layer, as the loss needs to know it. */
+mn_activation mn_net_final_act(const mn_net *net);
+/* A 64-bit FNV-1a hash of the parameter bytes: equal replicas have equal hashes. */
+uint64_t mn_net_param_hash(const mn_net *net);
+
+#endif
