@@ -61,6 +61,7 @@ typedef struct {
   FILE *metrics;
   double t_start;
   bool bar; /* live progress bar (rank 0) rather than periodic lines */
+  double last_test_loss, last_test_acc;
 } trainer;
 
 static bool is_rank0_env(void) {
@@ -139,6 +140,14 @@ typedef struct {
   double loss_sum, correct, count;
 } train_sums;
 
+/* JSON has no NaN: a value that does not exist (accuracy of a regression) is null. */
+static void json_number(char *buf, size_t len, double v) {
+  if (isfinite(v))
+    snprintf(buf, len, "%.6g", v);
+  else
+    snprintf(buf, len, "null");
+}
+
 /* Evaluates, reduces train and test sums in one allreduce, reports on rank 0. */
 static int report(trainer *tr, long long epoch, long long step, const train_sums *ts,
                   double train_seconds, long long samples) {
@@ -153,6 +162,8 @@ static int report(trainer *tr, long long epoch, long long step, const train_sums
   double train_loss = sum[2] > 0 ? sum[0] / sum[2] : NAN;
   double train_acc = sum[2] > 0 ? sum[1] / sum[2] : NAN;
   double test_loss = sum[3] / sum[5], test_acc = sum[4] / sum[5];
+  tr->last_test_loss = test_loss;
+  tr->last_test_acc = test_acc;
   double sps = train_seconds > 0 ? (double)samples / train_seconds : 0.0;
   double wall = MPI_Wtime() - tr->t_start;
   double lr = mn_sgd_lr(&tr->s.opt, step > 0 ? step - 1 : 0);
@@ -164,13 +175,16 @@ static int report(trainer *tr, long long epoch, long long step, const train_sums
   printf("  %.0f samples/s  %.1f s\n", sps, wall);
   fflush(stdout);
   if (tr->metrics) {
+    char train_acc_s[32], test_acc_s[32];
+    json_number(train_acc_s, sizeof train_acc_s, labels ? train_acc : NAN);
+    json_number(test_acc_s, sizeof test_acc_s, labels ? test_acc : NAN);
     fprintf(tr->metrics,
-            "{\"epoch\": %lld, \"step\": %lld, \"train_loss\": %.6g, \"train_accuracy\": %.6g, "
-            "\"test_loss\": %.6g, \"test_accuracy\": %.6g, \"test_correct\": %.0f, "
+            "{\"epoch\": %lld, \"step\": %lld, \"train_loss\": %.6g, \"train_accuracy\": %s, "
+            "\"test_loss\": %.6g, \"test_accuracy\": %s, \"test_correct\": %.0f, "
             "\"test_count\": %.0f, \"lr\": %.6g, \"samples_per_s\": %.1f, \"wall_s\": %.3f, "
             "\"world_size\": %d}\n",
-            epoch, step, train_loss, labels ? train_acc : NAN, test_loss,
-            labels ? test_acc : NAN, sum[4], sum[5], lr, sps, wall, tr->w.size);
+            epoch, step, train_loss, train_acc_s, test_loss, test_acc_s, sum[4], sum[5], lr,
+            sps, wall, tr->w.size);
     fflush(tr->metrics);
   }
   return 0;
@@ -423,11 +437,9 @@ int mn_train_main(int argc, char **argv) {
     rc = train_loop(&tr, step);
   }
   if (rc == 0 && tr.w.rank == 0) {
-    printf("done: %lld steps; replicas identical on all %d ranks (fnv1a64 %016" PRIx64
-           "); run dir %s\n", (long long)(tr.s.max_steps > 0 &&
-                                        tr.s.max_steps < tr.s.epochs * tr.sampler.steps_per_epoch
-                                    ? tr.s.max_steps
-                                    : tr.s.epochs * tr.sampler.steps_per_epoch),
+    printf("done: final test_loss %.4f", tr.last_test_loss);
+    if (tr.test.info.has_labels) printf("  test_accuracy %.2f%%", 100.0 * tr.last_test_acc);
+    printf(" | replicas identical on all %d ranks (fnv1a64 %016" PRIx64 ") | run dir %s\n",
            tr.w.size, mn_net_param_hash(&tr.net), tr.s.run_dir);
   }
   teardown(&tr);

@@ -45,7 +45,12 @@ int mn_checkpoint_save(const char *path, const mn_net *net, const float *velocit
   char tmp[1100];
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
   mn_h5_quiet();
-  hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  /* The 1.8+ file format checksums metadata (object headers, B-trees) too, so damage
+   * outside the Fletcher32-protected arrays is caught as well; h5py and h5dump read it. */
+  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+  H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST);
+  hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+  H5Pclose(fapl);
   if (f < 0) return mn_fail(err, "%s: cannot create checkpoint", tmp);
   int rc = write_tensors(f, "params", net, net->params, "");
   if (rc == 0 && velocity) rc = write_tensors(f, "optimizer", net, velocity, "_momentum");

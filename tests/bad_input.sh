@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# One bad input per call: the whole mpirun job must exit non-zero within 10 s with exactly
+# one 'mpinet: error:' line naming the file/key and the problem.
+source "$(dirname "$0")/lib.sh"
+case=${1:?case}
+make_blobs "$WORK/d.h5" --train 256 --test 64 --features 16 --classes 4
+write_mlp_config "$WORK/job.ini" "$WORK/d.h5" "$WORK/run"
+case $case in
+missing-config)
+  expect_error 10 "$WORK/nope.ini: cannot open" run_mpi 2 train "$WORK/nope.ini" ;;
+unknown-key)
+  sed -i 's/^lr = 0.05/lr = 0.05\nlerning_rate = 0.1/' "$WORK/job.ini"
+  expect_error 10 "job.ini:[0-9]+: \[train\] lerning_rate: unknown key" \
+    run_mpi 2 train "$WORK/job.ini" ;;
+unknown-override)
+  expect_error 10 "--set train.lerning_rate: unknown key" \
+    run_mpi 2 train "$WORK/job.ini" --set train.lerning_rate=1 ;;
+bad-value)
+  sed -i 's/^activation = relu$/activation = relux/' "$WORK/job.ini"
+  expect_error 10 "job.ini:[0-9]+: \[layer 2\] activation: 'relux' is not one of" \
+    run_mpi 2 train "$WORK/job.ini" ;;
+missing-dataset)
+  expect_error 10 "$WORK/none.h5: cannot open" \
+    run_mpi 2 train "$WORK/job.ini" --set data.path="$WORK/none.h5" ;;
+not-hdf5)
+  echo "not hdf5" > "$WORK/text.h5"
+  expect_error 10 "$WORK/text.h5: not an HDF5 file" \
+    run_mpi 2 train "$WORK/job.ini" --set data.path="$WORK/text.h5" ;;
+no-train-x)
+  "$TEST_TOOLS/make_bad_data" no-train-x "$WORK/bad.h5"
+  expect_error 10 "$WORK/bad.h5: no dataset /train/x" \
+    run_mpi 2 train "$WORK/job.ini" --set data.path="$WORK/bad.h5" ;;
+label-range)
+  "$TEST_TOOLS/make_bad_data" label-range "$WORK/bad.h5"
+  expect_error 10 "$WORK/bad.h5: /train/y\[32\] = 3 is outside \[0, classes = 3\)" \
+    run_mpi 2 train "$WORK/job.ini" --set data.path="$WORK/bad.h5" --set layer3.units=3 ;;
+row-mismatch)
+  "$TEST_TOOLS/make_bad_data" row-mismatch "$WORK/bad.h5"
+  expect_error 10 "$WORK/bad.h5: /train/x has 64 rows but /train/y has 63" \
+    run_mpi 2 train "$WORK/job.ini" --set data.path="$WORK/bad.h5" ;;
+batch-indivisible)
+  sed -i 's/^batch = 48$/batch = 64/' "$WORK/job.ini"
+  expect_error 10 "job.ini:[0-9]+: \[train\] batch: global batch 64 is not divisible by the 3 ranks" \
+    run_mpi 3 train "$WORK/job.ini" ;;
+wrong-output-width)
+  expect_error 10 "\[layer 3\]: the last layer outputs \(5\) values per sample but the data needs 4" \
+    run_mpi 2 train "$WORK/job.ini" --set layer3.units=5 ;;
+unknown-layer-type)
+  expect_error 10 "\[layer 2\]: unknown layer type 'dens'" \
+    run_mpi 2 train "$WORK/job.ini" --set layer2.type=dens ;;
+nan-loss)
+  expect_error 20 "non-finite loss at step [0-9]+" \
+    run_mpi 2 train "$WORK/job.ini" --set train.lr=1000 --set train.warmup_epochs=0 ;;
+*) fail "unknown case $case" ;;
+esac
