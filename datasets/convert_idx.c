@@ -25,7 +25,8 @@ typedef struct {
 static int read_idx(const char *path, int want_dims, idx_file *out, mn_err *err) {
   memset(out, 0, sizeof *out);
   gzFile f = gzopen(path, "rb");
-  if (!f) return mn_fail(err, "%s: cannot open", path);
+  if (!f)
+    return mn_fail(err, "%s: cannot open", path);
   unsigned char head[4];
   int rc = -1;
   if (gzread(f, head, 4) != 4) {
@@ -33,8 +34,8 @@ static int read_idx(const char *path, int want_dims, idx_file *out, mn_err *err)
     goto out;
   }
   if (head[0] != 0 || head[1] != 0 || head[2] != 0x08 || head[3] != want_dims) {
-    mn_fail(err, "%s: bad magic %02x%02x%02x%02x (expected 000008%02x: uint8 with %d dims)",
-            path, head[0], head[1], head[2], head[3], want_dims, want_dims);
+    mn_fail(err, "%s: bad magic %02x%02x%02x%02x (expected 000008%02x: uint8 with %d dims)", path,
+            head[0], head[1], head[2], head[3], want_dims, want_dims);
     goto out;
   }
   out->ndims = want_dims;
@@ -54,23 +55,23 @@ static int read_idx(const char *path, int want_dims, idx_file *out, mn_err *err)
   }
   out->size = total;
   out->data = mn_alloc(total, 1, path, err);
-  if (!out->data) goto out;
+  if (!out->data)
+    goto out;
   size_t got = 0;
   while (got < total) {
     unsigned chunk = total - got > (1u << 30) ? (1u << 30) : (unsigned)(total - got);
     int r = gzread(f, out->data + got, chunk);
-    if (r <= 0) break;
+    if (r <= 0)
+      break;
     got += (size_t)r;
   }
   if (got != total) {
-    mn_fail(err, "%s: truncated: header promises %zu data bytes, file has %zu", path, total,
-            got);
+    mn_fail(err, "%s: truncated: header promises %zu data bytes, file has %zu", path, total, got);
     goto out;
   }
   unsigned char extra;
   if (gzread(f, &extra, 1) > 0) {
-    mn_fail(err, "%s: trailing bytes after the %zu data bytes the header promises", path,
-            total);
+    mn_fail(err, "%s: trailing bytes after the %zu data bytes the header promises", path, total);
     goto out;
   }
   rc = 0;
@@ -85,44 +86,54 @@ out:
 
 static int read_pair(const char *images, const char *labels, idx_file *im, idx_file *lb,
                      int32_t **y, int *classes, mn_err *err) {
-  if (read_idx(images, 3, im, err) != 0) return -1;
-  if (read_idx(labels, 1, lb, err) != 0) return -1;
+  if (read_idx(images, 3, im, err) != 0)
+    return -1;
+  if (read_idx(labels, 1, lb, err) != 0)
+    return -1;
   if (im->dims[0] != lb->dims[0])
     return mn_fail(err, "%s has %u images but %s has %u labels", images, im->dims[0], labels,
                    lb->dims[0]);
   *y = mn_alloc(lb->dims[0], sizeof(int32_t), "labels", err);
-  if (!*y) return -1;
+  if (!*y)
+    return -1;
   for (uint32_t i = 0; i < lb->dims[0]; i++) {
     (*y)[i] = lb->data[i];
-    if (lb->data[i] + 1 > *classes) *classes = lb->data[i] + 1;
+    if (lb->data[i] + 1 > *classes)
+      *classes = lb->data[i] + 1;
   }
   return 0;
 }
 
 static void usage(FILE *out) {
-  fprintf(out,
-          "usage: mpinet convert idx --train-images F --train-labels F --test-images F\n"
-          "                          --test-labels F -o OUT.h5 [--classes K]\n"
-          "                          [--class-names a,b,...] [--no-normalise]\n"
-          "Converts MNIST-style idx files (gzip-compressed or plain) into mpinet's HDF5\n"
-          "layout: /train/x, /test/x uint8 (n, 1, H, W); /train/y, /test/y int32 (n);\n"
-          "attributes classes, scale = 1/255, mean/std of the training pixels, source.\n");
+  fprintf(out, "usage: mpinet convert idx --train-images F --train-labels F --test-images F\n"
+               "                          --test-labels F -o OUT.h5 [--classes K]\n"
+               "                          [--class-names a,b,...] [--no-normalise]\n"
+               "Converts MNIST-style idx files (gzip-compressed or plain) into mpinet's HDF5\n"
+               "layout: /train/x, /test/x uint8 (n, 1, H, W); /train/y, /test/y int32 (n);\n"
+               "attributes classes, scale = 1/255, mean/std of the training pixels, source.\n");
 }
 
 int mn_convert_idx_main(int argc, char **argv) {
   const char *paths[4] = {0}, *out = NULL, *names = NULL;
   int classes = 0, normalise = 1;
-  static const struct option opts[] = {
-      {"train-images", required_argument, 0, 1}, {"train-labels", required_argument, 0, 2},
-      {"test-images", required_argument, 0, 3},  {"test-labels", required_argument, 0, 4},
-      {"output", required_argument, 0, 'o'},     {"classes", required_argument, 0, 5},
-      {"class-names", required_argument, 0, 6},  {"no-normalise", no_argument, 0, 7},
-      {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
+  static const struct option opts[] = {{"train-images", required_argument, 0, 1},
+                                       {"train-labels", required_argument, 0, 2},
+                                       {"test-images", required_argument, 0, 3},
+                                       {"test-labels", required_argument, 0, 4},
+                                       {"output", required_argument, 0, 'o'},
+                                       {"classes", required_argument, 0, 5},
+                                       {"class-names", required_argument, 0, 6},
+                                       {"no-normalise", no_argument, 0, 7},
+                                       {"help", no_argument, 0, 'h'},
+                                       {0, 0, 0, 0}};
   int c;
   optind = 1;
   while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
     switch (c) {
-    case 1: case 2: case 3: case 4: paths[c - 1] = optarg; break;
+    case 1:
+    case 2:
+    case 3:
+    case 4: paths[c - 1] = optarg; break;
     case 'o': out = optarg; break;
     case 5: classes = atoi(optarg); break;
     case 6: names = optarg; break;
@@ -148,26 +159,37 @@ int mn_convert_idx_main(int argc, char **argv) {
             tei.dims[1], tei.dims[2]);
     goto out;
   }
-  if (classes == 0) classes = seen < 2 ? 2 : seen;
+  if (classes == 0)
+    classes = seen < 2 ? 2 : seen;
   if (seen > classes) {
     mn_fail(&err, "labels go up to %d but --classes is %d", seen - 1, classes);
     goto out;
   }
-  mn_split_data train = {.x = tri.data, .x_is_u8 = true, .rank = 4,
-                         .dims = {tri.dims[0], 1, tri.dims[1], tri.dims[2]}, .labels = try};
-  mn_split_data test = {.x = tei.data, .x_is_u8 = true, .rank = 4,
-                        .dims = {tei.dims[0], 1, tei.dims[1], tei.dims[2]}, .labels = tey};
+  mn_split_data train = {.x = tri.data,
+                         .x_is_u8 = true,
+                         .rank = 4,
+                         .dims = {tri.dims[0], 1, tri.dims[1], tri.dims[2]},
+                         .labels = try};
+  mn_split_data test = {.x = tei.data,
+                        .x_is_u8 = true,
+                        .rank = 4,
+                        .dims = {tei.dims[0], 1, tei.dims[1], tei.dims[2]},
+                        .labels = tey};
   char source[2048];
-  snprintf(source, sizeof source, "idx: %s, %s, %s, %s", paths[0], paths[1], paths[2],
-           paths[3]);
-  mn_dataset_attrs attrs = {.classes = classes, .scale = 1.0 / 255.0, .normalise = normalise,
-                            .source = source, .class_names = names};
-  if (mn_dataset_write(out, &train, &test, &attrs, &err) != 0) goto out;
-  printf("wrote %s: train %u x (1, %u, %u), test %u, %d classes\n", out, tri.dims[0],
-         tri.dims[1], tri.dims[2], tei.dims[0], classes);
+  snprintf(source, sizeof source, "idx: %s, %s, %s, %s", paths[0], paths[1], paths[2], paths[3]);
+  mn_dataset_attrs attrs = {.classes = classes,
+                            .scale = 1.0 / 255.0,
+                            .normalise = normalise,
+                            .source = source,
+                            .class_names = names};
+  if (mn_dataset_write(out, &train, &test, &attrs, &err) != 0)
+    goto out;
+  printf("wrote %s: train %u x (1, %u, %u), test %u, %d classes\n", out, tri.dims[0], tri.dims[1],
+         tri.dims[2], tei.dims[0], classes);
   rc = 0;
 out:
-  if (rc != 0) fprintf(stderr, "mpinet: error: %s\n", err.msg);
+  if (rc != 0)
+    fprintf(stderr, "mpinet: error: %s\n", err.msg);
   free(tri.data), free(trl.data), free(tei.data), free(tel.data), free(try), free(tey);
   return rc;
 }

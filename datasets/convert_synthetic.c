@@ -22,8 +22,8 @@ static void usage(FILE *out) {
           "(n, K) = tanh(x A). Defaults: blobs, 1024 train, 256 test, 16 features, 4 classes.\n");
 }
 
-static void generate(int kind, size_t n, int features, int classes, uint64_t seed,
-                     uint64_t offset, float *x, int32_t *labels, float *targets) {
+static void generate(int kind, size_t n, int features, int classes, uint64_t seed, uint64_t offset,
+                     float *x, int32_t *labels, float *targets) {
   const uint64_t stream = MN_STREAM_DATA;
   for (size_t i = 0; i < n; i++) {
     uint64_t row = offset + i;
@@ -55,12 +55,15 @@ int mn_convert_synthetic_main(int argc, char **argv) {
   const char *out = NULL;
   long train_n = 1024, test_n = 256, features = 16, classes = 4, seed = 1;
   int kind = 0;
-  static const struct option opts[] = {
-      {"output", required_argument, 0, 'o'}, {"kind", required_argument, 0, 1},
-      {"train", required_argument, 0, 2},    {"test", required_argument, 0, 3},
-      {"features", required_argument, 0, 4}, {"classes", required_argument, 0, 5},
-      {"seed", required_argument, 0, 6},     {"help", no_argument, 0, 'h'},
-      {0, 0, 0, 0}};
+  static const struct option opts[] = {{"output", required_argument, 0, 'o'},
+                                       {"kind", required_argument, 0, 1},
+                                       {"train", required_argument, 0, 2},
+                                       {"test", required_argument, 0, 3},
+                                       {"features", required_argument, 0, 4},
+                                       {"classes", required_argument, 0, 5},
+                                       {"seed", required_argument, 0, 6},
+                                       {"help", no_argument, 0, 'h'},
+                                       {0, 0, 0, 0}};
   int c;
   optind = 1;
   while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
@@ -69,7 +72,8 @@ int mn_convert_synthetic_main(int argc, char **argv) {
     case 1:
       kind = -1;
       for (int i = 0; i < 2; i++)
-        if (strcmp(optarg, kinds[i]) == 0) kind = i;
+        if (strcmp(optarg, kinds[i]) == 0)
+          kind = i;
       if (kind < 0) {
         fprintf(stderr, "mpinet: error: --kind %s: expected blobs or regression\n", optarg);
         return 2;
@@ -84,8 +88,8 @@ int mn_convert_synthetic_main(int argc, char **argv) {
     default: usage(stderr); return 2;
     }
   }
-  if (!out || optind != argc || train_n < 1 || test_n < 1 || features < 1 ||
-      features > 4096 || classes < (kind == 0 ? 2 : 1) || classes > 4096) {
+  if (!out || optind != argc || train_n < 1 || test_n < 1 || features < 1 || features > 4096 ||
+      classes < (kind == 0 ? 2 : 1) || classes > 4096) {
     fprintf(stderr, "mpinet: error: convert synthetic: missing, extra or out-of-range "
                     "arguments\n");
     usage(stderr);
@@ -100,27 +104,33 @@ int mn_convert_synthetic_main(int argc, char **argv) {
   float *ttr = mn_alloc((size_t)train_n * classes, sizeof(float), "y", &err);
   float *tte = mn_alloc((size_t)test_n * classes, sizeof(float), "y", &err);
   if (xtr && xte && ytr && yte && ttr && tte) {
-    generate(kind, (size_t)train_n, (int)features, (int)classes, (uint64_t)seed, 0, xtr, ytr,
-             ttr);
-    generate(kind, (size_t)test_n, (int)features, (int)classes, (uint64_t)seed,
-             (uint64_t)train_n, xte, yte, tte);
-    mn_split_data train = {.x = xtr, .rank = 2, .dims = {(size_t)train_n, (size_t)features},
-                           .labels = kind == 0 ? ytr : NULL, .targets = ttr,
+    generate(kind, (size_t)train_n, (int)features, (int)classes, (uint64_t)seed, 0, xtr, ytr, ttr);
+    generate(kind, (size_t)test_n, (int)features, (int)classes, (uint64_t)seed, (uint64_t)train_n,
+             xte, yte, tte);
+    mn_split_data train = {.x = xtr,
+                           .rank = 2,
+                           .dims = {(size_t)train_n, (size_t)features},
+                           .labels = kind == 0 ? ytr : NULL,
+                           .targets = ttr,
                            .target_width = (int)classes};
-    mn_split_data test = {.x = xte, .rank = 2, .dims = {(size_t)test_n, (size_t)features},
-                          .labels = kind == 0 ? yte : NULL, .targets = tte,
+    mn_split_data test = {.x = xte,
+                          .rank = 2,
+                          .dims = {(size_t)test_n, (size_t)features},
+                          .labels = kind == 0 ? yte : NULL,
+                          .targets = tte,
                           .target_width = (int)classes};
     char source[128];
     snprintf(source, sizeof source, "synthetic %s, seed %ld", kinds[kind], seed);
-    mn_dataset_attrs attrs = {.classes = kind == 0 ? (int)classes : 0, .scale = 1.0,
-                              .source = source};
+    mn_dataset_attrs attrs = {
+        .classes = kind == 0 ? (int)classes : 0, .scale = 1.0, .source = source};
     if (mn_dataset_write(out, &train, &test, &attrs, &err) == 0) {
       printf("wrote %s: %s, train %ld x %ld, test %ld, %ld %s\n", out, kinds[kind], train_n,
              features, test_n, classes, kind == 0 ? "classes" : "targets");
       rc = 0;
     }
   }
-  if (rc != 0) fprintf(stderr, "mpinet: error: %s\n", err.msg);
+  if (rc != 0)
+    fprintf(stderr, "mpinet: error: %s\n", err.msg);
   free(xtr), free(xte), free(ytr), free(yte), free(ttr), free(tte);
   return rc;
 }

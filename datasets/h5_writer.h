@@ -9,9 +9,9 @@
 #include "error.h"
 
 typedef struct {
-  const void *x;        /* uint8 or float32 values, row-major */
+  const void *x; /* uint8 or float32 values, row-major */
   bool x_is_u8;
-  int rank;             /* of x, including the row dimension */
+  int rank; /* of x, including the row dimension */
   size_t dims[4];
   const int32_t *labels; /* (rows), or NULL */
   const float *targets;  /* (rows, target_width), or NULL */
@@ -19,11 +19,11 @@ typedef struct {
 } mn_split_data;
 
 typedef struct {
-  int classes;                    /* for labels; 0 for regression targets */
-  double scale;                   /* x * scale -> float */
-  bool normalise;                 /* store train mean/std of x*scale */
-  const char *source;             /* where the data came from */
-  const char *class_names;        /* comma-separated, or NULL */
+  int classes;             /* for labels; 0 for regression targets */
+  double scale;            /* x * scale -> float */
+  bool normalise;          /* store train mean/std of x*scale */
+  const char *source;      /* where the data came from */
+  const char *class_names; /* comma-separated, or NULL */
 } mn_dataset_attrs;
 
 int mn_dataset_write(const char *out, const mn_split_data *train, const mn_split_data *test,

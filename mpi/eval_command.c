@@ -14,10 +14,12 @@
 #include "world.h"
 
 static void usage(FILE *out) {
-  fprintf(out,
-          "usage: [mpirun -np N] mpinet eval CHECKPOINT.h5 DATA.h5 [--batch E] [--split test|train]\n"
-          "Evaluates a checkpoint on DATA's /test split (or /train). The model is rebuilt from the config\n"
-          "stored in the checkpoint. Every test sample is counted exactly once at any N.\n");
+  fprintf(
+      out,
+      "usage: [mpirun -np N] mpinet eval CHECKPOINT.h5 DATA.h5 [--batch E] [--split test|train]\n"
+      "Evaluates a checkpoint on DATA's /test split (or /train). The model is rebuilt from the "
+      "config\n"
+      "stored in the checkpoint. Every test sample is counted exactly once at any N.\n");
 }
 
 static char *read_config_attr(const mn_world *w, const char *path) {
@@ -38,9 +40,11 @@ static char *read_config_attr(const mn_world *w, const char *path) {
     return NULL;
   }
   char *text = w->rank == 0 ? meta.config_text : calloc((size_t)len + 1, 1);
-  if (w->rank == 0) meta.config_text = NULL;
+  if (w->rank == 0)
+    meta.config_text = NULL;
   mn_ckpt_meta_free(&meta);
-  if (!text) mn_world_abort(w, "out of memory");
+  if (!text)
+    mn_world_abort(w, "out of memory");
   MPI_Bcast(text, (int)len, MPI_CHAR, 0, w->comm);
   return text;
 }
@@ -87,18 +91,24 @@ int mn_eval_main(int argc, char **argv) {
   int32_t *y = NULL;
   int rc = -1;
   char *text = read_config_attr(&w, ckpt);
-  if (!text) goto out;
+  if (!text)
+    goto out;
   rc = mn_job_parse(&cfg, ckpt, text, NULL, 0, &err);
   free(text);
-  if (rc == 0) rc = mn_job_settings(&cfg, &s, &err);
-  if (rc == 0) rc = mn_split_probe(data, split, &info, &err);
-  if (rc == 0) rc = mn_job_model(&cfg, &s, &info, (int)batch, &net, &err);
+  if (rc == 0)
+    rc = mn_job_settings(&cfg, &s, &err);
+  if (rc == 0)
+    rc = mn_split_probe(data, split, &info, &err);
+  if (rc == 0)
+    rc = mn_job_model(&cfg, &s, &info, (int)batch, &net, &err);
   if (rc == 0) {
     mn_ckpt_meta meta;
     rc = mn_checkpoint_load(ckpt, &net, NULL, &meta, &err);
-    if (rc == 0) mn_ckpt_meta_free(&meta);
+    if (rc == 0)
+      mn_ckpt_meta_free(&meta);
   }
-  if (rc == 0) rc = mn_eval_load(&test, data, split, (int)batch, &w, &err);
+  if (rc == 0)
+    rc = mn_eval_load(&test, data, split, (int)batch, &w, &err);
   if (rc == 0) {
     x = mn_alloc((size_t)batch * mn_shape_count(info.shape), sizeof(float), "batch", &err);
     y = mn_alloc((size_t)batch, sizeof(int32_t), "batch", &err);
@@ -114,9 +124,9 @@ int mn_eval_main(int argc, char **argv) {
   MPI_Allreduce(&local, &sum, 3, MPI_DOUBLE, MPI_SUM, w.comm);
   if (w.rank == 0) {
     if (info.has_labels)
-      printf("%s on %s /%s: accuracy %.4f (correct %.0f of %.0f), loss %.6f, %d ranks\n",
-             ckpt, data, split, sum.correct / sum.count, sum.correct, sum.count,
-             sum.loss_sum / sum.count, w.size);
+      printf("%s on %s /%s: accuracy %.4f (correct %.0f of %.0f), loss %.6f, %d ranks\n", ckpt,
+             data, split, sum.correct / sum.count, sum.correct, sum.count, sum.loss_sum / sum.count,
+             w.size);
     else
       printf("%s on %s /%s: loss %.6f over %.0f samples, %d ranks\n", ckpt, data, split,
              sum.loss_sum / sum.count, sum.count, w.size);

@@ -18,8 +18,7 @@ typedef struct {
 } mn_eval_sums;
 
 /* Rows [*begin, *end) of a `rows`-row split that `rank` evaluates (may be empty). */
-void mn_eval_range(size_t rows, int eval_batch, int rank, int size, size_t *begin,
-                   size_t *end);
+void mn_eval_range(size_t rows, int eval_batch, int rank, int size, size_t *begin, size_t *end);
 /* Loads this rank's part of a split (nothing if its range is empty). */
 int mn_eval_load(mn_split *test, const char *path, const char *split, int eval_batch,
                  const mn_world *w, mn_err *err);

@@ -6,7 +6,8 @@
 #define CHUNK ((size_t)1 << 30)
 
 void mn_grad_allreduce(const mn_world *w, float *buf, size_t n) {
-  if (w->size == 1) return;
+  if (w->size == 1)
+    return;
   for (size_t off = 0; off < n; off += CHUNK) {
     size_t count = n - off < CHUNK ? n - off : CHUNK;
     MPI_Allreduce(MPI_IN_PLACE, buf + off, (int)count, MPI_FLOAT, MPI_SUM, w->comm);
@@ -14,7 +15,8 @@ void mn_grad_allreduce(const mn_world *w, float *buf, size_t n) {
 }
 
 void mn_bcast_floats(const mn_world *w, float *buf, size_t n) {
-  if (w->size == 1) return;
+  if (w->size == 1)
+    return;
   for (size_t off = 0; off < n; off += CHUNK) {
     size_t count = n - off < CHUNK ? n - off : CHUNK;
     MPI_Bcast(buf + off, (int)count, MPI_FLOAT, 0, w->comm);

@@ -8,9 +8,11 @@ static const char *const known_sections[] = {"data", "train", "checkpoint", "lay
 
 int mn_job_parse(mn_config *cfg, const char *path, const char *text, char **sets, int nsets,
                  mn_err *err) {
-  if (mn_config_parse(cfg, path, text, err) != 0) return -1;
+  if (mn_config_parse(cfg, path, text, err) != 0)
+    return -1;
   for (int i = 0; i < nsets; i++)
-    if (mn_config_set(cfg, sets[i], err) != 0) return -1;
+    if (mn_config_set(cfg, sets[i], err) != 0)
+      return -1;
   return 0;
 }
 
@@ -22,8 +24,7 @@ int mn_job_settings(mn_config *cfg, mn_settings *s, mn_err *err) {
   static const char *const progress_names[] = {"auto", "bar", "lines", NULL};
   int shuffle, loss, progress;
   if (!mn_cfg_has(data, "path"))
-    return mn_fail(err, "%s: [data] path is required (the HDF5 dataset to train on)",
-                   cfg->path);
+    return mn_fail(err, "%s: [data] path is required (the HDF5 dataset to train on)", cfg->path);
   if (mn_cfg_string(data, "path", NULL, &s->data_path, err) != 0 ||
       mn_cfg_choice(data, "shuffle", mn_shuffle_names, MN_SHUFFLE_GLOBAL, &shuffle, err) != 0 ||
       mn_cfg_int(train, "epochs", 10, 1, 1000000, &s->epochs, err) != 0 ||
@@ -55,8 +56,10 @@ int mn_job_model(mn_config *cfg, const mn_settings *s, const mn_split_info *info
       mn_cfg_where(train, e, where, sizeof where);
     else
       snprintf(where, sizeof where, "%s: [train] loss (default cross_entropy)", cfg->path);
-    return mn_fail(err, "%s: cross_entropy needs integer class labels but %s has float "
-                        "targets; use loss = mse", where, s->data_path);
+    return mn_fail(err,
+                   "%s: cross_entropy needs integer class labels but %s has float "
+                   "targets; use loss = mse",
+                   where, s->data_path);
   }
   if (mn_net_create(net, cfg, info->shape, info->classes, s->loss, max_batch, err) != 0)
     return -1;

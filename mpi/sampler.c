@@ -30,8 +30,10 @@ int mn_sampler_init(mn_sampler *s, mn_shuffle_mode mode, int rank, int size, uin
     s->steps_per_epoch = (long)(smallest / (size_t)s->local_batch);
   }
   if (s->steps_per_epoch < 1)
-    return mn_fail(err, "the training split has %zu rows: too few for one global batch of %d "
-                        "over %d ranks", rows, global_batch, size);
+    return mn_fail(err,
+                   "the training split has %zu rows: too few for one global batch of %d "
+                   "over %d ranks",
+                   rows, global_batch, size);
   s->perm = mn_alloc(s->held, sizeof(uint32_t), "sampler permutation", err);
   return s->perm ? 0 : -1;
 }
@@ -44,7 +46,8 @@ void mn_sampler_free(mn_sampler *s) {
 void mn_sampler_batch(mn_sampler *s, long epoch, long step, uint32_t *out) {
   if (s->perm_epoch != epoch) {
     uint64_t stream = MN_STREAM_SHUFFLE;
-    if (s->mode == MN_SHUFFLE_SHARD) stream += (uint64_t)(s->rank + 1) << 16;
+    if (s->mode == MN_SHUFFLE_SHARD)
+      stream += (uint64_t)(s->rank + 1) << 16;
     mn_rng_permutation(s->perm, (uint32_t)s->held, s->seed, stream, (uint64_t)epoch);
     s->perm_epoch = epoch;
   }

@@ -23,12 +23,12 @@ typedef struct {
   mn_shuffle_mode mode;
   int rank, size;
   uint64_t seed;
-  size_t rows;        /* rows in the whole training split */
-  size_t held_begin;  /* rows [held_begin, held_begin + held) are in this rank's memory */
+  size_t rows;       /* rows in the whole training split */
+  size_t held_begin; /* rows [held_begin, held_begin + held) are in this rank's memory */
   size_t held;
   int global_batch, local_batch;
   long steps_per_epoch;
-  uint32_t *perm;     /* current epoch's order (rows or held rows) */
+  uint32_t *perm; /* current epoch's order (rows or held rows) */
   long perm_epoch;
 } mn_sampler;
 

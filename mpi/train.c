@@ -66,7 +66,8 @@ typedef struct {
 
 static bool is_rank0_env(void) {
   const char *r = getenv("OMPI_COMM_WORLD_RANK");
-  if (!r) r = getenv("PMIX_RANK");
+  if (!r)
+    r = getenv("PMIX_RANK");
   return !r || strcmp(r, "0") == 0;
 }
 
@@ -80,14 +81,16 @@ static int start_state(trainer *tr, const char *resume_dir, long long *step) {
       char path[1100];
       mn_ckpt_meta m;
       rc = mn_run_dir_latest(resume_dir, path, sizeof path, &err);
-      if (rc == 0) rc = mn_checkpoint_load(path, &tr->net, tr->s.opt.velocity, &m, &err);
+      if (rc == 0)
+        rc = mn_checkpoint_load(path, &tr->net, tr->s.opt.velocity, &m, &err);
       if (rc == 0) {
         meta[0] = m.step;
         meta[1] = m.world_size;
         if (m.seed != tr->s.seed)
-          fprintf(stderr, "mpinet: warning: %s was written with seed %lld, the config says "
-                          "%ld; continuing with the checkpoint's data order\n", path, m.seed,
-                  tr->s.seed);
+          fprintf(stderr,
+                  "mpinet: warning: %s was written with seed %lld, the config says "
+                  "%ld; continuing with the checkpoint's data order\n",
+                  path, m.seed, tr->s.seed);
         printf("resuming from %s at step %lld (written by %lld ranks)\n", path, m.step,
                m.world_size);
         mn_ckpt_meta_free(&m);
@@ -96,7 +99,8 @@ static int start_state(trainer *tr, const char *resume_dir, long long *step) {
       mn_net_init_params(&tr->net, (uint64_t)tr->s.seed);
     }
   }
-  if (mn_world_agree(&tr->w, rc, &err) != 0) return -1;
+  if (mn_world_agree(&tr->w, rc, &err) != 0)
+    return -1;
   MPI_Bcast(meta, 2, MPI_LONG_LONG, 0, tr->w.comm);
   mn_bcast_floats(&tr->w, tr->net.params, tr->net.nparams);
   mn_bcast_floats(&tr->w, tr->s.opt.velocity, tr->net.nparams);
@@ -108,11 +112,13 @@ static int start_state(trainer *tr, const char *resume_dir, long long *step) {
 static int check_replicas(trainer *tr, mn_err *err) {
   uint64_t mine = mn_net_param_hash(&tr->net);
   uint64_t *all = malloc((size_t)tr->w.size * sizeof *all);
-  if (!all) mn_world_abort(&tr->w, "out of memory");
+  if (!all)
+    mn_world_abort(&tr->w, "out of memory");
   MPI_Allgather(&mine, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, tr->w.comm);
   int bad = -1;
   for (int r = 1; r < tr->w.size && bad < 0; r++)
-    if (all[r] != all[0]) bad = r;
+    if (all[r] != all[0])
+      bad = r;
   free(all);
   if (bad >= 0)
     return mn_fail(err, "replicas diverged: rank %d's parameters differ from rank 0's", bad);
@@ -125,13 +131,17 @@ static int save_checkpoint(trainer *tr, long long step, long long epoch) {
   if (tr->w.rank == 0) {
     char path[1100];
     mn_run_dir_checkpoint_path(tr->s.run_dir, step, path, sizeof path);
-    mn_ckpt_meta meta = {.step = step, .epoch = epoch, .seed = tr->s.seed,
-                         .world_size = tr->w.size, .config_text = tr->config_text,
+    mn_ckpt_meta meta = {.step = step,
+                         .epoch = epoch,
+                         .seed = tr->s.seed,
+                         .world_size = tr->w.size,
+                         .config_text = tr->config_text,
                          .data_path = (char *)tr->s.data_path};
     rc = mn_checkpoint_save(path, &tr->net, tr->s.opt.velocity, &meta, &err);
-    if (rc == 0) rc = mn_run_dir_commit(tr->s.run_dir, step, (int)tr->s.keep, &err);
-    if (rc != 0) mn_fail_prefix(&err, "checkpoint at step %lld (earlier checkpoints are intact)",
-                                step);
+    if (rc == 0)
+      rc = mn_run_dir_commit(tr->s.run_dir, step, (int)tr->s.keep, &err);
+    if (rc != 0)
+      mn_fail_prefix(&err, "checkpoint at step %lld (earlier checkpoints are intact)", step);
   }
   return mn_world_agree(&tr->w, rc, &err);
 }
@@ -157,8 +167,10 @@ static int report(trainer *tr, long long epoch, long long step, const train_sums
   double sum[6];
   MPI_Allreduce(local, sum, 6, MPI_DOUBLE, MPI_SUM, tr->w.comm);
   mn_err err;
-  if (mn_world_agree(&tr->w, check_replicas(tr, &err), &err) != 0) return -1;
-  if (tr->w.rank != 0) return 0;
+  if (mn_world_agree(&tr->w, check_replicas(tr, &err), &err) != 0)
+    return -1;
+  if (tr->w.rank != 0)
+    return 0;
   double train_loss = sum[2] > 0 ? sum[0] / sum[2] : NAN;
   double train_acc = sum[2] > 0 ? sum[1] / sum[2] : NAN;
   double test_loss = sum[3] / sum[5], test_acc = sum[4] / sum[5];
@@ -168,10 +180,12 @@ static int report(trainer *tr, long long epoch, long long step, const train_sums
   double wall = MPI_Wtime() - tr->t_start;
   double lr = mn_sgd_lr(&tr->s.opt, step > 0 ? step - 1 : 0);
   bool labels = tr->test.info.has_labels;
-  if (tr->bar) printf("\r\033[K");
-  printf("epoch %lld/%ld  step %lld  train_loss %.4f  test_loss %.4f", epoch, tr->s.epochs,
-         step, train_loss, test_loss);
-  if (labels) printf("  test_acc %.2f%%", 100.0 * test_acc);
+  if (tr->bar)
+    printf("\r\033[K");
+  printf("epoch %lld/%ld  step %lld  train_loss %.4f  test_loss %.4f", epoch, tr->s.epochs, step,
+         train_loss, test_loss);
+  if (labels)
+    printf("  test_acc %.2f%%", 100.0 * test_acc);
   printf("  %.0f samples/s  %.1f s\n", sps, wall);
   fflush(stdout);
   if (tr->metrics) {
@@ -183,27 +197,27 @@ static int report(trainer *tr, long long epoch, long long step, const train_sums
             "\"test_loss\": %.6g, \"test_accuracy\": %s, \"test_correct\": %.0f, "
             "\"test_count\": %.0f, \"lr\": %.6g, \"samples_per_s\": %.1f, \"wall_s\": %.3f, "
             "\"world_size\": %d}\n",
-            epoch, step, train_loss, train_acc_s, test_loss, test_acc_s, sum[4], sum[5], lr,
-            sps, wall, tr->w.size);
+            epoch, step, train_loss, train_acc_s, test_loss, test_acc_s, sum[4], sum[5], lr, sps,
+            wall, tr->w.size);
     fflush(tr->metrics);
   }
   return 0;
 }
 
-static void progress(const trainer *tr, long long epoch, long step, double loss,
-                     double seconds, long samples) {
+static void progress(const trainer *tr, long long epoch, long step, double loss, double seconds,
+                     long samples) {
   if (tr->bar) {
     int width = 30, done = (int)(width * (step + 1) / tr->sampler.steps_per_epoch);
     char bar[40];
-    for (int i = 0; i < width; i++) bar[i] = i < done ? '#' : '.';
+    for (int i = 0; i < width; i++)
+      bar[i] = i < done ? '#' : '.';
     bar[width] = '\0';
     printf("\r\033[Kepoch %lld/%ld [%s] %ld/%ld  loss %.4f  %.0f samples/s", epoch + 1,
            tr->s.epochs, bar, step + 1, tr->sampler.steps_per_epoch, loss,
            seconds > 0 ? samples / seconds : 0.0);
   } else {
-    printf("epoch %lld/%ld  step %ld/%ld  loss %.4f  %.0f samples/s\n", epoch + 1,
-           tr->s.epochs, step + 1, tr->sampler.steps_per_epoch, loss,
-           seconds > 0 ? samples / seconds : 0.0);
+    printf("epoch %lld/%ld  step %ld/%ld  loss %.4f  %.0f samples/s\n", epoch + 1, tr->s.epochs,
+           step + 1, tr->sampler.steps_per_epoch, loss, seconds > 0 ? samples / seconds : 0.0);
   }
   fflush(stdout);
 }
@@ -240,10 +254,11 @@ static int train_loop(trainer *tr, long long step) {
       mn_grad_allreduce(&tr->w, net->grads, net->nparams + MN_GRAD_TAIL);
       if (net->grads[net->nparams] != 0.0f) {
         if (tr->w.rank == 0)
-          fprintf(stderr, "mpinet: error: non-finite loss at step %lld (epoch %lld) on %.0f "
-                          "rank(s); stopping (lower train.lr?); the last checkpoint in %s is "
-                          "intact\n", step + 1, epoch + 1, net->grads[net->nparams],
-                  s->run_dir);
+          fprintf(stderr,
+                  "mpinet: error: non-finite loss at step %lld (epoch %lld) on %.0f "
+                  "rank(s); stopping (lower train.lr?); the last checkpoint in %s is "
+                  "intact\n",
+                  step + 1, epoch + 1, net->grads[net->nparams], s->run_dir);
         return -1;
       }
       mn_sgd_step(&tr->s.opt, net->params, net->grads, step);
@@ -262,10 +277,12 @@ static int train_loop(trainer *tr, long long step) {
     double seconds = MPI_Wtime() - t0;
     bool epoch_done = s_in == spe;
     long long epochs_done = epoch_done ? epoch + 1 : epoch;
-    if (report(tr, epoch + 1, step, &ts, seconds, samples) != 0) return -1;
+    if (report(tr, epoch + 1, step, &ts, seconds, samples) != 0)
+      return -1;
     bool last = step == stop;
     bool due = epoch_done && s->every_epochs > 0 && (epoch + 1) % s->every_epochs == 0;
-    if ((due || last) && save_checkpoint(tr, step, epochs_done) != 0) return -1;
+    if ((due || last) && save_checkpoint(tr, step, epochs_done) != 0)
+      return -1;
   }
   return 0;
 }
@@ -281,7 +298,8 @@ static int setup(trainer *tr, const char *config_path, char **sets, int nsets,
     config_path = fallback;
   }
   char *text = mn_world_bcast_file(w, config_path, 1 << 20);
-  if (!text) return -1;
+  if (!text)
+    return -1;
   int rc = mn_job_parse(&tr->cfg, config_path, text, sets, nsets, &err);
   free(text);
   if (rc == 0 && resume_dir) {
@@ -289,8 +307,10 @@ static int setup(trainer *tr, const char *config_path, char **sets, int nsets,
     snprintf(set, sizeof set, "checkpoint.dir=%s", resume_dir);
     rc = mn_config_set(&tr->cfg, set, &err);
   }
-  if (rc == 0) rc = mn_job_settings(&tr->cfg, &tr->s, &err);
-  if (mn_world_agree(w, rc, &err) != 0) return -1;
+  if (rc == 0)
+    rc = mn_job_settings(&tr->cfg, &tr->s, &err);
+  if (mn_world_agree(w, rc, &err) != 0)
+    return -1;
 
   mn_settings *s = &tr->s;
   if (s->batch % w->size != 0) {
@@ -301,8 +321,10 @@ static int setup(trainer *tr, const char *config_path, char **sets, int nsets,
       mn_cfg_where(train, e, where, sizeof where);
     else
       snprintf(where, sizeof where, "%s: [train] batch (default)", tr->cfg.path);
-    mn_fail(&err, "%s: global batch %ld is not divisible by the %d ranks (each rank takes "
-                  "batch / ranks samples)", where, s->batch, w->size);
+    mn_fail(&err,
+            "%s: global batch %ld is not divisible by the %d ranks (each rank takes "
+            "batch / ranks samples)",
+            where, s->batch, w->size);
     mn_world_agree(w, -1, &err);
     return -1;
   }
@@ -310,17 +332,20 @@ static int setup(trainer *tr, const char *config_path, char **sets, int nsets,
   mn_split_info info;
   rc = mn_split_probe(s->data_path, "train", &info, &err);
   if (rc == 0)
-    rc = mn_sampler_init(&tr->sampler, s->shuffle, w->rank, w->size, (uint64_t)s->seed,
-                         info.rows, (int)s->batch, &err);
+    rc = mn_sampler_init(&tr->sampler, s->shuffle, w->rank, w->size, (uint64_t)s->seed, info.rows,
+                         (int)s->batch, &err);
   if (rc == 0) {
     const mn_sampler *sm = &tr->sampler;
-    rc = mn_split_load(&tr->train, s->data_path, "train", sm->held_begin,
-                       sm->held_begin + sm->held, &err);
+    rc = mn_split_load(&tr->train, s->data_path, "train", sm->held_begin, sm->held_begin + sm->held,
+                       &err);
   }
-  if (rc == 0) rc = mn_eval_load(&tr->test, s->data_path, "test", (int)s->eval_batch, w, &err);
+  if (rc == 0)
+    rc = mn_eval_load(&tr->test, s->data_path, "test", (int)s->eval_batch, w, &err);
   int max_batch = (int)(s->batch / w->size > s->eval_batch ? s->batch / w->size : s->eval_batch);
-  if (rc == 0) rc = mn_job_model(&tr->cfg, s, &info, max_batch, &tr->net, &err);
-  if (rc == 0) rc = mn_sgd_alloc(&s->opt, tr->net.nparams, &err);
+  if (rc == 0)
+    rc = mn_job_model(&tr->cfg, s, &info, max_batch, &tr->net, &err);
+  if (rc == 0)
+    rc = mn_sgd_alloc(&s->opt, tr->net.nparams, &err);
   if (rc == 0) {
     tr->x = mn_alloc((size_t)max_batch * tr->train.row_len, sizeof(float), "batch", &err);
     tr->y = mn_alloc((size_t)max_batch, sizeof(int32_t), "batch", &err);
@@ -328,7 +353,8 @@ static int setup(trainer *tr, const char *config_path, char **sets, int nsets,
     tr->rows = mn_alloc((size_t)max_batch, sizeof(uint32_t), "batch", &err);
     rc = tr->x && tr->y && tr->t && tr->rows ? 0 : -1;
   }
-  if (mn_world_agree(w, rc, &err) != 0) return -1;
+  if (mn_world_agree(w, rc, &err) != 0)
+    return -1;
   /* Open MPI hands ranks a pty for stdout even when mpirun's output goes to a file, so
    * "auto" asks for stderr to be a terminal too (it is a pipe under mpirun). */
   tr->bar = s->progress == MN_PROGRESS_BAR ||
@@ -341,23 +367,28 @@ static int setup(trainer *tr, const char *config_path, char **sets, int nsets,
   rc = tr->config_text ? 0 : mn_fail(&err, "out of memory");
   if (rc == 0 && w->rank == 0) {
     if (!resume_dir && mn_run_dir_has_checkpoints(s->run_dir))
-      rc = mn_fail(&err, "%s: already holds checkpoints of an earlier run; continue it with "
-                         "--resume %s, or choose another checkpoint.dir", s->run_dir,
-                   s->run_dir);
-    if (rc == 0) rc = mn_mkdir_p(s->run_dir, &err);
+      rc = mn_fail(&err,
+                   "%s: already holds checkpoints of an earlier run; continue it with "
+                   "--resume %s, or choose another checkpoint.dir",
+                   s->run_dir, s->run_dir);
+    if (rc == 0)
+      rc = mn_mkdir_p(s->run_dir, &err);
     char path[1100];
     snprintf(path, sizeof path, "%s/config.ini", s->run_dir);
-    if (rc == 0) rc = mn_write_file_atomic(path, tr->config_text, &err);
+    if (rc == 0)
+      rc = mn_write_file_atomic(path, tr->config_text, &err);
     snprintf(path, sizeof path, "%s/metrics.jsonl", s->run_dir);
     if (rc == 0 && !(tr->metrics = fopen(path, "a")))
       rc = mn_fail(&err, "%s: cannot open for appending", path);
   }
-  if (mn_world_agree(w, rc, &err) != 0) return -1;
+  if (mn_world_agree(w, rc, &err) != 0)
+    return -1;
   return 0;
 }
 
 static void teardown(trainer *tr) {
-  if (tr->metrics) fclose(tr->metrics);
+  if (tr->metrics)
+    fclose(tr->metrics);
   free(tr->x), free(tr->y), free(tr->t), free(tr->rows), free(tr->config_text);
   mn_sgd_free(&tr->s.opt);
   mn_net_destroy(&tr->net);
@@ -405,11 +436,13 @@ int mn_train_main(int argc, char **argv) {
     case 's': sets[nsets++] = optarg; break;
     case 'r': resume = optarg; break;
     case 'h':
-      if (is_rank0_env()) usage(stdout);
+      if (is_rank0_env())
+        usage(stdout);
       free(sets);
       return 0;
     default:
-      if (is_rank0_env()) usage(stderr);
+      if (is_rank0_env())
+        usage(stderr);
       free(sets);
       return 2;
     }
@@ -431,14 +464,17 @@ int mn_train_main(int argc, char **argv) {
   mn_h5_quiet();
   int rc = setup(&tr, config, sets, nsets, resume);
   long long step = 0;
-  if (rc == 0) rc = start_state(&tr, resume, &step);
+  if (rc == 0)
+    rc = start_state(&tr, resume, &step);
   if (rc == 0) {
-    if (tr.w.rank == 0) describe(&tr);
+    if (tr.w.rank == 0)
+      describe(&tr);
     rc = train_loop(&tr, step);
   }
   if (rc == 0 && tr.w.rank == 0) {
     printf("done: final test_loss %.4f", tr.last_test_loss);
-    if (tr.test.info.has_labels) printf("  test_accuracy %.2f%%", 100.0 * tr.last_test_acc);
+    if (tr.test.info.has_labels)
+      printf("  test_accuracy %.2f%%", 100.0 * tr.last_test_acc);
     printf(" | replicas identical on all %d ranks (fnv1a64 %016" PRIx64 ") | run dir %s\n",
            tr.w.size, mn_net_param_hash(&tr.net), tr.s.run_dir);
   }

@@ -63,8 +63,8 @@ int mn_cfg_bool(mn_cfg_section *s, const char *key, bool def, bool *out, mn_err 
 int mn_cfg_string(mn_cfg_section *s, const char *key, const char *def, const char **out,
                   mn_err *err);
 /* Picks one of `choices` (NULL-terminated); *out is its index. def < 0: key required. */
-int mn_cfg_choice(mn_cfg_section *s, const char *key, const char *const *choices, int def,
-                  int *out, mn_err *err);
+int mn_cfg_choice(mn_cfg_section *s, const char *key, const char *const *choices, int def, int *out,
+                  mn_err *err);
 /* The entry for key, or NULL (does not mark it used). */
 mn_cfg_entry *mn_cfg_find(const mn_cfg_section *s, const char *key);
 /* True if the key is present (does not mark it used). */

@@ -16,11 +16,11 @@
 #include "layer.h"
 
 typedef struct {
-  size_t rows;      /* rows in the file's split */
-  mn_shape shape;   /* one sample */
+  size_t rows;    /* rows in the file's split */
+  mn_shape shape; /* one sample */
   bool x_is_u8;
-  bool has_labels;  /* int y (classification) vs float targets */
-  int classes;      /* with labels: number of classes; else target width */
+  bool has_labels; /* int y (classification) vs float targets */
+  int classes;     /* with labels: number of classes; else target width */
 } mn_split_info;
 
 typedef struct {
@@ -43,7 +43,7 @@ int mn_split_load(mn_split *s, const char *path, const char *split, size_t begin
 void mn_split_free(mn_split *s);
 /* Assembles a batch of the given local row indices into x (count, row_len) as float and
  * labels/targets. */
-void mn_split_gather(const mn_split *s, const uint32_t *rows, int count, float *x,
-                     int32_t *labels, float *targets);
+void mn_split_gather(const mn_split *s, const uint32_t *rows, int count, float *x, int32_t *labels,
+                     float *targets);
 
 #endif

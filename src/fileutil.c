@@ -3,9 +3,9 @@
 #include "fileutil.h"
 
 #include <errno.h>
-#include <stdbool.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +17,8 @@ int mn_mkdir_p(const char *dir, mn_err *err) {
   if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf)
     return mn_fail(err, "%s: path too long", dir);
   for (char *p = buf + 1; *p; p++) {
-    if (*p != '/') continue;
+    if (*p != '/')
+      continue;
     *p = '\0';
     if (mkdir(buf, 0777) != 0 && errno != EEXIST)
       return mn_fail(err, "%s: cannot create directory (%s)", buf, strerror(errno));
@@ -33,7 +34,8 @@ int mn_mkdir_p(const char *dir, mn_err *err) {
 
 static int fsync_path(const char *path, int flags) {
   int fd = open(path, flags);
-  if (fd < 0) return -1;
+  if (fd < 0)
+    return -1;
   int rc = fsync(fd);
   close(fd);
   return rc;
@@ -60,12 +62,14 @@ int mn_write_file_atomic(const char *path, const char *text, mn_err *err) {
   char tmp[1100];
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
   FILE *f = fopen(tmp, "wb");
-  if (!f) return mn_fail(err, "%s: cannot create (%s)", tmp, strerror(errno));
+  if (!f)
+    return mn_fail(err, "%s: cannot create (%s)", tmp, strerror(errno));
   size_t n = strlen(text);
   bool ok = fwrite(text, 1, n, f) == n;
   ok = fflush(f) == 0 && ok;
   int e = errno;
-  if (fclose(f) != 0) ok = false;
+  if (fclose(f) != 0)
+    ok = false;
   if (!ok) {
     unlink(tmp);
     return mn_fail(err, "%s: write failed (%s)", tmp, strerror(e));

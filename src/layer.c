@@ -13,7 +13,8 @@ static const mn_layer_ops *const registry[] = {&mn_dense_ops, NULL};
 
 const mn_layer_ops *mn_layer_find(const char *type) {
   for (int i = 0; registry[i]; i++)
-    if (strcmp(registry[i]->type, type) == 0) return registry[i];
+    if (strcmp(registry[i]->type, type) == 0)
+      return registry[i];
   return NULL;
 }
 
@@ -22,14 +23,16 @@ const char *mn_layer_type_list(void) {
   if (!list[0])
     for (int i = 0; registry[i]; i++) {
       strncat(list, registry[i]->type, sizeof list - strlen(list) - 1);
-      if (registry[i + 1]) strncat(list, ", ", sizeof list - strlen(list) - 1);
+      if (registry[i + 1])
+        strncat(list, ", ", sizeof list - strlen(list) - 1);
     }
   return list;
 }
 
 size_t mn_shape_count(mn_shape s) {
   size_t n = 1;
-  for (int i = 0; i < s.rank; i++) n *= (size_t)s.dim[i];
+  for (int i = 0; i < s.rank; i++)
+    n *= (size_t)s.dim[i];
   return n;
 }
 
@@ -37,15 +40,17 @@ void mn_shape_format(mn_shape s, char *buf, size_t len) {
   size_t n = (size_t)snprintf(buf, len, "(");
   for (int i = 0; i < s.rank && n < len; i++)
     n += (size_t)snprintf(buf + n, len - n, "%s%d", i ? ", " : "", s.dim[i]);
-  if (n < len) snprintf(buf + n, len - n, ")");
+  if (n < len)
+    snprintf(buf + n, len - n, ")");
 }
 
-const char *const mn_init_names[] = {"auto", "xavier_uniform", "xavier_normal", "he_uniform",
-                                     "he_normal", NULL};
+const char *const mn_init_names[] = {"auto",       "xavier_uniform", "xavier_normal",
+                                     "he_uniform", "he_normal",      NULL};
 
-void mn_init_weights(float *w, size_t n, int kind, mn_activation act, size_t fan_in,
-                     size_t fan_out, uint64_t seed, int layer_index) {
-  if (kind == MN_INIT_AUTO) kind = act == MN_ACT_RELU ? MN_INIT_HE_NORMAL : MN_INIT_XAVIER_UNIFORM;
+void mn_init_weights(float *w, size_t n, int kind, mn_activation act, size_t fan_in, size_t fan_out,
+                     uint64_t seed, int layer_index) {
+  if (kind == MN_INIT_AUTO)
+    kind = act == MN_ACT_RELU ? MN_INIT_HE_NORMAL : MN_INIT_XAVIER_UNIFORM;
   uint64_t stream = ((uint64_t)MN_STREAM_INIT << 32) | (uint64_t)layer_index;
   double limit = 0.0, stddev = 0.0;
   switch (kind) {

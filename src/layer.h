@@ -48,16 +48,15 @@ typedef struct {
   void (*forward)(mn_layer *l, const float *x, float *y, int batch, bool training);
   /* Given dy (B, out), which it may overwrite, ACCUMULATES into l->grads and writes dx
    * (B, in) unless dx is NULL (the first layer needs no input gradient). */
-  void (*backward)(mn_layer *l, const float *x, const float *y, float *dy, float *dx,
-                   int batch);
+  void (*backward)(mn_layer *l, const float *x, const float *y, float *dy, float *dx, int batch);
   /* Lists the layer's named tensors; returns how many. */
   int (*tensors)(const mn_layer *l, mn_tensor_info *out, int max);
 } mn_layer_ops;
 
 struct mn_layer {
   const mn_layer_ops *ops;
-  int index;      /* position in the network, 0-based */
-  char name[40];  /* "<NN>_<type>", the checkpoint group name */
+  int index;     /* position in the network, 0-based */
+  char name[40]; /* "<NN>_<type>", the checkpoint group name */
   mn_shape in, out;
   size_t nparams;
   size_t param_offset; /* into the network's buffers */
@@ -75,12 +74,17 @@ const mn_layer_ops *mn_layer_find(const char *type);
 const char *mn_layer_type_list(void);
 
 /* Weight initialisation schemes, as written in configs. */
-enum { MN_INIT_AUTO, MN_INIT_XAVIER_UNIFORM, MN_INIT_XAVIER_NORMAL, MN_INIT_HE_UNIFORM,
-       MN_INIT_HE_NORMAL };
+enum {
+  MN_INIT_AUTO,
+  MN_INIT_XAVIER_UNIFORM,
+  MN_INIT_XAVIER_NORMAL,
+  MN_INIT_HE_UNIFORM,
+  MN_INIT_HE_NORMAL
+};
 extern const char *const mn_init_names[];
 /* Fills w[0..n) for a layer with the given fan-in/out. `auto` picks He for ReLU and Glorot
  * otherwise. Values depend only on (seed, layer index, element index). */
-void mn_init_weights(float *w, size_t n, int kind, mn_activation act, size_t fan_in,
-                     size_t fan_out, uint64_t seed, int layer_index);
+void mn_init_weights(float *w, size_t n, int kind, mn_activation act, size_t fan_in, size_t fan_out,
+                     uint64_t seed, int layer_index);
 
 #endif

@@ -9,7 +9,8 @@ const char *const mn_loss_names[] = {"cross_entropy", "mse", NULL};
 int mn_argmax(const float *v, int k) {
   int best = 0;
   for (int i = 1; i < k; i++)
-    if (v[i] > v[best]) best = i;
+    if (v[i] > v[best])
+      best = i;
   return best;
 }
 
@@ -20,16 +21,20 @@ static void cross_entropy(mn_activation final_act, const float *out, const int32
   for (int i = 0; i < batch; i++) {
     const float *o = out + (size_t)i * k;
     const int y = labels[i];
-    if (mn_argmax(o, k) == y) st->correct++;
+    if (mn_argmax(o, k) == y)
+      st->correct++;
     if (final_act == MN_ACT_SOFTMAX) {
       st->loss_sum -= log(fmax((double)o[y], 1e-30));
       if (grad)
-        for (int j = 0; j < k; j++) grad[(size_t)i * k + j] = scale * (o[j] - (j == y));
+        for (int j = 0; j < k; j++)
+          grad[(size_t)i * k + j] = scale * (o[j] - (j == y));
     } else {
       float max = o[0];
-      for (int j = 1; j < k; j++) max = o[j] > max ? o[j] : max;
+      for (int j = 1; j < k; j++)
+        max = o[j] > max ? o[j] : max;
       double sum = 0.0;
-      for (int j = 0; j < k; j++) sum += exp((double)(o[j] - max));
+      for (int j = 0; j < k; j++)
+        sum += exp((double)(o[j] - max));
       double log_sum = log(sum) + (double)max;
       st->loss_sum += log_sum - (double)o[y];
       if (grad)
@@ -51,10 +56,12 @@ static void mean_squared_error(const float *out, const int32_t *labels, const fl
       float t = targets ? targets[(size_t)i * k + j] : (float)(j == labels[i]);
       float d = o[j] - t;
       sq += (double)d * d;
-      if (grad) grad[(size_t)i * k + j] = scale * 2.0f * d / (float)k;
+      if (grad)
+        grad[(size_t)i * k + j] = scale * 2.0f * d / (float)k;
     }
     st->loss_sum += sq / k;
-    if (labels && mn_argmax(o, k) == labels[i]) st->correct++;
+    if (labels && mn_argmax(o, k) == labels[i])
+      st->correct++;
   }
 }
 

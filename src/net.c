@@ -12,7 +12,8 @@ static int configure_layer(mn_layer *l, mn_cfg_section *s, mn_err *err) {
     mn_cfg_where(s, NULL, where, sizeof where);
     return mn_fail(err, "%s: missing key 'type' (one of: %s)", where, mn_layer_type_list());
   }
-  if (mn_cfg_string(s, "type", NULL, &type, err) != 0) return -1;
+  if (mn_cfg_string(s, "type", NULL, &type, err) != 0)
+    return -1;
   l->ops = mn_layer_find(type);
   if (!l->ops) {
     char where[700];
@@ -32,11 +33,14 @@ int mn_net_create(mn_net *net, mn_config *cfg, mn_shape in, int outputs, mn_loss
   net->loss = loss;
   net->max_batch = max_batch;
   for (int i = 0; i < cfg->count; i++)
-    if (strcmp(cfg->sections[i].name, "layer") == 0) net->nlayers++;
-  if (net->nlayers == 0) return mn_fail(err, "%s: no [layer] sections", cfg->path);
+    if (strcmp(cfg->sections[i].name, "layer") == 0)
+      net->nlayers++;
+  if (net->nlayers == 0)
+    return mn_fail(err, "%s: no [layer] sections", cfg->path);
   net->layers = mn_alloc((size_t)net->nlayers, sizeof(mn_layer), "layers", err);
   net->acts = mn_alloc((size_t)net->nlayers, sizeof(float *), "activations", err);
-  if (!net->layers || !net->acts) goto fail;
+  if (!net->layers || !net->acts)
+    goto fail;
 
   mn_shape shape = in;
   size_t widest = mn_shape_count(in);
@@ -44,13 +48,16 @@ int mn_net_create(mn_net *net, mn_config *cfg, mn_shape in, int outputs, mn_loss
   mn_cfg_section *last = NULL;
   for (int i = 0; i < cfg->count; i++) {
     mn_cfg_section *s = &cfg->sections[i];
-    if (strcmp(s->name, "layer") != 0) continue;
+    if (strcmp(s->name, "layer") != 0)
+      continue;
     mn_layer *l = &net->layers[li];
     l->index = li++;
     l->in = shape;
-    if (configure_layer(l, s, err) != 0) goto fail;
+    if (configure_layer(l, s, err) != 0)
+      goto fail;
     shape = l->out;
-    if (mn_shape_count(shape) > widest) widest = mn_shape_count(shape);
+    if (mn_shape_count(shape) > widest)
+      widest = mn_shape_count(shape);
     net->nparams += l->nparams;
     last = s;
   }
@@ -59,16 +66,20 @@ int mn_net_create(mn_net *net, mn_config *cfg, mn_shape in, int outputs, mn_loss
     char where[700], got[64];
     mn_cfg_where(last, NULL, where, sizeof where);
     mn_shape_format(final->out, got, sizeof got);
-    mn_fail(err, "%s: the last layer outputs %s values per sample but the data needs %d "
-                 "(classes or target width)", where, got, outputs);
+    mn_fail(err,
+            "%s: the last layer outputs %s values per sample but the data needs %d "
+            "(classes or target width)",
+            where, got, outputs);
     goto fail;
   }
   if (loss == MN_LOSS_CROSS_ENTROPY) {
     if (final->act != MN_ACT_NONE && final->act != MN_ACT_SOFTMAX) {
       char where[700];
       mn_cfg_where(last, NULL, where, sizeof where);
-      mn_fail(err, "%s: loss cross_entropy needs the last layer's activation to be softmax or "
-                   "none (got %s)", where, mn_activation_names[final->act]);
+      mn_fail(err,
+              "%s: loss cross_entropy needs the last layer's activation to be softmax or "
+              "none (got %s)",
+              where, mn_activation_names[final->act]);
       goto fail;
     }
     final->act_in_loss = final->act == MN_ACT_SOFTMAX;
@@ -76,7 +87,8 @@ int mn_net_create(mn_net *net, mn_config *cfg, mn_shape in, int outputs, mn_loss
 
   net->params = mn_alloc(net->nparams, sizeof(float), "parameters", err);
   net->grads = mn_alloc(net->nparams + MN_GRAD_TAIL, sizeof(float), "gradients", err);
-  if (!net->params || !net->grads) goto fail;
+  if (!net->params || !net->grads)
+    goto fail;
   /* Last layer first: backward completes the buffer front to back. */
   size_t offset = 0;
   for (int i = net->nlayers - 1; i >= 0; i--) {
@@ -87,13 +99,15 @@ int mn_net_create(mn_net *net, mn_config *cfg, mn_shape in, int outputs, mn_loss
     offset += l->nparams;
   }
   for (int i = 0; i < net->nlayers; i++) {
-    net->acts[i] = mn_alloc((size_t)max_batch * mn_shape_count(net->layers[i].out),
-                            sizeof(float), "activations", err);
-    if (!net->acts[i]) goto fail;
+    net->acts[i] = mn_alloc((size_t)max_batch * mn_shape_count(net->layers[i].out), sizeof(float),
+                            "activations", err);
+    if (!net->acts[i])
+      goto fail;
   }
   net->dcur = mn_alloc((size_t)max_batch * widest, sizeof(float), "gradient buffer", err);
   net->dnext = mn_alloc((size_t)max_batch * widest, sizeof(float), "gradient buffer", err);
-  if (!net->dcur || !net->dnext) goto fail;
+  if (!net->dcur || !net->dnext)
+    goto fail;
   return 0;
 fail:
   mn_net_destroy(net);
@@ -102,7 +116,8 @@ fail:
 
 void mn_net_destroy(mn_net *net) {
   if (net->acts)
-    for (int i = 0; i < net->nlayers; i++) free(net->acts[i]);
+    for (int i = 0; i < net->nlayers; i++)
+      free(net->acts[i]);
   free(net->acts);
   free(net->layers);
   free(net->params);
@@ -113,7 +128,8 @@ void mn_net_destroy(mn_net *net) {
 }
 
 void mn_net_init_params(mn_net *net, uint64_t seed) {
-  for (int i = 0; i < net->nlayers; i++) net->layers[i].ops->init(&net->layers[i], seed);
+  for (int i = 0; i < net->nlayers; i++)
+    net->layers[i].ops->init(&net->layers[i], seed);
 }
 
 const float *mn_net_forward(mn_net *net, const float *x, int batch, bool training) {
@@ -143,9 +159,7 @@ void mn_net_zero_grads(mn_net *net) {
   memset(net->grads, 0, (net->nparams + MN_GRAD_TAIL) * sizeof(float));
 }
 
-mn_activation mn_net_final_act(const mn_net *net) {
-  return net->layers[net->nlayers - 1].act;
-}
+mn_activation mn_net_final_act(const mn_net *net) { return net->layers[net->nlayers - 1].act; }
 
 uint64_t mn_net_param_hash(const mn_net *net) {
   const unsigned char *p = (const unsigned char *)net->params;

@@ -22,9 +22,9 @@ typedef struct {
   float *params;
   float *grads; /* nparams + MN_GRAD_TAIL */
   mn_shape in_shape;
-  int outputs;   /* width of the last layer */
-  int max_batch; /* rows the activation buffers hold */
-  float **acts;  /* acts[i]: output of layer i, (max_batch, count(out_i)) */
+  int outputs;         /* width of the last layer */
+  int max_batch;       /* rows the activation buffers hold */
+  float **acts;        /* acts[i]: output of layer i, (max_batch, count(out_i)) */
   float *dcur, *dnext; /* ping-pong input-gradient buffers, (max_batch, widest) */
   mn_loss_kind loss;
 } mn_net;

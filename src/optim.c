@@ -11,8 +11,8 @@ int mn_sgd_configure(mn_sgd *opt, mn_cfg_section *train, mn_err *err) {
   if (mn_cfg_double(train, "lr", 0.1, 0.0, 1e3, &opt->lr, err) != 0 ||
       mn_cfg_double(train, "momentum", 0.9, 0.0, 0.9999, &opt->momentum, err) != 0 ||
       mn_cfg_double(train, "weight_decay", 0.0, 0.0, 1.0, &opt->weight_decay, err) != 0 ||
-      mn_cfg_choice(train, "schedule", mn_schedule_names, MN_SCHEDULE_CONSTANT, &schedule,
-                    err) != 0 ||
+      mn_cfg_choice(train, "schedule", mn_schedule_names, MN_SCHEDULE_CONSTANT, &schedule, err) !=
+          0 ||
       mn_cfg_double(train, "warmup_epochs", 0.0, 0.0, 1e6, &opt->warmup_epochs, err) != 0 ||
       mn_cfg_int(train, "step_epochs", 30, 1, 1000000, &opt->step_epochs, err) != 0 ||
       mn_cfg_double(train, "gamma", 0.1, 0.0, 1.0, &opt->gamma, err) != 0)
@@ -35,18 +35,18 @@ void mn_sgd_free(mn_sgd *opt) {
 double mn_sgd_lr(const mn_sgd *opt, long step) {
   long spe = opt->steps_per_epoch > 0 ? opt->steps_per_epoch : 1;
   long warmup = (long)llround(opt->warmup_epochs * (double)spe);
-  if (step < warmup) return opt->lr * (double)(step + 1) / (double)warmup;
+  if (step < warmup)
+    return opt->lr * (double)(step + 1) / (double)warmup;
   switch (opt->schedule) {
-  case MN_SCHEDULE_STEP:
-    return opt->lr * pow(opt->gamma, (double)(step / spe / opt->step_epochs));
+  case MN_SCHEDULE_STEP: return opt->lr * pow(opt->gamma, (double)(step / spe / opt->step_epochs));
   case MN_SCHEDULE_COSINE: {
     long span = opt->total_steps - warmup;
-    if (span <= 0) return opt->lr;
+    if (span <= 0)
+      return opt->lr;
     double t = (double)(step - warmup) / (double)span;
     return opt->lr * 0.5 * (1.0 + cos(3.141592653589793 * t));
   }
-  default:
-    return opt->lr;
+  default: return opt->lr;
   }
 }
 

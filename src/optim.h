@@ -14,9 +14,9 @@ typedef enum { MN_SCHEDULE_CONSTANT, MN_SCHEDULE_STEP, MN_SCHEDULE_COSINE } mn_s
 extern const char *const mn_schedule_names[];
 
 typedef struct {
-  double lr;            /* peak learning rate */
-  double momentum;      /* 0 = plain SGD */
-  double weight_decay;  /* L2 coefficient, added to the gradient as in PyTorch's SGD */
+  double lr;           /* peak learning rate */
+  double momentum;     /* 0 = plain SGD */
+  double weight_decay; /* L2 coefficient, added to the gradient as in PyTorch's SGD */
   mn_schedule schedule;
   double warmup_epochs; /* linear warm-up from lr / warmup_steps to lr */
   long step_epochs;     /* step schedule: multiply by gamma every step_epochs */

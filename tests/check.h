@@ -8,15 +8,15 @@
 static int check_failures = 0;
 static int check_count = 0;
 
-#define CHECK(cond, ...)                                                        \
-  do {                                                                          \
-    check_count++;                                                              \
-    if (!(cond)) {                                                              \
-      check_failures++;                                                         \
-      fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond);  \
-      fprintf(stderr, __VA_ARGS__);                                             \
-      fprintf(stderr, "\n");                                                    \
-    }                                                                           \
+#define CHECK(cond, ...)                                                                           \
+  do {                                                                                             \
+    check_count++;                                                                                 \
+    if (!(cond)) {                                                                                 \
+      check_failures++;                                                                            \
+      fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond);                     \
+      fprintf(stderr, __VA_ARGS__);                                                                \
+      fprintf(stderr, "\n");                                                                       \
+    }                                                                                              \
   } while (0)
 
 static inline int check_report(const char *name) {

@@ -19,7 +19,8 @@ typedef struct {
 
 static float *read_all(hid_t f, const char *name, hsize_t *n) {
   hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
-  if (d < 0) return NULL;
+  if (d < 0)
+    return NULL;
   hid_t s = H5Dget_space(d);
   *n = (hsize_t)H5Sget_simple_extent_npoints(s);
   float *buf = malloc(*n * sizeof(float) + 1);
@@ -34,7 +35,8 @@ static float *read_all(hid_t f, const char *name, hsize_t *n) {
 
 static herr_t visit(hid_t loc, const char *name, const H5O_info_t *info, void *data) {
   ctx *c = data;
-  if (info->type != H5O_TYPE_DATASET) return 0;
+  if (info->type != H5O_TYPE_DATASET)
+    return 0;
   char full[300];
   snprintf(full, sizeof full, "/params/%s", name);
   hsize_t na, nb;
@@ -56,7 +58,8 @@ static herr_t visit(hid_t loc, const char *name, const H5O_info_t *info, void *d
       c->worst = rel;
       snprintf(c->worst_name, sizeof c->worst_name, "%s", full);
     }
-    if (c->exact ? !same : !(rel <= c->rtol)) c->failed++;
+    if (c->exact ? !same : !(rel <= c->rtol))
+      c->failed++;
   }
   free(a);
   free(b);
@@ -74,7 +77,8 @@ int main(int argc, char **argv) {
   mn_err err;
   mn_h5_quiet();
   hid_t a = mn_h5_open_read(argv[1], &err);
-  if (a >= 0) c.other = mn_h5_open_read(argv[2], &err);
+  if (a >= 0)
+    c.other = mn_h5_open_read(argv[2], &err);
   if (a < 0 || c.other < 0) {
     fprintf(stderr, "compare_params: %s\n", err.msg);
     return 2;
@@ -86,7 +90,10 @@ int main(int argc, char **argv) {
   }
   H5Ovisit(g, H5_INDEX_NAME, H5_ITER_INC, visit, &c);
   printf("compared %d tensors: worst relative difference %.3g (%s); %s\n", c.tensors, c.worst,
-         c.worst_name, c.failed ? "MISMATCH" : c.exact ? "bit-identical" : "within tolerance");
+         c.worst_name,
+         c.failed  ? "MISMATCH"
+         : c.exact ? "bit-identical"
+                   : "within tolerance");
   H5Gclose(g);
   H5Fclose(a);
   H5Fclose(c.other);

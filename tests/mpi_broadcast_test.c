@@ -37,8 +37,8 @@ int main(int argc, char **argv) {
   if (w.rank == 0)
     for (int r = 0; r < w.size; r++)
       if (all[r] != expect) {
-        fprintf(stderr, "rank %d: hash %016" PRIx64 " != rank 0's %016" PRIx64 "\n", r,
-                all[r], expect);
+        fprintf(stderr, "rank %d: hash %016" PRIx64 " != rank 0's %016" PRIx64 "\n", r, all[r],
+                expect);
         failed = 1;
       }
   int any;

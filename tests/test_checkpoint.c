@@ -16,7 +16,8 @@ static int make_net(mn_net *net, int hidden) {
   char text[256];
   snprintf(text, sizeof text,
            "[layer]\ntype = dense\nunits = %d\nactivation = tanh\n[layer]\ntype = dense\n"
-           "units = 4\n", hidden);
+           "units = 4\n",
+           hidden);
   mn_config cfg;
   mn_err err;
   int rc = mn_config_parse(&cfg, "c.ini", text, &err) ||
@@ -36,16 +37,22 @@ static void flip_byte(const char *path, long offset) {
 
 int main(void) {
   char dir[] = "/tmp/mpinet-ckpt-XXXXXX", path[600], copy[600], cmd[1300];
-  if (!mkdtemp(dir)) return 2;
+  if (!mkdtemp(dir))
+    return 2;
   snprintf(path, sizeof path, "%s/a.h5", dir);
   mn_net a, b, other;
   mn_err err;
   make_net(&a, 32), make_net(&b, 32), make_net(&other, 16);
   mn_net_init_params(&a, 3);
   float *va = calloc(a.nparams, sizeof(float)), *vb = calloc(b.nparams, sizeof(float));
-  for (size_t i = 0; i < a.nparams; i++) va[i] = (float)i * 1e-3f;
-  mn_ckpt_meta meta = {.step = 42, .epoch = 2, .seed = 3, .world_size = 4,
-                       .config_text = "[train]\nlr = 1\n", .data_path = "d.h5"};
+  for (size_t i = 0; i < a.nparams; i++)
+    va[i] = (float)i * 1e-3f;
+  mn_ckpt_meta meta = {.step = 42,
+                       .epoch = 2,
+                       .seed = 3,
+                       .world_size = 4,
+                       .config_text = "[train]\nlr = 1\n",
+                       .data_path = "d.h5"};
   CHECK(mn_checkpoint_save(path, &a, va, &meta, &err) == 0, "%s", err.msg);
   mn_ckpt_meta got;
   CHECK(mn_checkpoint_load(path, &b, vb, &got, &err) == 0, "%s", err.msg);
@@ -86,15 +93,15 @@ int main(void) {
     snprintf(cmd, sizeof cmd, "cp %s %s", path, copy);
     CHECK(system(cmd) == 0 && size > 8, "cp / chunk info for %s", tensors[i]);
     flip_byte(copy, (long)(addr + size / 2));
-    CHECK(mn_checkpoint_load(copy, &b, vb, &got, &err) != 0, "flip inside %s accepted",
-          tensors[i]);
+    CHECK(mn_checkpoint_load(copy, &b, vb, &got, &err) != 0, "flip inside %s accepted", tensors[i]);
     CHECK(strstr(err.msg, copy) != NULL, "msg: %s", err.msg);
   }
   /* a flip anywhere in the file is either refused or harmless: never wrong values */
   int refused = 0, tried = 0, wrong = 0;
   for (long off = 0; off < st.st_size; off += st.st_size / 64 + 1) {
     snprintf(cmd, sizeof cmd, "cp %s %s", path, copy);
-    if (system(cmd) != 0) break;
+    if (system(cmd) != 0)
+      break;
     flip_byte(copy, off);
     tried++;
     memset(b.params, 0, b.nparams * sizeof(float));
@@ -107,8 +114,8 @@ int main(void) {
              memcmp(va, vb, a.nparams * sizeof(float)) != 0;
   }
   CHECK(wrong == 0, "%d of %d corrupted files loaded wrong values", wrong, tried);
-  printf("byte flips: %d of %d refused, the rest hit unused space and loaded correctly\n",
-         refused, tried);
+  printf("byte flips: %d of %d refused, the rest hit unused space and loaded correctly\n", refused,
+         tried);
 
   /* a save into a missing directory fails and does not touch the good file */
   snprintf(copy, sizeof copy, "%s/missing/dir/x.h5", dir);
@@ -117,7 +124,8 @@ int main(void) {
   mn_ckpt_meta_free(&got);
 
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  if (system(cmd) != 0) return 2;
+  if (system(cmd) != 0)
+    return 2;
   free(va), free(vb);
   mn_net_destroy(&a), mn_net_destroy(&b), mn_net_destroy(&other);
   return check_report("test_checkpoint");

@@ -8,18 +8,17 @@
 
 static const char *const known[] = {"data", "train", "layer", NULL};
 
-static const char *text =
-    "; a comment\n"
-    "[data]\n"
-    "path = data/x.h5   ; inline comment\n"
-    "\n"
-    "[train]\n"
-    "lr = 0.5\n"
-    "epochs = 3\n"
-    "[layer]\n"
-    "units = 10\n"
-    "[layer]\n"
-    "units = 20\n";
+static const char *text = "; a comment\n"
+                          "[data]\n"
+                          "path = data/x.h5   ; inline comment\n"
+                          "\n"
+                          "[train]\n"
+                          "lr = 0.5\n"
+                          "epochs = 3\n"
+                          "[layer]\n"
+                          "units = 10\n"
+                          "[layer]\n"
+                          "units = 20\n";
 
 static void test_values_and_layers(void) {
   mn_config cfg;
@@ -73,8 +72,8 @@ static void test_bad_value_and_range(void) {
   long epochs;
   mn_cfg_section *t = mn_config_section(&cfg, "train");
   CHECK(mn_cfg_double(t, "lr", 0, 0, 10, &lr, &err) != 0, "accepted lr = fast");
-  CHECK(strstr(err.msg, "job.ini:2") && strstr(err.msg, "lr") && strstr(err.msg, "fast"),
-        "msg: %s", err.msg);
+  CHECK(strstr(err.msg, "job.ini:2") && strstr(err.msg, "lr") && strstr(err.msg, "fast"), "msg: %s",
+        err.msg);
   CHECK(mn_cfg_int(t, "epochs", 1, 1, 10, &epochs, &err) != 0, "accepted epochs = -1");
   CHECK(strstr(err.msg, "job.ini:3") && strstr(err.msg, "out of range"), "msg: %s", err.msg);
   mn_config_free(&cfg);
@@ -122,8 +121,7 @@ static void test_overrides(void) {
             strstr(err.msg, "--set train.epochs"),
         "msg: %s", err.msg);
   char *round = mn_config_to_text(&cfg);
-  CHECK(round && strstr(round, "lr = 0.25") && strstr(round, "[checkpoint]"), "text: %s",
-        round);
+  CHECK(round && strstr(round, "lr = 0.25") && strstr(round, "[checkpoint]"), "text: %s", round);
   mn_config reparsed;
   CHECK(mn_config_parse(&reparsed, "copy.ini", round, &err) == 0, "round trip: %s", err.msg);
   CHECK(reparsed.count == cfg.count, "sections %d vs %d", reparsed.count, cfg.count);

@@ -39,9 +39,11 @@ static double loss_of(problem *p, float *grad_out) {
 static uint64_t relu_pattern(const mn_net *net) {
   uint64_t h = 1469598103934665603ULL;
   for (int l = 0; l < net->nlayers; l++) {
-    if (net->layers[l].act != MN_ACT_RELU) continue;
+    if (net->layers[l].act != MN_ACT_RELU)
+      continue;
     size_t n = (size_t)B * mn_shape_count(net->layers[l].out);
-    for (size_t i = 0; i < n; i++) h = (h ^ (net->acts[l][i] > 0.0f)) * 1099511628211ULL;
+    for (size_t i = 0; i < n; i++)
+      h = (h ^ (net->acts[l][i] > 0.0f)) * 1099511628211ULL;
   }
   return h;
 }
@@ -71,7 +73,8 @@ static int build(problem *p, const char *act1, const char *act2, mn_loss_kind lo
   char text[512];
   snprintf(text, sizeof text,
            "[layer]\ntype = dense\nunits = %d\nactivation = %s\n"
-           "[layer]\ntype = dense\nunits = %d\nactivation = %s\n", HID, act1, OUT, act2);
+           "[layer]\ntype = dense\nunits = %d\nactivation = %s\n",
+           HID, act1, OUT, act2);
   mn_config cfg;
   mn_err err;
   if (mn_config_parse(&cfg, "gradcheck.ini", text, &err) != 0 ||
@@ -82,10 +85,14 @@ static int build(problem *p, const char *act1, const char *act2, mn_loss_kind lo
   mn_config_free(&cfg);
   mn_net_init_params(&p->net, 7);
   /* bias away from zero so ReLU kinks are far from every pre-activation */
-  for (size_t i = 0; i < p->net.nparams; i++) p->net.params[i] *= 1.5f;
-  for (int i = 0; i < B * IN; i++) p->x[i] = 2.0f * mn_rng_uniform(3, 9, (uint64_t)i) - 1.0f;
-  for (int i = 0; i < B; i++) p->labels[i] = i % OUT;
-  for (int i = 0; i < B * OUT; i++) p->targets[i] = mn_rng_uniform(4, 9, (uint64_t)i) - 0.5f;
+  for (size_t i = 0; i < p->net.nparams; i++)
+    p->net.params[i] *= 1.5f;
+  for (int i = 0; i < B * IN; i++)
+    p->x[i] = 2.0f * mn_rng_uniform(3, 9, (uint64_t)i) - 1.0f;
+  for (int i = 0; i < B; i++)
+    p->labels[i] = i % OUT;
+  for (int i = 0; i < B * OUT; i++)
+    p->targets[i] = mn_rng_uniform(4, 9, (uint64_t)i) - 0.5f;
   return 0;
 }
 
@@ -121,8 +128,8 @@ static void gradcheck(const char *act1, const char *act2, mn_loss_kind loss, boo
     }
     worst = fmax(worst, fabs(analytic[i] - numeric));
     if (!close_enough(analytic[i], numeric) && bad++ < 3)
-      CHECK(0, "%s/%s/%s param %zu: analytic %.6g numeric %.6g", act1, act2,
-            mn_loss_names[loss], i, analytic[i], numeric);
+      CHECK(0, "%s/%s/%s param %zu: analytic %.6g numeric %.6g", act1, act2, mn_loss_names[loss], i,
+            analytic[i], numeric);
   }
   for (int i = 0; i < B * IN; i++) {
     if (!numeric_grad(&p, &p.x[i], eps, &numeric)) {
@@ -131,14 +138,14 @@ static void gradcheck(const char *act1, const char *act2, mn_loss_kind loss, boo
     }
     worst = fmax(worst, fabs(dx[i] - numeric));
     if (!close_enough(dx[i], numeric) && bad++ < 6)
-      CHECK(0, "%s/%s/%s input %d: analytic %.6g numeric %.6g", act1, act2,
-            mn_loss_names[loss], i, dx[i], numeric);
+      CHECK(0, "%s/%s/%s input %d: analytic %.6g numeric %.6g", act1, act2, mn_loss_names[loss], i,
+            dx[i], numeric);
   }
   CHECK(bad == 0, "%s/%s/%s%s: %d mismatches", act1, act2, mn_loss_names[loss],
         targets ? "(targets)" : "", bad);
   CHECK(skipped <= 2, "%s/%s: %d entries skipped at ReLU kinks", act1, act2, skipped);
-  printf("  %-8s %-8s %-14s max |analytic - numeric| = %.2e (%d skipped at kinks)\n", act1,
-         act2, mn_loss_names[loss], worst, skipped);
+  printf("  %-8s %-8s %-14s max |analytic - numeric| = %.2e (%d skipped at kinks)\n", act1, act2,
+         mn_loss_names[loss], worst, skipped);
   free(analytic), free(dx), free(dy0);
   mn_net_destroy(net);
 }

@@ -16,10 +16,12 @@ static int dense_configure(mn_layer *l, mn_cfg_section *cfg, mn_err *err) {
     mn_cfg_where(cfg, NULL, where, sizeof where);
     return mn_fail(err, "%s: dense layer needs 'units'", where);
   }
-  if (mn_cfg_int(cfg, "units", 0, 1, 1 << 24, &units, err) != 0) return -1;
+  if (mn_cfg_int(cfg, "units", 0, 1, 1 << 24, &units, err) != 0)
+    return -1;
   if (mn_cfg_choice(cfg, "activation", mn_activation_names, MN_ACT_NONE, &act, err) != 0)
     return -1;
-  if (mn_cfg_choice(cfg, "init", mn_init_names, 0, &init, err) != 0) return -1;
+  if (mn_cfg_choice(cfg, "init", mn_init_names, 0, &init, err) != 0)
+    return -1;
   l->units = (int)units;
   l->act = (mn_activation)act;
   l->init_kind = init;
@@ -40,34 +42,38 @@ static void dense_forward(mn_layer *l, const float *x, float *y, int batch, bool
   const int in = (int)mn_shape_count(l->in), out = l->units;
   const float *W = l->params, *b = l->params + (size_t)out * in;
   /* Start from the bias, then one SGEMM adds x W^T. */
-  for (int i = 0; i < batch; i++) memcpy(y + (size_t)i * out, b, (size_t)out * sizeof(float));
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, batch, out, in, 1.0f, x, in, W, in,
-              1.0f, y, out);
+  for (int i = 0; i < batch; i++)
+    memcpy(y + (size_t)i * out, b, (size_t)out * sizeof(float));
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, batch, out, in, 1.0f, x, in, W, in, 1.0f, y,
+              out);
   mn_activation_forward(l->act, y, (size_t)batch, (size_t)out);
 }
 
 static void dense_backward(mn_layer *l, const float *x, const float *y, float *dy, float *dx,
                            int batch) {
   const int in = (int)mn_shape_count(l->in), out = l->units;
-  if (!l->act_in_loss) mn_activation_backward(l->act, y, dy, (size_t)batch, (size_t)out);
+  if (!l->act_in_loss)
+    mn_activation_backward(l->act, y, dy, (size_t)batch, (size_t)out);
   const float *W = l->params;
   float *dW = l->grads, *db = l->grads + (size_t)out * in;
   /* dW (out, in) += dy^T (out, B) x (B, in) */
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, batch, 1.0f, dy, out, x, in,
-              1.0f, dW, in);
+  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, batch, 1.0f, dy, out, x, in, 1.0f,
+              dW, in);
   for (int i = 0; i < batch; i++) {
     const float *row = dy + (size_t)i * out;
-    for (int j = 0; j < out; j++) db[j] += row[j];
+    for (int j = 0; j < out; j++)
+      db[j] += row[j];
   }
   /* dx (B, in) = dy (B, out) W (out, in) */
   if (dx)
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, batch, in, out, 1.0f, dy, out, W,
-                in, 0.0f, dx, in);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, batch, in, out, 1.0f, dy, out, W, in,
+                0.0f, dx, in);
 }
 
 static int dense_tensors(const mn_layer *l, mn_tensor_info *t, int max) {
   size_t in = mn_shape_count(l->in), out = (size_t)l->units;
-  if (max < 2) return 0;
+  if (max < 2)
+    return 0;
   t[0] = (mn_tensor_info){.name = "W", .rank = 2, .dim = {out, in}, .offset = 0};
   t[1] = (mn_tensor_info){.name = "b", .rank = 1, .dim = {out}, .offset = out * in};
   return 2;
