@@ -402,10 +402,13 @@ static void describe(const trainer *tr) {
   const mn_net *net = &tr->net;
   char shape[64];
   mn_shape_format(net->in_shape, shape, sizeof shape);
-  printf("mpinet: %d rank%s | data %s: %zu train rows%s, sample %s, %d %s\n", tr->w.size,
-         tr->w.size > 1 ? "s" : "", tr->s.data_path, tr->sampler.rows,
-         tr->s.shuffle == MN_SHUFFLE_SHARD ? " (sharded)" : "", shape, net->outputs,
+  printf("mpinet: %d rank%s | data %s: %zu train rows, sample %s, %d %s", tr->w.size,
+         tr->w.size > 1 ? "s" : "", tr->s.data_path, tr->sampler.rows, shape, net->outputs,
          tr->train.info.has_labels ? "classes" : "targets");
+  if (tr->s.shuffle == MN_SHUFFLE_SHARD)
+    printf(" | shard mode: rank 0 holds rows [%zu, %zu)", tr->sampler.held_begin,
+           tr->sampler.held_begin + tr->sampler.held);
+  printf("\n");
   printf("model:");
   for (int i = 0; i < net->nlayers; i++) {
     mn_shape_format(net->layers[i].out, shape, sizeof shape);

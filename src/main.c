@@ -1,4 +1,5 @@
 /* main.c: the `mpinet` command: dispatches to convert, info, train and eval. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -45,8 +46,13 @@ int main(int argc, char **argv) {
       return mn_convert_idx_main(argc - 2, argv + 2);
     if (argc >= 3 && strcmp(argv[2], "synthetic") == 0)
       return mn_convert_synthetic_main(argc - 2, argv + 2);
-    fprintf(stderr, "mpinet: error: convert: expected 'idx' or 'synthetic'\n");
-    return 2;
+    bool help = argc >= 3 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0);
+    fprintf(help ? stdout : stderr,
+            "%susage: mpinet convert idx --help | mpinet convert synthetic --help\n"
+            "  idx        MNIST-style idx files (gzip or plain) -> mpinet HDF5 dataset\n"
+            "  synthetic  generated blobs (classification) or regression data\n",
+            help ? "" : "mpinet: error: convert: expected 'idx' or 'synthetic'\n");
+    return help ? 0 : 2;
   }
   fprintf(stderr, "mpinet: error: unknown command '%s' (try mpinet --help)\n", cmd);
   return 2;

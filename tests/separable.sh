@@ -9,6 +9,9 @@ start=$(date +%s)
 run_mpi 2 train "$WORK/job.ini" --set data.shuffle="$mode" --set train.epochs=4 > "$WORK/log.txt"
 took=$(( $(date +%s) - start ))
 cat "$WORK/log.txt"
+if [ "$mode" = shard ]; then   # rank 0 holds only its half: rows [0, 1537 * 1 / 2)
+  grep -q 'shard mode: rank 0 holds rows \[0, 768)' "$WORK/log.txt" || fail "shard not 1/N"
+fi
 last=$(ls "$WORK/run"/ckpt-*.h5 | sort | tail -1)
 run_mpi 2 eval "$last" "$WORK/d.h5" --split train | tee "$WORK/eval.txt"
 grep -q 'accuracy 1.0000 (correct 1537 of 1537)' "$WORK/eval.txt" || fail "not 100% on train"
