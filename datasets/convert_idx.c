@@ -25,8 +25,7 @@ typedef struct {
 static int read_idx(const char *path, int want_dims, idx_file *out, mn_err *err) {
   memset(out, 0, sizeof *out);
   gzFile f = gzopen(path, "rb");
-  if (!f)
-    return mn_fail(err, "%s: cannot open", path);
+  if (!f) return mn_fail(err, "%s: cannot open", path);
   unsigned char head[4];
   int rc = -1;
   if (gzread(f, head, 4) != 4) {
@@ -55,14 +54,12 @@ static int read_idx(const char *path, int want_dims, idx_file *out, mn_err *err)
   }
   out->size = total;
   out->data = mn_alloc(total, 1, path, err);
-  if (!out->data)
-    goto out;
+  if (!out->data) goto out;
   size_t got = 0;
   while (got < total) {
     unsigned chunk = total - got > (1u << 30) ? (1u << 30) : (unsigned)(total - got);
     int r = gzread(f, out->data + got, chunk);
-    if (r <= 0)
-      break;
+    if (r <= 0) break;
     got += (size_t)r;
   }
   if (got != total) {
@@ -86,20 +83,16 @@ out:
 
 static int read_pair(const char *images, const char *labels, idx_file *im, idx_file *lb,
                      int32_t **y, int *classes, mn_err *err) {
-  if (read_idx(images, 3, im, err) != 0)
-    return -1;
-  if (read_idx(labels, 1, lb, err) != 0)
-    return -1;
+  if (read_idx(images, 3, im, err) != 0) return -1;
+  if (read_idx(labels, 1, lb, err) != 0) return -1;
   if (im->dims[0] != lb->dims[0])
     return mn_fail(err, "%s has %u images but %s has %u labels", images, im->dims[0], labels,
                    lb->dims[0]);
   *y = mn_alloc(lb->dims[0], sizeof(int32_t), "labels", err);
-  if (!*y)
-    return -1;
+  if (!*y) return -1;
   for (uint32_t i = 0; i < lb->dims[0]; i++) {
     (*y)[i] = lb->data[i];
-    if (lb->data[i] + 1 > *classes)
-      *classes = lb->data[i] + 1;
+    if (lb->data[i] + 1 > *classes) *classes = lb->data[i] + 1;
   }
   return 0;
 }
@@ -159,8 +152,7 @@ int mn_convert_idx_main(int argc, char **argv) {
             tei.dims[1], tei.dims[2]);
     goto out;
   }
-  if (classes == 0)
-    classes = seen < 2 ? 2 : seen;
+  if (classes == 0) classes = seen < 2 ? 2 : seen;
   if (seen > classes) {
     mn_fail(&err, "labels go up to %d but --classes is %d", seen - 1, classes);
     goto out;
@@ -182,14 +174,12 @@ int mn_convert_idx_main(int argc, char **argv) {
                             .normalise = normalise,
                             .source = source,
                             .class_names = names};
-  if (mn_dataset_write(out, &train, &test, &attrs, &err) != 0)
-    goto out;
+  if (mn_dataset_write(out, &train, &test, &attrs, &err) != 0) goto out;
   printf("wrote %s: train %u x (1, %u, %u), test %u, %d classes\n", out, tri.dims[0], tri.dims[1],
          tri.dims[2], tei.dims[0], classes);
   rc = 0;
 out:
-  if (rc != 0)
-    fprintf(stderr, "mpinet: error: %s\n", err.msg);
+  if (rc != 0) fprintf(stderr, "mpinet: error: %s\n", err.msg);
   free(tri.data), free(trl.data), free(tei.data), free(tel.data), free(try), free(tey);
   return rc;
 }

@@ -72,8 +72,7 @@ int mn_convert_synthetic_main(int argc, char **argv) {
     case 1:
       kind = -1;
       for (int i = 0; i < 2; i++)
-        if (strcmp(optarg, kinds[i]) == 0)
-          kind = i;
+        if (strcmp(optarg, kinds[i]) == 0) kind = i;
       if (kind < 0) {
         fprintf(stderr, "mpinet: error: --kind %s: expected blobs or regression\n", optarg);
         return 2;
@@ -129,8 +128,7 @@ int mn_convert_synthetic_main(int argc, char **argv) {
       rc = 0;
     }
   }
-  if (rc != 0)
-    fprintf(stderr, "mpinet: error: %s\n", err.msg);
+  if (rc != 0) fprintf(stderr, "mpinet: error: %s\n", err.msg);
   free(xtr), free(xte), free(ytr), free(yte), free(ttr), free(tte);
   return rc;
 }

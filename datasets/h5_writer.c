@@ -13,8 +13,7 @@
 
 static int write_split(hid_t f, const char *name, const mn_split_data *s) {
   hid_t g = H5Gcreate2(f, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  if (g < 0)
-    return -1;
+  if (g < 0) return -1;
   int rc = mn_h5_write_array(g, "x", s->x_is_u8 ? H5T_NATIVE_UINT8 : H5T_NATIVE_FLOAT, s->rank,
                              s->dims, s->x, true);
   if (rc == 0 && s->labels)
@@ -30,8 +29,7 @@ static int write_split(hid_t f, const char *name, const mn_split_data *s) {
 /* Mean and standard deviation of x * scale over the training rows. */
 static void moments(const mn_split_data *s, double scale, double *mean, double *std) {
   size_t n = 1;
-  for (int i = 0; i < s->rank; i++)
-    n *= s->dims[i];
+  for (int i = 0; i < s->rank; i++) n *= s->dims[i];
   double sum = 0.0, sq = 0.0;
   for (size_t i = 0; i < n; i++) {
     double v = (s->x_is_u8 ? ((const uint8_t *)s->x)[i] : ((const float *)s->x)[i]) * scale;
@@ -49,21 +47,16 @@ int mn_dataset_write(const char *out, const mn_split_data *train, const mn_split
   snprintf(tmp, sizeof tmp, "%s.tmp", out);
   mn_h5_quiet();
   hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-  if (f < 0)
-    return mn_fail(err, "%s: cannot create", tmp);
+  if (f < 0) return mn_fail(err, "%s: cannot create", tmp);
   int rc = write_split(f, "train", train);
-  if (rc == 0)
-    rc = write_split(f, "test", test);
+  if (rc == 0) rc = write_split(f, "test", test);
   if (rc == 0) {
     mn_h5_write_attr_string(f, "format", "mpinet-dataset");
     mn_h5_write_attr_long(f, "format_version", 1);
-    if (attrs->classes > 0)
-      mn_h5_write_attr_long(f, "classes", attrs->classes);
+    if (attrs->classes > 0) mn_h5_write_attr_long(f, "classes", attrs->classes);
     mn_h5_write_attr_double(f, "scale", attrs->scale);
-    if (attrs->source)
-      mn_h5_write_attr_string(f, "source", attrs->source);
-    if (attrs->class_names)
-      mn_h5_write_attr_string(f, "class_names", attrs->class_names);
+    if (attrs->source) mn_h5_write_attr_string(f, "source", attrs->source);
+    if (attrs->class_names) mn_h5_write_attr_string(f, "class_names", attrs->class_names);
     if (attrs->normalise) {
       double mean, std;
       moments(train, attrs->scale, &mean, &std);
@@ -71,8 +64,7 @@ int mn_dataset_write(const char *out, const mn_split_data *train, const mn_split
       mn_h5_write_attr_double(f, "std", std);
     }
   }
-  if (H5Fclose(f) < 0)
-    rc = -1;
+  if (H5Fclose(f) < 0) rc = -1;
   if (rc != 0) {
     unlink(tmp);
     return mn_fail(err, "%s: writing failed (disk full?)", tmp);

@@ -40,11 +40,9 @@ static char *read_config_attr(const mn_world *w, const char *path) {
     return NULL;
   }
   char *text = w->rank == 0 ? meta.config_text : calloc((size_t)len + 1, 1);
-  if (w->rank == 0)
-    meta.config_text = NULL;
+  if (w->rank == 0) meta.config_text = NULL;
   mn_ckpt_meta_free(&meta);
-  if (!text)
-    mn_world_abort(w, "out of memory");
+  if (!text) mn_world_abort(w, "out of memory");
   MPI_Bcast(text, (int)len, MPI_CHAR, 0, w->comm);
   return text;
 }
@@ -91,24 +89,18 @@ int mn_eval_main(int argc, char **argv) {
   int32_t *y = NULL;
   int rc = -1;
   char *text = read_config_attr(&w, ckpt);
-  if (!text)
-    goto out;
+  if (!text) goto out;
   rc = mn_job_parse(&cfg, ckpt, text, NULL, 0, &err);
   free(text);
-  if (rc == 0)
-    rc = mn_job_settings(&cfg, &s, &err);
-  if (rc == 0)
-    rc = mn_split_probe(data, split, &info, &err);
-  if (rc == 0)
-    rc = mn_job_model(&cfg, &s, &info, (int)batch, &net, &err);
+  if (rc == 0) rc = mn_job_settings(&cfg, &s, &err);
+  if (rc == 0) rc = mn_split_probe(data, split, &info, &err);
+  if (rc == 0) rc = mn_job_model(&cfg, &s, &info, (int)batch, &net, &err);
   if (rc == 0) {
     mn_ckpt_meta meta;
     rc = mn_checkpoint_load(ckpt, &net, NULL, &meta, &err);
-    if (rc == 0)
-      mn_ckpt_meta_free(&meta);
+    if (rc == 0) mn_ckpt_meta_free(&meta);
   }
-  if (rc == 0)
-    rc = mn_eval_load(&test, data, split, (int)batch, &w, &err);
+  if (rc == 0) rc = mn_eval_load(&test, data, split, (int)batch, &w, &err);
   if (rc == 0) {
     x = mn_alloc((size_t)batch * mn_shape_count(info.shape), sizeof(float), "batch", &err);
     y = mn_alloc((size_t)batch, sizeof(int32_t), "batch", &err);

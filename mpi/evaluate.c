@@ -10,16 +10,14 @@ void mn_eval_range(size_t rows, int eval_batch, int rank, int size, size_t *begi
   size_t c1 = (size_t)(rank + 1) * chunks / (size_t)size;
   *begin = c0 * (size_t)eval_batch;
   *end = c1 * (size_t)eval_batch < rows ? c1 * (size_t)eval_batch : rows;
-  if (*begin > *end)
-    *begin = *end;
+  if (*begin > *end) *begin = *end;
 }
 
 int mn_eval_load(mn_split *test, const char *path, const char *split, int eval_batch,
                  const mn_world *w, mn_err *err) {
   mn_split_info info;
   memset(test, 0, sizeof *test);
-  if (mn_split_probe(path, split, &info, err) != 0)
-    return -1;
+  if (mn_split_probe(path, split, &info, err) != 0) return -1;
   size_t begin, end;
   mn_eval_range(info.rows, eval_batch, w->rank, w->size, &begin, &end);
   if (begin == end) {
@@ -39,13 +37,13 @@ void mn_eval_local(mn_net *net, const mn_split *test, int eval_batch, float *x, 
     mn_loss_stats st = {0};
     for (int done = 0; done < count;) {
       int part = count - done < 4096 ? count - done : 4096;
-      for (int i = 0; i < part; i++)
-        rows[i] = (uint32_t)(first + (size_t)done + (size_t)i);
+      for (int i = 0; i < part; i++) rows[i] = (uint32_t)(first + (size_t)done + (size_t)i);
       mn_split_gather(test, rows, part, x + (size_t)done * test->row_len, y + done,
                       t + (size_t)done * test->info.classes);
       done += part;
     }
-    const float *o = mn_net_forward(net, x, count, false);
+    const mn_pass pass = {.training = false};
+    const float *o = mn_net_forward(net, &pass, x, count);
     mn_loss_compute(net->loss, mn_net_final_act(net), o, test->info.has_labels ? y : NULL,
                     test->info.has_labels ? NULL : t, count, net->outputs, 0.0f, NULL, &st);
     out->loss_sum += st.loss_sum;

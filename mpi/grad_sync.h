@@ -14,6 +14,11 @@
 
 /* Sums n floats (gradients plus tail) over all ranks, in place. */
 void mn_grad_allreduce(const mn_world *w, float *buf, size_t n);
+/* Sums n doubles over all ranks in place; `user` is the mn_world (mn_pass's callback, for
+ * SyncBN statistics). */
+void mn_allreduce_doubles(void *user, double *buf, size_t n);
+/* Averages a float buffer over all ranks (batch norm running statistics). */
+void mn_average_floats(const mn_world *w, float *buf, size_t n);
 /* Copies rank 0's buffer to every rank (parameters at start, after resume). */
 void mn_bcast_floats(const mn_world *w, float *buf, size_t n);
 

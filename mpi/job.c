@@ -8,11 +8,9 @@ static const char *const known_sections[] = {"data", "train", "checkpoint", "lay
 
 int mn_job_parse(mn_config *cfg, const char *path, const char *text, char **sets, int nsets,
                  mn_err *err) {
-  if (mn_config_parse(cfg, path, text, err) != 0)
-    return -1;
+  if (mn_config_parse(cfg, path, text, err) != 0) return -1;
   for (int i = 0; i < nsets; i++)
-    if (mn_config_set(cfg, sets[i], err) != 0)
-      return -1;
+    if (mn_config_set(cfg, sets[i], err) != 0) return -1;
   return 0;
 }
 
@@ -35,7 +33,7 @@ int mn_job_settings(mn_config *cfg, mn_settings *s, mn_err *err) {
       mn_cfg_int(train, "progress_seconds", 30, 1, 1000000, &s->progress_s, err) != 0 ||
       mn_cfg_choice(train, "loss", mn_loss_names, MN_LOSS_CROSS_ENTROPY, &loss, err) != 0 ||
       mn_cfg_choice(train, "progress", progress_names, MN_PROGRESS_AUTO, &progress, err) != 0 ||
-      mn_sgd_configure(&s->opt, train, err) != 0 ||
+      mn_optim_configure(&s->opt, train, err) != 0 ||
       mn_cfg_string(ckpt, "dir", "runs/default", &s->run_dir, err) != 0 ||
       mn_cfg_int(ckpt, "every_epochs", 1, 0, 1000000, &s->every_epochs, err) != 0 ||
       mn_cfg_int(ckpt, "keep", 3, 1, 1000000, &s->keep, err) != 0)
@@ -61,8 +59,7 @@ int mn_job_model(mn_config *cfg, const mn_settings *s, const mn_split_info *info
                    "targets; use loss = mse",
                    where, s->data_path);
   }
-  if (mn_net_create(net, cfg, info->shape, info->classes, s->loss, max_batch, err) != 0)
-    return -1;
+  if (mn_net_create(net, cfg, info->shape, info->classes, s->loss, max_batch, err) != 0) return -1;
   if (mn_config_check_unused(cfg, known_sections, err) != 0) {
     mn_net_destroy(net);
     return -1;

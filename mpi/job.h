@@ -21,7 +21,7 @@ typedef struct {
   mn_progress progress;
   const char *run_dir;
   long every_epochs, keep;
-  mn_sgd opt;
+  mn_optimizer opt;
 } mn_settings;
 
 /* Parses the text and applies the overrides (count of them in nsets). */

@@ -46,8 +46,7 @@ void mn_sampler_free(mn_sampler *s) {
 void mn_sampler_batch(mn_sampler *s, long epoch, long step, uint32_t *out) {
   if (s->perm_epoch != epoch) {
     uint64_t stream = MN_STREAM_SHUFFLE;
-    if (s->mode == MN_SHUFFLE_SHARD)
-      stream += (uint64_t)(s->rank + 1) << 16;
+    if (s->mode == MN_SHUFFLE_SHARD) stream += (uint64_t)(s->rank + 1) << 16;
     mn_rng_permutation(s->perm, (uint32_t)s->held, s->seed, stream, (uint64_t)epoch);
     s->perm_epoch = epoch;
   }

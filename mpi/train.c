@@ -58,6 +58,7 @@ typedef struct {
   int32_t *y;
   float *t;
   uint32_t *rows;
+  uint64_t *ids; /* dataset row of each batch sample (dropout masks) */
   FILE *metrics;
   double t_start;
   bool bar; /* live progress bar (rank 0) rather than periodic lines */
@@ -66,8 +67,7 @@ typedef struct {
 
 static bool is_rank0_env(void) {
   const char *r = getenv("OMPI_COMM_WORLD_RANK");
-  if (!r)
-    r = getenv("PMIX_RANK");
+  if (!r) r = getenv("PMIX_RANK");
   return !r || strcmp(r, "0") == 0;
 }
 
@@ -81,8 +81,7 @@ static int start_state(trainer *tr, const char *resume_dir, long long *step) {
       char path[1100];
       mn_ckpt_meta m;
       rc = mn_run_dir_latest(resume_dir, path, sizeof path, &err);
-      if (rc == 0)
-        rc = mn_checkpoint_load(path, &tr->net, tr->s.opt.velocity, &m, &err);
+      if (rc == 0) rc = mn_checkpoint_load(path, &tr->net, &tr->s.opt, &m, &err);
       if (rc == 0) {
         meta[0] = m.step;
         meta[1] = m.world_size;
@@ -99,11 +98,12 @@ static int start_state(trainer *tr, const char *resume_dir, long long *step) {
       mn_net_init_params(&tr->net, (uint64_t)tr->s.seed);
     }
   }
-  if (mn_world_agree(&tr->w, rc, &err) != 0)
-    return -1;
+  if (mn_world_agree(&tr->w, rc, &err) != 0) return -1;
   MPI_Bcast(meta, 2, MPI_LONG_LONG, 0, tr->w.comm);
   mn_bcast_floats(&tr->w, tr->net.params, tr->net.nparams);
-  mn_bcast_floats(&tr->w, tr->s.opt.velocity, tr->net.nparams);
+  mn_bcast_floats(&tr->w, tr->net.state, tr->net.nstate);
+  for (int b = 0; b < tr->s.opt.nbuf; b++)
+    mn_bcast_floats(&tr->w, tr->s.opt.buf[b], tr->net.nparams);
   *step = meta[0];
   return 0;
 }
@@ -112,13 +112,11 @@ static int start_state(trainer *tr, const char *resume_dir, long long *step) {
 static int check_replicas(trainer *tr, mn_err *err) {
   uint64_t mine = mn_net_param_hash(&tr->net);
   uint64_t *all = malloc((size_t)tr->w.size * sizeof *all);
-  if (!all)
-    mn_world_abort(&tr->w, "out of memory");
+  if (!all) mn_world_abort(&tr->w, "out of memory");
   MPI_Allgather(&mine, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, tr->w.comm);
   int bad = -1;
   for (int r = 1; r < tr->w.size && bad < 0; r++)
-    if (all[r] != all[0])
-      bad = r;
+    if (all[r] != all[0]) bad = r;
   free(all);
   if (bad >= 0)
     return mn_fail(err, "replicas diverged: rank %d's parameters differ from rank 0's", bad);
@@ -137,9 +135,8 @@ static int save_checkpoint(trainer *tr, long long step, long long epoch) {
                          .world_size = tr->w.size,
                          .config_text = tr->config_text,
                          .data_path = (char *)tr->s.data_path};
-    rc = mn_checkpoint_save(path, &tr->net, tr->s.opt.velocity, &meta, &err);
-    if (rc == 0)
-      rc = mn_run_dir_commit(tr->s.run_dir, step, (int)tr->s.keep, &err);
+    rc = mn_checkpoint_save(path, &tr->net, &tr->s.opt, &meta, &err);
+    if (rc == 0) rc = mn_run_dir_commit(tr->s.run_dir, step, (int)tr->s.keep, &err);
     if (rc != 0)
       mn_fail_prefix(&err, "checkpoint at step %lld (earlier checkpoints are intact)", step);
   }
@@ -161,16 +158,17 @@ static void json_number(char *buf, size_t len, double v) {
 /* Evaluates, reduces train and test sums in one allreduce, reports on rank 0. */
 static int report(trainer *tr, long long epoch, long long step, const train_sums *ts,
                   double train_seconds, long long samples) {
+  /* Batch norm running statistics are per rank (unless sync = true); evaluation and
+   * checkpoints use their average, so every rank evaluates the same model. */
+  mn_average_floats(&tr->w, tr->net.state, tr->net.nstate);
   mn_eval_sums es;
   mn_eval_local(&tr->net, &tr->test, (int)tr->s.eval_batch, tr->x, tr->y, tr->t, &es);
   double local[6] = {ts->loss_sum, ts->correct, ts->count, es.loss_sum, es.correct, es.count};
   double sum[6];
   MPI_Allreduce(local, sum, 6, MPI_DOUBLE, MPI_SUM, tr->w.comm);
   mn_err err;
-  if (mn_world_agree(&tr->w, check_replicas(tr, &err), &err) != 0)
-    return -1;
-  if (tr->w.rank != 0)
-    return 0;
+  if (mn_world_agree(&tr->w, check_replicas(tr, &err), &err) != 0) return -1;
+  if (tr->w.rank != 0) return 0;
   double train_loss = sum[2] > 0 ? sum[0] / sum[2] : NAN;
   double train_acc = sum[2] > 0 ? sum[1] / sum[2] : NAN;
   double test_loss = sum[3] / sum[5], test_acc = sum[4] / sum[5];
@@ -178,14 +176,12 @@ static int report(trainer *tr, long long epoch, long long step, const train_sums
   tr->last_test_acc = test_acc;
   double sps = train_seconds > 0 ? (double)samples / train_seconds : 0.0;
   double wall = MPI_Wtime() - tr->t_start;
-  double lr = mn_sgd_lr(&tr->s.opt, step > 0 ? step - 1 : 0);
+  double lr = mn_optim_lr(&tr->s.opt, step > 0 ? step - 1 : 0);
   bool labels = tr->test.info.has_labels;
-  if (tr->bar)
-    printf("\r\033[K");
+  if (tr->bar) printf("\r\033[K");
   printf("epoch %lld/%ld  step %lld  train_loss %.4f  test_loss %.4f", epoch, tr->s.epochs, step,
          train_loss, test_loss);
-  if (labels)
-    printf("  test_acc %.2f%%", 100.0 * test_acc);
+  if (labels) printf("  test_acc %.2f%%", 100.0 * test_acc);
   printf("  %.0f samples/s  %.1f s\n", sps, wall);
   fflush(stdout);
   if (tr->metrics) {
@@ -209,8 +205,7 @@ static void progress(const trainer *tr, long long epoch, long step, double loss,
   if (tr->bar) {
     int width = 30, done = (int)(width * (step + 1) / tr->sampler.steps_per_epoch);
     char bar[40];
-    for (int i = 0; i < width; i++)
-      bar[i] = i < done ? '#' : '.';
+    for (int i = 0; i < width; i++) bar[i] = i < done ? '#' : '.';
     bar[width] = '\0';
     printf("\r\033[Kepoch %lld/%ld [%s] %ld/%ld  loss %.4f  %.0f samples/s", epoch + 1,
            tr->s.epochs, bar, step + 1, tr->sampler.steps_per_epoch, loss,
@@ -232,6 +227,11 @@ static int train_loop(trainer *tr, long long step) {
   const float scale = 1.0f / (float)s->batch;
   const bool tty = tr->w.rank == 0 && tr->bar;
   mn_net *net = &tr->net;
+  mn_pass pass = {.training = true, .seed = (uint64_t)s->seed, .sample_ids = tr->ids};
+  if (tr->w.size > 1) {
+    pass.allreduce_sum = mn_allreduce_doubles;
+    pass.allreduce_user = &tr->w;
+  }
 
   while (step < stop) {
     const long long epoch = step / spe;
@@ -242,15 +242,17 @@ static int train_loop(trainer *tr, long long step) {
     for (; s_in < spe && step < stop; s_in++, step++) {
       mn_sampler_batch(&tr->sampler, (long)epoch, s_in, tr->rows);
       mn_split_gather(&tr->train, tr->rows, lb, tr->x, tr->y, tr->t);
+      for (int i = 0; i < lb; i++) tr->ids[i] = tr->sampler.held_begin + tr->rows[i];
+      pass.step = step;
       mn_net_zero_grads(net);
-      const float *out = mn_net_forward(net, tr->x, lb, true);
+      const float *out = mn_net_forward(net, &pass, tr->x, lb);
       mn_loss_stats st = {0};
       mn_loss_compute(net->loss, mn_net_final_act(net), out,
                       tr->train.info.has_labels ? tr->y : NULL,
                       tr->train.info.has_labels ? NULL : tr->t, lb, net->outputs, scale,
                       mn_net_output_grad(net), &st);
       net->grads[net->nparams] = isfinite(st.loss_sum) ? 0.0f : 1.0f;
-      mn_net_backward(net, tr->x, lb);
+      mn_net_backward(net, &pass, tr->x, lb, NULL);
       mn_grad_allreduce(&tr->w, net->grads, net->nparams + MN_GRAD_TAIL);
       if (net->grads[net->nparams] != 0.0f) {
         if (tr->w.rank == 0)
@@ -261,7 +263,7 @@ static int train_loop(trainer *tr, long long step) {
                   step + 1, epoch + 1, net->grads[net->nparams], s->run_dir);
         return -1;
       }
-      mn_sgd_step(&tr->s.opt, net->params, net->grads, step);
+      mn_optim_step(&tr->s.opt, net->params, net->grads, step);
       ts.loss_sum += st.loss_sum;
       ts.correct += (double)st.correct;
       ts.count += lb;
@@ -277,12 +279,10 @@ static int train_loop(trainer *tr, long long step) {
     double seconds = MPI_Wtime() - t0;
     bool epoch_done = s_in == spe;
     long long epochs_done = epoch_done ? epoch + 1 : epoch;
-    if (report(tr, epoch + 1, step, &ts, seconds, samples) != 0)
-      return -1;
+    if (report(tr, epoch + 1, step, &ts, seconds, samples) != 0) return -1;
     bool last = step == stop;
     bool due = epoch_done && s->every_epochs > 0 && (epoch + 1) % s->every_epochs == 0;
-    if ((due || last) && save_checkpoint(tr, step, epochs_done) != 0)
-      return -1;
+    if ((due || last) && save_checkpoint(tr, step, epochs_done) != 0) return -1;
   }
   return 0;
 }
@@ -298,8 +298,7 @@ static int setup(trainer *tr, const char *config_path, char **sets, int nsets,
     config_path = fallback;
   }
   char *text = mn_world_bcast_file(w, config_path, 1 << 20);
-  if (!text)
-    return -1;
+  if (!text) return -1;
   int rc = mn_job_parse(&tr->cfg, config_path, text, sets, nsets, &err);
   free(text);
   if (rc == 0 && resume_dir) {
@@ -307,10 +306,8 @@ static int setup(trainer *tr, const char *config_path, char **sets, int nsets,
     snprintf(set, sizeof set, "checkpoint.dir=%s", resume_dir);
     rc = mn_config_set(&tr->cfg, set, &err);
   }
-  if (rc == 0)
-    rc = mn_job_settings(&tr->cfg, &tr->s, &err);
-  if (mn_world_agree(w, rc, &err) != 0)
-    return -1;
+  if (rc == 0) rc = mn_job_settings(&tr->cfg, &tr->s, &err);
+  if (mn_world_agree(w, rc, &err) != 0) return -1;
 
   mn_settings *s = &tr->s;
   if (s->batch % w->size != 0) {
@@ -339,28 +336,24 @@ static int setup(trainer *tr, const char *config_path, char **sets, int nsets,
     rc = mn_split_load(&tr->train, s->data_path, "train", sm->held_begin, sm->held_begin + sm->held,
                        &err);
   }
-  if (rc == 0)
-    rc = mn_eval_load(&tr->test, s->data_path, "test", (int)s->eval_batch, w, &err);
+  if (rc == 0) rc = mn_eval_load(&tr->test, s->data_path, "test", (int)s->eval_batch, w, &err);
   int max_batch = (int)(s->batch / w->size > s->eval_batch ? s->batch / w->size : s->eval_batch);
+  if (rc == 0) rc = mn_job_model(&tr->cfg, s, &info, max_batch, &tr->net, &err);
   if (rc == 0)
-    rc = mn_job_model(&tr->cfg, s, &info, max_batch, &tr->net, &err);
-  if (rc == 0)
-    rc = mn_sgd_alloc(&s->opt, tr->net.nparams, &err);
+    rc = mn_optim_setup(&s->opt, &tr->net, s->batch, tr->sampler.steps_per_epoch, s->epochs, &err);
   if (rc == 0) {
     tr->x = mn_alloc((size_t)max_batch * tr->train.row_len, sizeof(float), "batch", &err);
     tr->y = mn_alloc((size_t)max_batch, sizeof(int32_t), "batch", &err);
     tr->t = mn_alloc((size_t)max_batch * info.classes, sizeof(float), "batch", &err);
     tr->rows = mn_alloc((size_t)max_batch, sizeof(uint32_t), "batch", &err);
-    rc = tr->x && tr->y && tr->t && tr->rows ? 0 : -1;
+    tr->ids = mn_alloc((size_t)max_batch, sizeof(uint64_t), "batch", &err);
+    rc = tr->x && tr->y && tr->t && tr->rows && tr->ids ? 0 : -1;
   }
-  if (mn_world_agree(w, rc, &err) != 0)
-    return -1;
+  if (mn_world_agree(w, rc, &err) != 0) return -1;
   /* Open MPI hands ranks a pty for stdout even when mpirun's output goes to a file, so
    * "auto" asks for stderr to be a terminal too (it is a pipe under mpirun). */
   tr->bar = s->progress == MN_PROGRESS_BAR ||
             (s->progress == MN_PROGRESS_AUTO && isatty(STDOUT_FILENO) && isatty(STDERR_FILENO));
-  s->opt.steps_per_epoch = tr->sampler.steps_per_epoch;
-  s->opt.total_steps = s->epochs * tr->sampler.steps_per_epoch;
 
   /* The run directory: never overwrite an earlier run's checkpoints. */
   tr->config_text = mn_config_to_text(&tr->cfg);
@@ -371,26 +364,22 @@ static int setup(trainer *tr, const char *config_path, char **sets, int nsets,
                    "%s: already holds checkpoints of an earlier run; continue it with "
                    "--resume %s, or choose another checkpoint.dir",
                    s->run_dir, s->run_dir);
-    if (rc == 0)
-      rc = mn_mkdir_p(s->run_dir, &err);
+    if (rc == 0) rc = mn_mkdir_p(s->run_dir, &err);
     char path[1100];
     snprintf(path, sizeof path, "%s/config.ini", s->run_dir);
-    if (rc == 0)
-      rc = mn_write_file_atomic(path, tr->config_text, &err);
+    if (rc == 0) rc = mn_write_file_atomic(path, tr->config_text, &err);
     snprintf(path, sizeof path, "%s/metrics.jsonl", s->run_dir);
     if (rc == 0 && !(tr->metrics = fopen(path, "a")))
       rc = mn_fail(&err, "%s: cannot open for appending", path);
   }
-  if (mn_world_agree(w, rc, &err) != 0)
-    return -1;
+  if (mn_world_agree(w, rc, &err) != 0) return -1;
   return 0;
 }
 
 static void teardown(trainer *tr) {
-  if (tr->metrics)
-    fclose(tr->metrics);
-  free(tr->x), free(tr->y), free(tr->t), free(tr->rows), free(tr->config_text);
-  mn_sgd_free(&tr->s.opt);
+  if (tr->metrics) fclose(tr->metrics);
+  free(tr->x), free(tr->y), free(tr->t), free(tr->rows), free(tr->ids), free(tr->config_text);
+  mn_optim_free(&tr->s.opt);
   mn_net_destroy(&tr->net);
   mn_sampler_free(&tr->sampler);
   mn_split_free(&tr->train);
@@ -409,17 +398,14 @@ static void describe(const trainer *tr) {
     printf(" | shard mode: rank 0 holds rows [%zu, %zu)", tr->sampler.held_begin,
            tr->sampler.held_begin + tr->sampler.held);
   printf("\n");
-  printf("model:");
-  for (int i = 0; i < net->nlayers; i++) {
-    mn_shape_format(net->layers[i].out, shape, sizeof shape);
-    printf(" %s%s", net->layers[i].ops->type, shape);
-    if (net->layers[i].act != MN_ACT_NONE)
-      printf("+%s", mn_activation_names[net->layers[i].act]);
-  }
-  printf(" | %zu parameters\n", net->nparams);
-  printf("batch %ld global (%d per rank), %ld steps/epoch, %ld epochs, lr %g (%s), run dir %s\n",
+  char layers[4096];
+  mn_net_describe(net, layers, sizeof layers);
+  printf("model: %zu parameters\n%s", net->nparams, layers);
+  printf("batch %ld global (%d per rank), %ld steps/epoch, %ld epochs, %s lr %g (%s), run dir "
+         "%s\n",
          tr->s.batch, tr->sampler.local_batch, tr->sampler.steps_per_epoch, tr->s.epochs,
-         tr->s.opt.lr, mn_schedule_names[tr->s.opt.schedule], tr->s.run_dir);
+         mn_optimizer_names[tr->s.opt.kind], tr->s.opt.lr, mn_schedule_names[tr->s.opt.schedule],
+         tr->s.run_dir);
   fflush(stdout);
 }
 
@@ -439,13 +425,11 @@ int mn_train_main(int argc, char **argv) {
     case 's': sets[nsets++] = optarg; break;
     case 'r': resume = optarg; break;
     case 'h':
-      if (is_rank0_env())
-        usage(stdout);
+      if (is_rank0_env()) usage(stdout);
       free(sets);
       return 0;
     default:
-      if (is_rank0_env())
-        usage(stderr);
+      if (is_rank0_env()) usage(stderr);
       free(sets);
       return 2;
     }
@@ -467,17 +451,14 @@ int mn_train_main(int argc, char **argv) {
   mn_h5_quiet();
   int rc = setup(&tr, config, sets, nsets, resume);
   long long step = 0;
-  if (rc == 0)
-    rc = start_state(&tr, resume, &step);
+  if (rc == 0) rc = start_state(&tr, resume, &step);
   if (rc == 0) {
-    if (tr.w.rank == 0)
-      describe(&tr);
+    if (tr.w.rank == 0) describe(&tr);
     rc = train_loop(&tr, step);
   }
   if (rc == 0 && tr.w.rank == 0) {
     printf("done: final test_loss %.4f", tr.last_test_loss);
-    if (tr.test.info.has_labels)
-      printf("  test_accuracy %.2f%%", 100.0 * tr.last_test_acc);
+    if (tr.test.info.has_labels) printf("  test_accuracy %.2f%%", 100.0 * tr.last_test_acc);
     printf(" | replicas identical on all %d ranks (fnv1a64 %016" PRIx64 ") | run dir %s\n",
            tr.w.size, mn_net_param_hash(&tr.net), tr.s.run_dir);
   }

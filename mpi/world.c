@@ -20,8 +20,7 @@ void mn_world_finalize(void) { MPI_Finalize(); }
 int mn_world_agree(const mn_world *w, int rc, const mn_err *err) {
   int mine = rc != 0 ? w->rank : w->size, first;
   MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, w->comm);
-  if (first == w->size)
-    return 0;
+  if (first == w->size) return 0;
   if (first == w->rank) {
     fprintf(stderr, "mpinet: error: %s\n", err ? err->msg : "failed");
     fflush(stderr);
@@ -57,13 +56,11 @@ char *mn_world_bcast_file(const mn_world *w, const char *path, size_t max_bytes)
     free(text);
     return NULL;
   }
-  if (w->rank != 0)
-    text = calloc((size_t)len + 1, 1);
+  if (w->rank != 0) text = calloc((size_t)len + 1, 1);
   int ok = text != NULL, all;
   MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, w->comm);
   if (!all) {
-    if (!ok)
-      fprintf(stderr, "mpinet: error: rank %d: out of memory for %s\n", w->rank, path);
+    if (!ok) fprintf(stderr, "mpinet: error: rank %d: out of memory for %s\n", w->rank, path);
     free(text);
     return NULL;
   }

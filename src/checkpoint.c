@@ -12,29 +12,42 @@
 
 #define MN_VERSION_STRING "mpinet 0.1.0"
 
-/* Writes every layer's tensors of `buf` (laid out like the parameters) under /<root>. */
-static int write_tensors(hid_t f, const char *root, const mn_net *net, const float *buf,
+/* Which tensors a group holds: parameters (or buffers laid out like them), or state. */
+static bool wanted(const mn_tensor_info *t, bool state) { return t->is_state == state; }
+
+static const float *tensor_base(const mn_layer *l, const float *buf, bool state) {
+  return buf + (state ? l->state_offset : l->param_offset);
+}
+
+static hid_t open_or_create_group(hid_t loc, const char *name) {
+  if (H5Lexists(loc, name, H5P_DEFAULT) > 0) return H5Gopen2(loc, name, H5P_DEFAULT);
+  return H5Gcreate2(loc, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+}
+
+/* Writes every layer's tensors of `buf` (laid out like the parameters, or like the state)
+ * as /<root>/<layer>/<tensor><suffix>. */
+static int write_tensors(hid_t f, const char *root, const mn_net *net, const float *buf, bool state,
                          const char *suffix) {
-  hid_t g = H5Gcreate2(f, root, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  if (g < 0)
-    return -1;
+  hid_t g = open_or_create_group(f, root);
+  if (g < 0) return -1;
   int rc = 0;
   for (int i = 0; i < net->nlayers && rc == 0; i++) {
     const mn_layer *l = &net->layers[i];
-    mn_tensor_info t[8];
-    int nt = l->ops->tensors(l, t, 8);
-    if (nt == 0)
-      continue;
-    hid_t lg = H5Gcreate2(g, l->name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    mn_tensor_info t[16];
+    int nt = l->ops->tensors(l, t, 16), count = 0;
+    for (int j = 0; j < nt; j++) count += wanted(&t[j], state);
+    if (count == 0) continue;
+    hid_t lg = open_or_create_group(g, l->name);
     if (lg < 0) {
       rc = -1;
       break;
     }
     for (int j = 0; j < nt && rc == 0; j++) {
+      if (!wanted(&t[j], state)) continue;
       char name[64];
       snprintf(name, sizeof name, "%s%s", t[j].name, suffix);
       rc = mn_h5_write_array(lg, name, H5T_NATIVE_FLOAT, t[j].rank, t[j].dim,
-                             buf + l->param_offset + t[j].offset, false);
+                             tensor_base(l, buf, state) + t[j].offset, false);
     }
     H5Gclose(lg);
   }
@@ -42,7 +55,7 @@ static int write_tensors(hid_t f, const char *root, const mn_net *net, const flo
   return rc;
 }
 
-int mn_checkpoint_save(const char *path, const mn_net *net, const float *velocity,
+int mn_checkpoint_save(const char *path, const mn_net *net, const mn_optimizer *opt,
                        const mn_ckpt_meta *meta, mn_err *err) {
   char tmp[1100];
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
@@ -53,11 +66,14 @@ int mn_checkpoint_save(const char *path, const mn_net *net, const float *velocit
   H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST);
   hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
   H5Pclose(fapl);
-  if (f < 0)
-    return mn_fail(err, "%s: cannot create checkpoint", tmp);
-  int rc = write_tensors(f, "params", net, net->params, "");
-  if (rc == 0 && velocity)
-    rc = write_tensors(f, "optimizer", net, velocity, "_momentum");
+  if (f < 0) return mn_fail(err, "%s: cannot create checkpoint", tmp);
+  int rc = write_tensors(f, "params", net, net->params, false, "");
+  if (rc == 0 && net->nstate > 0) rc = write_tensors(f, "state", net, net->state, true, "");
+  for (int b = 0; rc == 0 && opt && b < opt->nbuf; b++) {
+    char suffix[32];
+    snprintf(suffix, sizeof suffix, "_%s", opt->buf_name[b]);
+    rc = write_tensors(f, "optimizer", net, opt->buf[b], false, suffix);
+  }
   char hash[32];
   snprintf(hash, sizeof hash, "%016" PRIx64, mn_net_param_hash(net));
   if (rc == 0)
@@ -72,8 +88,7 @@ int mn_checkpoint_save(const char *path, const mn_net *net, const float *velocit
          mn_h5_write_attr_string(f, "param_hash_fnv1a64", hash) |
          mn_h5_write_attr_string(f, "config", meta->config_text ? meta->config_text : "") |
          mn_h5_write_attr_string(f, "data_path", meta->data_path ? meta->data_path : "");
-  if (H5Fclose(f) < 0)
-    rc = -1;
+  if (H5Fclose(f) < 0) rc = -1;
   if (rc != 0) {
     unlink(tmp);
     return mn_fail(err, "%s: writing the checkpoint failed (disk full or unwritable?)", tmp);
@@ -86,8 +101,7 @@ static int read_meta(hid_t f, const char *path, mn_ckpt_meta *meta, mn_err *err)
   char *format = mn_h5_read_attr_string(f, "format");
   bool ok = format && strcmp(format, "mpinet-checkpoint") == 0;
   free(format);
-  if (!ok)
-    return mn_fail(err, "%s: not an mpinet checkpoint (no format attribute)", path);
+  if (!ok) return mn_fail(err, "%s: not an mpinet checkpoint (no format attribute)", path);
   long long version;
   if (mn_h5_read_attr_long(f, "format_version", &version) != 0 || version != MN_CHECKPOINT_FORMAT)
     return mn_fail(err,
@@ -107,8 +121,7 @@ static int read_meta(hid_t f, const char *path, mn_ckpt_meta *meta, mn_err *err)
 int mn_checkpoint_read_meta(const char *path, mn_ckpt_meta *meta, mn_err *err) {
   mn_h5_quiet();
   hid_t f = mn_h5_open_read(path, err);
-  if (f < 0)
-    return -1;
+  if (f < 0) return -1;
   int rc = read_meta(f, path, meta, err);
   H5Fclose(f);
   return rc;
@@ -121,12 +134,13 @@ void mn_ckpt_meta_free(mn_ckpt_meta *meta) {
 }
 
 static int read_tensors(hid_t f, const char *path, const char *root, mn_net *net, float *buf,
-                        const char *suffix, mn_err *err) {
+                        bool state, const char *suffix, mn_err *err) {
   for (int i = 0; i < net->nlayers; i++) {
     const mn_layer *l = &net->layers[i];
-    mn_tensor_info t[8];
-    int nt = l->ops->tensors(l, t, 8);
+    mn_tensor_info t[16];
+    int nt = l->ops->tensors(l, t, 16);
     for (int j = 0; j < nt; j++) {
+      if (!wanted(&t[j], state)) continue;
       char name[256];
       snprintf(name, sizeof name, "/%s/%s/%s%s", root, l->name, t[j].name, suffix);
       if (!mn_h5_exists(f, name))
@@ -137,8 +151,7 @@ static int read_tensors(hid_t f, const char *path, const char *root, mn_net *net
       int rank = H5Sget_simple_extent_ndims(s);
       H5Sget_simple_extent_dims(s, dims, NULL);
       bool same = rank == t[j].rank;
-      for (int k = 0; same && k < rank; k++)
-        same = dims[k] == t[j].dim[k];
+      for (int k = 0; same && k < rank; k++) same = dims[k] == t[j].dim[k];
       int rc = 0;
       if (!same) {
         char have[128] = "(", want[128] = "(";
@@ -153,29 +166,34 @@ static int read_tensors(hid_t f, const char *path, const char *root, mn_net *net
                      "a different model",
                      path, name, have, want);
       } else if (H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT,
-                         buf + l->param_offset + t[j].offset) < 0) {
+                         (float *)tensor_base(l, buf, state) + t[j].offset) < 0) {
         rc = mn_fail(err, "%s: cannot read %s (checksum mismatch: corrupt file?)", path, name);
       }
       H5Sclose(s);
       H5Dclose(d);
-      if (rc != 0)
-        return rc;
+      if (rc != 0) return rc;
     }
   }
   return 0;
 }
 
-int mn_checkpoint_load(const char *path, mn_net *net, float *velocity, mn_ckpt_meta *meta,
+int mn_checkpoint_load(const char *path, mn_net *net, mn_optimizer *opt, mn_ckpt_meta *meta,
                        mn_err *err) {
   mn_h5_quiet();
   hid_t f = mn_h5_open_read(path, err);
-  if (f < 0)
-    return -1;
+  if (f < 0) return -1;
   int rc = read_meta(f, path, meta, err);
-  if (rc == 0)
-    rc = read_tensors(f, path, "params", net, net->params, "", err);
-  if (rc == 0 && velocity)
-    rc = read_tensors(f, path, "optimizer", net, velocity, "_momentum", err);
+  if (rc == 0) rc = read_tensors(f, path, "params", net, net->params, false, "", err);
+  if (rc == 0 && net->nstate > 0)
+    rc = read_tensors(f, path, "state", net, net->state, true, "", err);
+  for (int b = 0; rc == 0 && opt && b < opt->nbuf; b++) {
+    char suffix[32];
+    snprintf(suffix, sizeof suffix, "_%s", opt->buf_name[b]);
+    rc = read_tensors(f, path, "optimizer", net, opt->buf[b], false, suffix, err);
+    if (rc != 0)
+      mn_fail_prefix(err, "optimizer state (written with another [train] optimizer or "
+                          "momentum setting?)");
+  }
   if (rc == 0) {
     char *want = mn_h5_read_attr_string(f, "param_hash_fnv1a64");
     char have[32];
@@ -186,7 +204,6 @@ int mn_checkpoint_load(const char *path, mn_net *net, float *velocity, mn_ckpt_m
     free(want);
   }
   H5Fclose(f);
-  if (rc != 0)
-    mn_ckpt_meta_free(meta);
+  if (rc != 0) mn_ckpt_meta_free(meta);
   return rc;
 }

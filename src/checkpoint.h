@@ -1,7 +1,8 @@
 /* checkpoint.h: self-describing HDF5 checkpoints (README "Files").
  *
- * /params/<NN>_<type>/<tensor> and /optimizer/<NN>_<type>/<tensor>_momentum hold float32
- * arrays with their real shapes, chunked with Fletcher32 so corruption is caught on read;
+ * /params/<NN>_<type>/<tensor>, /state/<NN>_<type>/<tensor> (batch norm running statistics)
+ * and /optimizer/<NN>_<type>/<tensor>_<momentum|adam_m|adam_v> hold float32 arrays with their
+ * real shapes, chunked with Fletcher32 so corruption is caught on read;
  * root attributes say what wrote the file, the step and epoch, the seed, the world size, the
  * full effective config and a hash of the parameter bytes (checked after loading). Saving
  * writes PATH.tmp, fsyncs and renames, so a job killed mid-write leaves older files intact. */
@@ -11,6 +12,7 @@
 #include <stdint.h>
 
 #include "net.h"
+#include "optim.h"
 
 #define MN_CHECKPOINT_FORMAT 1
 
@@ -23,11 +25,13 @@ typedef struct {
   char *data_path;   /* owned, on load */
 } mn_ckpt_meta;
 
-int mn_checkpoint_save(const char *path, const mn_net *net, const float *velocity,
+/* opt may be NULL (no optimizer state saved). */
+int mn_checkpoint_save(const char *path, const mn_net *net, const mn_optimizer *opt,
                        const mn_ckpt_meta *meta, mn_err *err);
-/* Loads parameters (and momentum, if velocity != NULL) into a network built from the same
- * config; shapes and layer names must match. Fills meta (free with mn_ckpt_meta_free). */
-int mn_checkpoint_load(const char *path, mn_net *net, float *velocity, mn_ckpt_meta *meta,
+/* Loads parameters and state (and the optimizer's buffers, if opt != NULL) into a network
+ * built from the same config; names and shapes must match. Fills meta (free with
+ * mn_ckpt_meta_free). */
+int mn_checkpoint_load(const char *path, mn_net *net, mn_optimizer *opt, mn_ckpt_meta *meta,
                        mn_err *err);
 /* Reads only the attributes. */
 int mn_checkpoint_read_meta(const char *path, mn_ckpt_meta *meta, mn_err *err);

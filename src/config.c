@@ -22,8 +22,7 @@ typedef struct {
 static char *dup_str(const char *s) {
   size_t n = strlen(s) + 1;
   char *p = malloc(n);
-  if (p)
-    memcpy(p, s, n);
+  if (p) memcpy(p, s, n);
   return p;
 }
 
@@ -33,8 +32,7 @@ static mn_cfg_section *add_section(mn_config *cfg, const char *name, int line);
  * handler knows the line number and which of several same-named sections it is in. */
 static char *reader(char *str, int num, void *stream) {
   parse_ctx *ctx = stream;
-  if (ctx->failed || *ctx->pos == '\0')
-    return NULL;
+  if (ctx->failed || *ctx->pos == '\0') return NULL;
   const char *end = strchr(ctx->pos, '\n');
   size_t len = end ? (size_t)(end - ctx->pos) + 1 : strlen(ctx->pos);
   ctx->line++;
@@ -47,14 +45,12 @@ static char *reader(char *str, int num, void *stream) {
   str[len] = '\0';
   ctx->pos += len;
   const char *p = str;
-  while (*p == ' ' || *p == '\t')
-    p++;
+  while (*p == ' ' || *p == '\t') p++;
   const char *close = *p == '[' ? strchr(p, ']') : NULL;
   if (close) { /* a malformed header is left for inih to report */
     char name[64];
     size_t n = (size_t)(close - p - 1);
-    if (n >= sizeof name)
-      n = sizeof name - 1;
+    if (n >= sizeof name) n = sizeof name - 1;
     memcpy(name, p + 1, n);
     name[n] = '\0';
     if (!add_section(ctx->cfg, name, ctx->line)) {
@@ -70,8 +66,7 @@ static mn_cfg_section *add_section(mn_config *cfg, const char *name, int line) {
   if (cfg->count == cfg->cap) {
     int cap = cfg->cap ? cfg->cap * 2 : 8;
     mn_cfg_section *s = realloc(cfg->sections, (size_t)cap * sizeof *s);
-    if (!s)
-      return NULL;
+    if (!s) return NULL;
     cfg->sections = s;
     cfg->cap = cap;
   }
@@ -81,18 +76,15 @@ static mn_cfg_section *add_section(mn_config *cfg, const char *name, int line) {
   s->line = line;
   s->owner = cfg;
   for (int i = 0; i < cfg->count - 1; i++)
-    if (strcmp(cfg->sections[i].name, name) == 0)
-      s->ordinal++;
+    if (strcmp(cfg->sections[i].name, name) == 0) s->ordinal++;
   s->ordinal++;
   return s;
 }
 
 static mn_cfg_entry *find_entry(const mn_cfg_section *s, const char *key) {
-  if (!s)
-    return NULL;
+  if (!s) return NULL;
   for (int i = 0; i < s->count; i++)
-    if (strcmp(s->entries[i].key, key) == 0)
-      return &s->entries[i];
+    if (strcmp(s->entries[i].key, key) == 0) return &s->entries[i];
   return NULL;
 }
 
@@ -100,8 +92,7 @@ static int add_entry(mn_cfg_section *s, const char *key, const char *value, int 
   if (s->count == s->cap) {
     int cap = s->cap ? s->cap * 2 : 8;
     mn_cfg_entry *e = realloc(s->entries, (size_t)cap * sizeof *e);
-    if (!e)
-      return -1;
+    if (!e) return -1;
     s->entries = e;
     s->cap = cap;
   }
@@ -110,8 +101,7 @@ static int add_entry(mn_cfg_section *s, const char *key, const char *value, int 
   e->value = dup_str(value);
   e->line = line;
   e->used = false;
-  if (!e->key || !e->value)
-    return -1;
+  if (!e->key || !e->value) return -1;
   s->count++;
   return 0;
 }
@@ -119,8 +109,7 @@ static int add_entry(mn_cfg_section *s, const char *key, const char *value, int 
 static int handler(void *user, const char *section, const char *name, const char *value) {
   parse_ctx *ctx = user;
   mn_config *cfg = ctx->cfg;
-  if (ctx->failed)
-    return 0;
+  if (ctx->failed) return 0;
   if (section[0] == '\0') {
     mn_fail(ctx->err, "%s:%d: key '%s' appears before any [section]", cfg->path, ctx->line, name);
     ctx->failed = true;
@@ -145,15 +134,13 @@ int mn_config_parse(mn_config *cfg, const char *path, const char *text, mn_err *
   snprintf(cfg->path, sizeof cfg->path, "%s", path);
   parse_ctx ctx = {.cfg = cfg, .pos = text, .err = err};
   int rc = ini_parse_stream(reader, &ctx, handler, &ctx);
-  if (ctx.failed)
-    return -1;
+  if (ctx.failed) return -1;
   if (rc > 0)
     return mn_fail(err,
                    "%s:%d: cannot parse line (expected '[section]', "
                    "'key = value' or a comment)",
                    path, rc);
-  if (rc < 0)
-    return mn_fail(err, "%s: cannot parse (libinih error %d)", path, rc);
+  if (rc < 0) return mn_fail(err, "%s: cannot parse (libinih error %d)", path, rc);
   for (int i = 0; i < cfg->count; i++)
     for (int j = 0; j < i; j++)
       if (strcmp(cfg->sections[i].name, "layer") != 0 &&
@@ -165,8 +152,7 @@ int mn_config_parse(mn_config *cfg, const char *path, const char *text, mn_err *
 
 int mn_config_load_file(mn_config *cfg, const char *path, mn_err *err) {
   char *text = mn_read_file(path, 1 << 20, err);
-  if (!text)
-    return mn_fail_prefix(err, "config");
+  if (!text) return mn_fail_prefix(err, "config");
   int rc = mn_config_parse(cfg, path, text, err);
   free(text);
   return rc;
@@ -193,30 +179,26 @@ int mn_config_set(mn_config *cfg, const char *assignment, mn_err *err) {
     for (int i = 0; i < cfg->count; i++)
       if (strcmp(cfg->sections[i].name, "layer") == 0 && cfg->sections[i].ordinal == n)
         s = &cfg->sections[i];
-    if (!s)
-      return mn_fail(err, "--set %s: the config has no layer %ld", assignment, n);
+    if (!s) return mn_fail(err, "--set %s: the config has no layer %ld", assignment, n);
   } else if (strcmp(section, "layer") == 0) {
     return mn_fail(err, "--set %s: say which layer, e.g. layer2.%s=...", assignment, key);
   } else {
     s = mn_config_section(cfg, section);
     if (!s) {
       s = add_section(cfg, section, 0);
-      if (!s)
-        return mn_fail(err, "--set: out of memory");
+      if (!s) return mn_fail(err, "--set: out of memory");
     }
   }
   mn_cfg_entry *e = find_entry(s, key);
   if (e) {
     char *v = dup_str(value);
-    if (!v)
-      return mn_fail(err, "--set: out of memory");
+    if (!v) return mn_fail(err, "--set: out of memory");
     free(e->value);
     e->value = v;
     e->line = 0;
     return 0;
   }
-  if (add_entry(s, key, value, 0) != 0)
-    return mn_fail(err, "--set: out of memory");
+  if (add_entry(s, key, value, 0) != 0) return mn_fail(err, "--set: out of memory");
   return 0;
 }
 
@@ -234,8 +216,7 @@ void mn_config_free(mn_config *cfg) {
 
 mn_cfg_section *mn_config_section(const mn_config *cfg, const char *name) {
   for (int i = 0; i < cfg->count; i++)
-    if (strcmp(cfg->sections[i].name, name) == 0)
-      return &cfg->sections[i];
+    if (strcmp(cfg->sections[i].name, name) == 0) return &cfg->sections[i];
   return NULL;
 }
 
@@ -264,14 +245,12 @@ int mn_config_check_unused(const mn_config *cfg, const char *const *known, mn_er
     const mn_cfg_section *s = &cfg->sections[i];
     bool ok = false;
     for (const char *const *k = known; *k; k++)
-      if (strcmp(*k, s->name) == 0)
-        ok = true;
+      if (strcmp(*k, s->name) == 0) ok = true;
     if (!ok) {
       char known_list[256] = "";
       for (const char *const *k = known; *k; k++) {
         strncat(known_list, *k, sizeof known_list - strlen(known_list) - 1);
-        if (k[1])
-          strncat(known_list, ", ", sizeof known_list - strlen(known_list) - 1);
+        if (k[1]) strncat(known_list, ", ", sizeof known_list - strlen(known_list) - 1);
       }
       if (s->line > 0)
         return mn_fail(err, "%s:%d: unknown section [%s] (known: %s)", cfg->path, s->line, s->name,
@@ -297,8 +276,7 @@ char *mn_config_to_text(const mn_config *cfg) {
           strlen(cfg->sections[i].entries[j].key) + strlen(cfg->sections[i].entries[j].value) + 8;
   }
   char *out = malloc(cap);
-  if (!out)
-    return NULL;
+  if (!out) return NULL;
   size_t n = 0;
   for (int i = 0; i < cfg->count; i++) {
     n += (size_t)snprintf(out + n, cap - n, "%s[%s]\n", i ? "\n" : "", cfg->sections[i].name);
@@ -334,8 +312,7 @@ int mn_cfg_int(mn_cfg_section *s, const char *key, long def, long min, long max,
   char *end;
   errno = 0;
   long v = strtol(e->value, &end, 10);
-  while (*end == ' ' || *end == '\t')
-    end++;
+  while (*end == ' ' || *end == '\t') end++;
   if (e->value[0] == '\0' || *end != '\0' || errno)
     return mn_fail(err, "%s: '%s' is not an integer", where, e->value);
   if (v < min || v > max)
@@ -355,8 +332,7 @@ int mn_cfg_double(mn_cfg_section *s, const char *key, double def, double min, do
   char *end;
   errno = 0;
   double v = strtod(e->value, &end);
-  while (*end == ' ' || *end == '\t')
-    end++;
+  while (*end == ' ' || *end == '\t') end++;
   if (e->value[0] == '\0' || *end != '\0' || errno || !isfinite(v))
     return mn_fail(err, "%s: '%s' is not a finite number", where, e->value);
   if (v < min || v > max)
@@ -368,8 +344,7 @@ int mn_cfg_double(mn_cfg_section *s, const char *key, double def, double min, do
 int mn_cfg_bool(mn_cfg_section *s, const char *key, bool def, bool *out, mn_err *err) {
   static const char *const choices[] = {"false", "true", "no", "yes", "0", "1", "off", "on", NULL};
   int idx;
-  if (mn_cfg_choice(s, key, choices, def ? 1 : 0, &idx, err) != 0)
-    return -1;
+  if (mn_cfg_choice(s, key, choices, def ? 1 : 0, &idx, err) != 0) return -1;
   *out = idx % 2 == 1;
   return 0;
 }
@@ -380,8 +355,7 @@ int mn_cfg_string(mn_cfg_section *s, const char *key, const char *def, const cha
   mn_cfg_entry *e = lookup(s, key, where, sizeof where);
   if (!e) {
     if (!def) {
-      if (!s)
-        return mn_fail(err, "missing key '%s'", key);
+      if (!s) return mn_fail(err, "missing key '%s'", key);
       char label[700];
       mn_cfg_where(s, NULL, label, sizeof label);
       return mn_fail(err, "%s: missing key '%s'", label, key);
@@ -389,8 +363,7 @@ int mn_cfg_string(mn_cfg_section *s, const char *key, const char *def, const cha
     *out = def;
     return 0;
   }
-  if (e->value[0] == '\0')
-    return mn_fail(err, "%s: empty value", where);
+  if (e->value[0] == '\0') return mn_fail(err, "%s: empty value", where);
   *out = e->value;
   return 0;
 }
@@ -402,8 +375,7 @@ int mn_cfg_choice(mn_cfg_section *s, const char *key, const char *const *choices
   if (!e) {
     if (def < 0) {
       char label[700] = "config";
-      if (s)
-        mn_cfg_where(s, NULL, label, sizeof label);
+      if (s) mn_cfg_where(s, NULL, label, sizeof label);
       return mn_fail(err, "%s: missing key '%s'", label, key);
     }
     *out = def;
@@ -416,8 +388,7 @@ int mn_cfg_choice(mn_cfg_section *s, const char *key, const char *const *choices
       return 0;
     }
     strncat(list, choices[i], sizeof list - strlen(list) - 1);
-    if (choices[i + 1])
-      strncat(list, ", ", sizeof list - strlen(list) - 1);
+    if (choices[i + 1]) strncat(list, ", ", sizeof list - strlen(list) - 1);
   }
   return mn_fail(err, "%s: '%s' is not one of: %s", where, e->value, list);
 }

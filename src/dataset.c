@@ -14,10 +14,8 @@ static int probe_open(hid_t f, const char *path, const char *split, mn_split_inf
   char xname[64], yname[64];
   snprintf(xname, sizeof xname, "/%s/x", split);
   snprintf(yname, sizeof yname, "/%s/y", split);
-  if (!mn_h5_exists(f, xname))
-    return mn_fail(err, "%s: no dataset %s", path, xname);
-  if (!mn_h5_exists(f, yname))
-    return mn_fail(err, "%s: no dataset %s", path, yname);
+  if (!mn_h5_exists(f, xname)) return mn_fail(err, "%s: no dataset %s", path, xname);
+  if (!mn_h5_exists(f, yname)) return mn_fail(err, "%s: no dataset %s", path, yname);
 
   hid_t x = H5Dopen2(f, xname, H5P_DEFAULT), y = H5Dopen2(f, yname, H5P_DEFAULT);
   hid_t xs = H5Dget_space(x), ys = H5Dget_space(y);
@@ -89,8 +87,7 @@ out:
 int mn_split_probe(const char *path, const char *split, mn_split_info *info, mn_err *err) {
   mn_h5_quiet();
   hid_t f = mn_h5_open_read(path, err);
-  if (f < 0)
-    return -1;
+  if (f < 0) return -1;
   int rc = probe_open(f, path, split, info, err);
   H5Fclose(f);
   return rc;
@@ -99,14 +96,12 @@ int mn_split_probe(const char *path, const char *split, mn_split_info *info, mn_
 /* Reads rows [begin, begin+n) of a dataset whose other dimensions are read whole. */
 static int read_rows(hid_t f, const char *name, hid_t mem_type, size_t begin, size_t n, void *out) {
   hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
-  if (d < 0)
-    return -1;
+  if (d < 0) return -1;
   hid_t fs = H5Dget_space(d);
   hsize_t dims[8], start[8] = {0}, count[8];
   int r = H5Sget_simple_extent_ndims(fs);
   H5Sget_simple_extent_dims(fs, dims, NULL);
-  for (int i = 0; i < r; i++)
-    count[i] = dims[i];
+  for (int i = 0; i < r; i++) count[i] = dims[i];
   start[0] = begin;
   count[0] = n;
   H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL);
@@ -125,13 +120,10 @@ int mn_split_load(mn_split *s, const char *path, const char *split, size_t begin
   snprintf(s->split, sizeof s->split, "%s", split);
   mn_h5_quiet();
   hid_t f = mn_h5_open_read(path, err);
-  if (f < 0)
-    return -1;
+  if (f < 0) return -1;
   int rc = -1;
-  if (probe_open(f, path, split, &s->info, err) != 0)
-    goto out;
-  if (end > s->info.rows)
-    end = s->info.rows;
+  if (probe_open(f, path, split, &s->info, err) != 0) goto out;
+  if (end > s->info.rows) end = s->info.rows;
   if (begin >= end) {
     mn_fail(err, "%s: /%s has %zu rows; cannot take rows [%zu, %zu)", path, split, s->info.rows,
             begin, end);
@@ -146,8 +138,7 @@ int mn_split_load(mn_split *s, const char *path, const char *split, size_t begin
     goto out;
   }
   s->x = mn_alloc(values, s->info.x_is_u8 ? 1 : sizeof(float), "dataset", err);
-  if (!s->x)
-    goto out;
+  if (!s->x) goto out;
   char name[64];
   snprintf(name, sizeof name, "/%s/x", split);
   if (read_rows(f, name, s->info.x_is_u8 ? H5T_NATIVE_UINT8 : H5T_NATIVE_FLOAT, begin, s->n,
@@ -158,8 +149,7 @@ int mn_split_load(mn_split *s, const char *path, const char *split, size_t begin
   snprintf(name, sizeof name, "/%s/y", split);
   if (s->info.has_labels) {
     s->labels = mn_alloc(s->n, sizeof(int32_t), "labels", err);
-    if (!s->labels)
-      goto out;
+    if (!s->labels) goto out;
     if (read_rows(f, name, H5T_NATIVE_INT32, begin, s->n, s->labels) != 0) {
       mn_fail(err, "%s: cannot read %s (corrupt or truncated file?)", path, name);
       goto out;
@@ -172,8 +162,7 @@ int mn_split_load(mn_split *s, const char *path, const char *split, size_t begin
       }
   } else {
     s->targets = mn_alloc(s->n * (size_t)s->info.classes, sizeof(float), "targets", err);
-    if (!s->targets)
-      goto out;
+    if (!s->targets) goto out;
     if (read_rows(f, name, H5T_NATIVE_FLOAT, begin, s->n, s->targets) != 0) {
       mn_fail(err, "%s: cannot read %s (corrupt or truncated file?)", path, name);
       goto out;
@@ -207,8 +196,7 @@ int mn_split_load(mn_split *s, const char *path, const char *split, size_t begin
   rc = 0;
 out:
   H5Fclose(f);
-  if (rc != 0)
-    mn_split_free(s);
+  if (rc != 0) mn_split_free(s);
   return rc;
 }
 
@@ -230,12 +218,10 @@ void mn_split_gather(const mn_split *s, const uint32_t *rows, int count, float *
     float *dst = x + (size_t)i * len;
     if (s->info.x_is_u8) {
       const uint8_t *src = (const uint8_t *)s->x + r * len;
-      for (size_t j = 0; j < len; j++)
-        dst[j] = (float)src[j] * a + b;
+      for (size_t j = 0; j < len; j++) dst[j] = (float)src[j] * a + b;
     } else {
       const float *src = (const float *)s->x + r * len;
-      for (size_t j = 0; j < len; j++)
-        dst[j] = src[j] * a + b;
+      for (size_t j = 0; j < len; j++) dst[j] = src[j] * a + b;
     }
     if (s->info.has_labels)
       labels[i] = s->labels[r];

@@ -32,8 +32,7 @@ int mn_fail_prefix(mn_err *err, const char *fmt, ...) {
 }
 
 int mn_mul_size(size_t a, size_t b, size_t *out) {
-  if (a != 0 && b > SIZE_MAX / a)
-    return -1;
+  if (a != 0 && b > SIZE_MAX / a) return -1;
   *out = a * b;
   return 0;
 }
@@ -45,7 +44,6 @@ void *mn_alloc(size_t n, size_t size, const char *what, mn_err *err) {
     return NULL;
   }
   void *p = calloc(bytes ? bytes : 1, 1);
-  if (!p)
-    mn_fail(err, "%s: out of memory (%zu bytes)", what, bytes);
+  if (!p) mn_fail(err, "%s: out of memory (%zu bytes)", what, bytes);
   return p;
 }

@@ -17,8 +17,7 @@ int mn_mkdir_p(const char *dir, mn_err *err) {
   if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf)
     return mn_fail(err, "%s: path too long", dir);
   for (char *p = buf + 1; *p; p++) {
-    if (*p != '/')
-      continue;
+    if (*p != '/') continue;
     *p = '\0';
     if (mkdir(buf, 0777) != 0 && errno != EEXIST)
       return mn_fail(err, "%s: cannot create directory (%s)", buf, strerror(errno));
@@ -27,15 +26,13 @@ int mn_mkdir_p(const char *dir, mn_err *err) {
   if (mkdir(buf, 0777) != 0 && errno != EEXIST)
     return mn_fail(err, "%s: cannot create directory (%s)", buf, strerror(errno));
   struct stat st;
-  if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
-    return mn_fail(err, "%s: not a directory", buf);
+  if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode)) return mn_fail(err, "%s: not a directory", buf);
   return 0;
 }
 
 static int fsync_path(const char *path, int flags) {
   int fd = open(path, flags);
-  if (fd < 0)
-    return -1;
+  if (fd < 0) return -1;
   int rc = fsync(fd);
   close(fd);
   return rc;
@@ -62,14 +59,12 @@ int mn_write_file_atomic(const char *path, const char *text, mn_err *err) {
   char tmp[1100];
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
   FILE *f = fopen(tmp, "wb");
-  if (!f)
-    return mn_fail(err, "%s: cannot create (%s)", tmp, strerror(errno));
+  if (!f) return mn_fail(err, "%s: cannot create (%s)", tmp, strerror(errno));
   size_t n = strlen(text);
   bool ok = fwrite(text, 1, n, f) == n;
   ok = fflush(f) == 0 && ok;
   int e = errno;
-  if (fclose(f) != 0)
-    ok = false;
+  if (fclose(f) != 0) ok = false;
   if (!ok) {
     unlink(tmp);
     return mn_fail(err, "%s: write failed (%s)", tmp, strerror(e));

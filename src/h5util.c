@@ -21,19 +21,16 @@ hid_t mn_h5_open_read(const char *path, mn_err *err) {
     return H5I_INVALID_HID;
   }
   hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (f < 0)
-    mn_fail(err, "%s: HDF5 cannot open it (corrupt or truncated?)", path);
+  if (f < 0) mn_fail(err, "%s: HDF5 cannot open it (corrupt or truncated?)", path);
   return f;
 }
 
 static int write_attr(hid_t obj, const char *name, hid_t type, const void *v) {
   hid_t space = H5Screate(H5S_SCALAR);
-  if (H5Aexists(obj, name) > 0)
-    H5Adelete(obj, name);
+  if (H5Aexists(obj, name) > 0) H5Adelete(obj, name);
   hid_t a = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
   int rc = a >= 0 && H5Awrite(a, type, v) >= 0 ? 0 : -1;
-  if (a >= 0)
-    H5Aclose(a);
+  if (a >= 0) H5Aclose(a);
   H5Sclose(space);
   return rc;
 }
@@ -56,11 +53,9 @@ int mn_h5_write_attr_string(hid_t obj, const char *name, const char *v) {
 }
 
 static int read_attr(hid_t obj, const char *name, hid_t mem_type, H5T_class_t want, void *v) {
-  if (H5Aexists(obj, name) <= 0)
-    return -1;
+  if (H5Aexists(obj, name) <= 0) return -1;
   hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-  if (a < 0)
-    return -1;
+  if (a < 0) return -1;
   hid_t t = H5Aget_type(a);
   hid_t space = H5Aget_space(a);
   H5T_class_t cls = H5Tget_class(t);
@@ -82,11 +77,9 @@ int mn_h5_read_attr_double(hid_t obj, const char *name, double *v) {
 }
 
 char *mn_h5_read_attr_string(hid_t obj, const char *name) {
-  if (H5Aexists(obj, name) <= 0)
-    return NULL;
+  if (H5Aexists(obj, name) <= 0) return NULL;
   hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-  if (a < 0)
-    return NULL;
+  if (a < 0) return NULL;
   hid_t t = H5Aget_type(a);
   char *out = NULL;
   if (H5Tget_class(t) == H5T_STRING && !H5Tis_variable_str(t)) {
@@ -122,8 +115,7 @@ bool mn_h5_exists(hid_t loc, const char *path) {
   snprintf(buf, sizeof buf, "%s", path);
   for (char *p = buf + (buf[0] == '/'); (p = strchr(p, '/')) != NULL; p++) {
     *p = '\0';
-    if (H5Lexists(loc, buf, H5P_DEFAULT) <= 0)
-      return false;
+    if (H5Lexists(loc, buf, H5P_DEFAULT) <= 0) return false;
     *p = '/';
   }
   return H5Lexists(loc, buf, H5P_DEFAULT) > 0;
@@ -136,8 +128,7 @@ int mn_h5_write_array(hid_t loc, const char *name, hid_t type, int rank, const s
   for (int i = 0; i < rank; i++) {
     hd[i] = dims[i];
     chunk[i] = dims[i] ? dims[i] : 1;
-    if (i > 0)
-      row_bytes *= dims[i];
+    if (i > 0) row_bytes *= dims[i];
   }
   /* whole rows, about 1 MiB per chunk */
   size_t rows = row_bytes ? ((size_t)1 << 20) / row_bytes : 1;
@@ -152,8 +143,7 @@ int mn_h5_write_array(hid_t loc, const char *name, hid_t type, int rank, const s
   }
   hid_t d = H5Dcreate2(loc, name, type, space, H5P_DEFAULT, plist, H5P_DEFAULT);
   int rc = d >= 0 && H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0 ? 0 : -1;
-  if (d >= 0)
-    H5Dclose(d);
+  if (d >= 0) H5Dclose(d);
   H5Pclose(plist);
   H5Sclose(space);
   return rc;

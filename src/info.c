@@ -12,10 +12,8 @@
 static const char *type_name(hid_t t) {
   switch (H5Tget_class(t)) {
   case H5T_INTEGER:
-    if (H5Tget_size(t) == 1)
-      return H5Tget_sign(t) == H5T_SGN_NONE ? "uint8" : "int8";
-    if (H5Tget_size(t) == 4)
-      return H5Tget_sign(t) == H5T_SGN_NONE ? "uint32" : "int32";
+    if (H5Tget_size(t) == 1) return H5Tget_sign(t) == H5T_SGN_NONE ? "uint8" : "int8";
+    if (H5Tget_size(t) == 4) return H5Tget_sign(t) == H5T_SGN_NONE ? "uint32" : "int32";
     return H5Tget_size(t) == 8 ? "int64" : "int";
   case H5T_FLOAT: return H5Tget_size(t) == 4 ? "float32" : "float64";
   case H5T_STRING: return "string";
@@ -25,8 +23,7 @@ static const char *type_name(hid_t t) {
 
 static herr_t print_attr(hid_t obj, const char *name, const H5A_info_t *ainfo, void *data) {
   (void)ainfo, (void)data;
-  if (strcmp(name, "config") == 0)
-    return 0; /* printed last, it is long */
+  if (strcmp(name, "config") == 0) return 0; /* printed last, it is long */
   hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
   hid_t t = H5Aget_type(a);
   H5T_class_t cls = H5Tget_class(t);
@@ -50,8 +47,7 @@ static herr_t print_attr(hid_t obj, const char *name, const H5A_info_t *ainfo, v
 
 static herr_t print_object(hid_t loc, const char *name, const H5O_info_t *info, void *data) {
   (void)data;
-  if (info->type != H5O_TYPE_DATASET)
-    return 0;
+  if (info->type != H5O_TYPE_DATASET) return 0;
   hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
   hid_t s = H5Dget_space(d), t = H5Dget_type(d);
   hsize_t dims[8];
@@ -93,8 +89,7 @@ int mn_info_main(int argc, char **argv) {
   printf("arrays:\n");
   H5Ovisit(f, H5_INDEX_NAME, H5_ITER_INC, print_object, NULL);
   char *config = mn_h5_read_attr_string(f, "config");
-  if (config && config[0])
-    printf("config:\n%s", config);
+  if (config && config[0]) printf("config:\n%s", config);
   free(config);
   H5Fclose(f);
   return 0;

@@ -2,19 +2,24 @@
 #include "layer.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "rng.h"
 
-extern const mn_layer_ops mn_dense_ops;
+extern const mn_layer_ops mn_dense_ops, mn_conv2d_ops, mn_maxpool_ops, mn_avgpool_ops,
+    mn_batchnorm_ops, mn_dropout_ops, mn_flatten_ops, mn_reshape_ops, mn_maxout_ops, mn_rnn_ops,
+    mn_lstm_ops;
 
-static const mn_layer_ops *const registry[] = {&mn_dense_ops, NULL};
+static const mn_layer_ops *const registry[] = {&mn_dense_ops,   &mn_conv2d_ops,    &mn_maxpool_ops,
+                                               &mn_avgpool_ops, &mn_batchnorm_ops, &mn_dropout_ops,
+                                               &mn_flatten_ops, &mn_reshape_ops,   &mn_maxout_ops,
+                                               &mn_rnn_ops,     &mn_lstm_ops,      NULL};
 
 const mn_layer_ops *mn_layer_find(const char *type) {
   for (int i = 0; registry[i]; i++)
-    if (strcmp(registry[i]->type, type) == 0)
-      return registry[i];
+    if (strcmp(registry[i]->type, type) == 0) return registry[i];
   return NULL;
 }
 
@@ -23,16 +28,34 @@ const char *mn_layer_type_list(void) {
   if (!list[0])
     for (int i = 0; registry[i]; i++) {
       strncat(list, registry[i]->type, sizeof list - strlen(list) - 1);
-      if (registry[i + 1])
-        strncat(list, ", ", sizeof list - strlen(list) - 1);
+      if (registry[i + 1]) strncat(list, ", ", sizeof list - strlen(list) - 1);
     }
   return list;
 }
 
+void mn_layer_where(const mn_cfg_section *cfg, char *buf, size_t len) {
+  mn_cfg_where(cfg, NULL, buf, len);
+}
+
+int mn_layer_shape_error(const mn_cfg_section *cfg, const mn_layer *l, mn_err *err, const char *fmt,
+                         ...) {
+  char where[700], what[512], in[64];
+  mn_layer_where(cfg, where, sizeof where);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(what, sizeof what, fmt, ap);
+  va_end(ap);
+  mn_shape_format(l->in, in, sizeof in);
+  return mn_fail(err, "%s: %s layer gets input of shape %s: %s", where, l->ops->type, in, what);
+}
+
+int mn_layer_parse_init(mn_layer *l, mn_cfg_section *cfg, mn_err *err) {
+  return mn_cfg_choice(cfg, "init", mn_init_names, 0, &l->init_kind, err);
+}
+
 size_t mn_shape_count(mn_shape s) {
   size_t n = 1;
-  for (int i = 0; i < s.rank; i++)
-    n *= (size_t)s.dim[i];
+  for (int i = 0; i < s.rank; i++) n *= (size_t)s.dim[i];
   return n;
 }
 
@@ -40,8 +63,7 @@ void mn_shape_format(mn_shape s, char *buf, size_t len) {
   size_t n = (size_t)snprintf(buf, len, "(");
   for (int i = 0; i < s.rank && n < len; i++)
     n += (size_t)snprintf(buf + n, len - n, "%s%d", i ? ", " : "", s.dim[i]);
-  if (n < len)
-    snprintf(buf + n, len - n, ")");
+  if (n < len) snprintf(buf + n, len - n, ")");
 }
 
 const char *const mn_init_names[] = {"auto",       "xavier_uniform", "xavier_normal",
@@ -49,8 +71,7 @@ const char *const mn_init_names[] = {"auto",       "xavier_uniform", "xavier_nor
 
 void mn_init_weights(float *w, size_t n, int kind, mn_activation act, size_t fan_in, size_t fan_out,
                      uint64_t seed, int layer_index) {
-  if (kind == MN_INIT_AUTO)
-    kind = act == MN_ACT_RELU ? MN_INIT_HE_NORMAL : MN_INIT_XAVIER_UNIFORM;
+  if (kind == MN_INIT_AUTO) kind = act == MN_ACT_RELU ? MN_INIT_HE_NORMAL : MN_INIT_XAVIER_UNIFORM;
   uint64_t stream = ((uint64_t)MN_STREAM_INIT << 32) | (uint64_t)layer_index;
   double limit = 0.0, stddev = 0.0;
   switch (kind) {

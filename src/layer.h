@@ -27,29 +27,49 @@ size_t mn_shape_count(mn_shape s);
 /* "(1, 28, 28)" */
 void mn_shape_format(mn_shape s, char *buf, size_t len);
 
-/* A named view of part of a layer's parameters, for checkpoints and `mpinet info`. */
+/* A named view of part of a layer's parameters (or of its non-trained state, such as batch
+ * norm's running statistics), for checkpoints and `mpinet info`. */
 typedef struct {
   const char *name;
   int rank;
   size_t dim[4];
-  size_t offset; /* into the layer's parameter slice */
+  size_t offset; /* into the layer's parameter slice, or its state slice if is_state */
+  bool is_state;
 } mn_tensor_info;
+
+/* What a forward or backward pass knows beyond its tensors. */
+typedef struct {
+  bool training;
+  uint64_t seed;
+  long long step;             /* optimizer step: dropout masks depend on it */
+  const uint64_t *sample_ids; /* dataset row of each sample in the batch (dropout masks) */
+  /* Sums n doubles over all ranks, in place (SyncBN); NULL in a single process. The core
+   * never calls MPI itself: the MPI layer hands this in. */
+  void (*allreduce_sum)(void *user, double *buf, size_t n);
+  void *allreduce_user;
+} mn_pass;
 
 typedef struct mn_layer mn_layer;
 
 typedef struct {
   const char *type;
-  /* Reads the layer's keys from its [layer] section, checks them against l->in, sets l->out
-   * and l->nparams. */
+  /* Reads the layer's own keys from its [layer] section, checks them against l->in, sets
+   * l->out, l->nparams and l->nstate; may allocate l->priv. */
   int (*configure)(mn_layer *l, mn_cfg_section *cfg, mn_err *err);
-  /* Writes initial values into l->params; a pure function of the seed. */
+  /* Optional: allocates workspace for up to max_batch samples (once, never per step). */
+  int (*alloc)(mn_layer *l, int max_batch, mn_err *err);
+  /* Optional: frees l->priv and workspace. */
+  void (*destroy)(mn_layer *l);
+  /* Writes initial parameters and state; a pure function of the seed. */
   void (*init)(mn_layer *l, uint64_t seed);
-  /* in x (B, in) -> out y (B, out). */
-  void (*forward)(mn_layer *l, const float *x, float *y, int batch, bool training);
-  /* Given dy (B, out), which it may overwrite, ACCUMULATES into l->grads and writes dx
-   * (B, in) unless dx is NULL (the first layer needs no input gradient). */
-  void (*backward)(mn_layer *l, const float *x, const float *y, float *dy, float *dx, int batch);
-  /* Lists the layer's named tensors; returns how many. */
+  /* in x (B, in) -> out y (B, out), before the layer's activation (the network applies it). */
+  void (*forward)(mn_layer *l, const mn_pass *p, const float *x, float *y, int batch);
+  /* Given dy (B, out) w.r.t. the pre-activation output, which it may overwrite,
+   * ACCUMULATES into l->grads and writes dx (B, in) unless dx is NULL. y is the output
+   * after activation, x the input of the forward pass. */
+  void (*backward)(mn_layer *l, const mn_pass *p, const float *x, const float *y, float *dy,
+                   float *dx, int batch);
+  /* Lists the layer's named tensors (parameters and state); returns how many. */
   int (*tensors)(const mn_layer *l, mn_tensor_info *out, int max);
 } mn_layer_ops;
 
@@ -58,15 +78,27 @@ struct mn_layer {
   int index;     /* position in the network, 0-based */
   char name[40]; /* "<NN>_<type>", the checkpoint group name */
   mn_shape in, out;
-  size_t nparams;
-  size_t param_offset; /* into the network's buffers */
-  float *params;       /* slice of net->params */
-  float *grads;        /* slice of net->grads */
-  mn_activation act;   /* fused activation applied to the output */
-  bool act_in_loss;    /* the loss differentiates through `act` itself (softmax + CE) */
-  int units;           /* layer-specific sizes parsed by configure() */
-  int init_kind;       /* index into mn_init_names */
+  size_t nparams, param_offset; /* slice of the network's parameter/gradient buffers */
+  float *params;
+  float *grads;
+  size_t nstate, state_offset; /* slice of the network's state buffer (not trained) */
+  float *state;
+  mn_activation act; /* applied to the output by the network, for every layer type */
+  float alpha;       /* the activation's parameter (leaky ReLU slope, ELU alpha) */
+  bool act_in_loss;  /* the loss differentiates through `act` itself (softmax + CE) */
+  double l2, l1;     /* per-layer regularisation; negative: use the [train] value */
+  int init_kind;     /* index into mn_init_names */
+  int units;         /* dense: outputs */
+  void *priv;        /* layer type's own configuration and workspace */
 };
+
+/* Helpers for layer files: the section's label for messages ("job.ini:12: [layer 3]"), and
+ * a failure naming the layer and both shapes. */
+void mn_layer_where(const mn_cfg_section *cfg, char *buf, size_t len);
+int mn_layer_shape_error(const mn_cfg_section *cfg, const mn_layer *l, mn_err *err, const char *fmt,
+                         ...) __attribute__((format(printf, 4, 5)));
+/* Reads `init` (weight initialisation scheme) into l->init_kind. */
+int mn_layer_parse_init(mn_layer *l, mn_cfg_section *cfg, mn_err *err);
 
 /* Looks up a layer type by its config name. */
 const mn_layer_ops *mn_layer_find(const char *type);

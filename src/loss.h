@@ -10,7 +10,7 @@
 
 #include "activation.h"
 
-typedef enum { MN_LOSS_CROSS_ENTROPY, MN_LOSS_MSE } mn_loss_kind;
+typedef enum { MN_LOSS_CROSS_ENTROPY, MN_LOSS_MSE, MN_LOSS_BCE } mn_loss_kind;
 extern const char *const mn_loss_names[];
 
 typedef struct {
@@ -19,8 +19,9 @@ typedef struct {
 } mn_loss_stats;
 
 /* out (B, k): network output, after `final_act`. Exactly one of labels (B) / targets (B, k)
- * is non-NULL. Writes grad (B, k) = d(loss)/d(out), or d/d(pre-activation) when
- * cross-entropy differentiates through a softmax output itself (then final_act is softmax).
+ * is non-NULL (labels become one-hot targets for mse and binary_cross_entropy). Writes
+ * grad (B, k) = d(loss)/d(out), or d/d(pre-activation) when cross-entropy differentiates
+ * through a softmax output (or binary cross-entropy through a sigmoid) itself.
  * grad may be NULL (evaluation). */
 void mn_loss_compute(mn_loss_kind kind, mn_activation final_act, const float *out,
                      const int32_t *labels, const float *targets, int batch, int k,

@@ -35,15 +35,11 @@ int main(int argc, char **argv) {
     return 0;
   }
   const char *cmd = argv[1];
-  if (strcmp(cmd, "train") == 0)
-    return mn_train_main(argc - 1, argv + 1);
-  if (strcmp(cmd, "eval") == 0)
-    return mn_eval_main(argc - 1, argv + 1);
-  if (strcmp(cmd, "info") == 0)
-    return mn_info_main(argc - 1, argv + 1);
+  if (strcmp(cmd, "train") == 0) return mn_train_main(argc - 1, argv + 1);
+  if (strcmp(cmd, "eval") == 0) return mn_eval_main(argc - 1, argv + 1);
+  if (strcmp(cmd, "info") == 0) return mn_info_main(argc - 1, argv + 1);
   if (strcmp(cmd, "convert") == 0) {
-    if (argc >= 3 && strcmp(argv[2], "idx") == 0)
-      return mn_convert_idx_main(argc - 2, argv + 2);
+    if (argc >= 3 && strcmp(argv[2], "idx") == 0) return mn_convert_idx_main(argc - 2, argv + 2);
     if (argc >= 3 && strcmp(argv[2], "synthetic") == 0)
       return mn_convert_synthetic_main(argc - 2, argv + 2);
     bool help = argc >= 3 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0);

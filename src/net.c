@@ -1,28 +1,49 @@
-/* net.c: building the layer list, the single parameter/gradient buffers, forward and backward. */
+/* net.c: building the layer list, the single parameter/gradient/state buffers, forward and
+ * backward with the activations the network applies for every layer. */
 #include "net.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* Keys every layer type accepts: its activation and per-layer regularisation. */
+static int configure_common(mn_layer *l, mn_cfg_section *s, mn_err *err) {
+  int act;
+  double alpha;
+  if (mn_cfg_choice(s, "activation", mn_activation_names, MN_ACT_NONE, &act, err) != 0) return -1;
+  l->act = (mn_activation)act;
+  if (mn_cfg_double(s, "alpha", mn_activation_default_alpha(l->act), 0.0, 100.0, &alpha, err) !=
+          0 ||
+      mn_cfg_double(s, "weight_decay", -1.0, -1.0, 1.0, &l->l2, err) != 0 ||
+      mn_cfg_double(s, "l1", -1.0, -1.0, 1.0, &l->l1, err) != 0)
+    return -1;
+  l->alpha = (float)alpha;
+  return 0;
+}
+
 static int configure_layer(mn_layer *l, mn_cfg_section *s, mn_err *err) {
   const char *type;
-  if (!mn_cfg_has(s, "type")) {
-    char where[700];
-    mn_cfg_where(s, NULL, where, sizeof where);
+  char where[700];
+  mn_layer_where(s, where, sizeof where);
+  if (!mn_cfg_has(s, "type"))
     return mn_fail(err, "%s: missing key 'type' (one of: %s)", where, mn_layer_type_list());
-  }
-  if (mn_cfg_string(s, "type", NULL, &type, err) != 0)
-    return -1;
+  if (mn_cfg_string(s, "type", NULL, &type, err) != 0) return -1;
   l->ops = mn_layer_find(type);
-  if (!l->ops) {
-    char where[700];
-    mn_cfg_where(s, NULL, where, sizeof where);
+  if (!l->ops)
     return mn_fail(err, "%s: unknown layer type '%s' (known: %s)", where, type,
                    mn_layer_type_list());
-  }
   snprintf(l->name, sizeof l->name, "%02d_%s", l->index, l->ops->type);
-  return l->ops->configure(l, s, err);
+  if (configure_common(l, s, err) != 0) return -1;
+  if (l->ops->configure(l, s, err) != 0) return -1;
+  if (l->act == MN_ACT_SOFTMAX && l->out.rank != 1) {
+    char shape[64];
+    mn_shape_format(l->out, shape, sizeof shape);
+    return mn_fail(err,
+                   "%s: softmax needs a flat output, this layer's is %s (add a flatten "
+                   "layer first)",
+                   where, shape);
+  }
+  return 0;
 }
 
 int mn_net_create(mn_net *net, mn_config *cfg, mn_shape in, int outputs, mn_loss_kind loss,
@@ -33,14 +54,11 @@ int mn_net_create(mn_net *net, mn_config *cfg, mn_shape in, int outputs, mn_loss
   net->loss = loss;
   net->max_batch = max_batch;
   for (int i = 0; i < cfg->count; i++)
-    if (strcmp(cfg->sections[i].name, "layer") == 0)
-      net->nlayers++;
-  if (net->nlayers == 0)
-    return mn_fail(err, "%s: no [layer] sections", cfg->path);
+    if (strcmp(cfg->sections[i].name, "layer") == 0) net->nlayers++;
+  if (net->nlayers == 0) return mn_fail(err, "%s: no [layer] sections", cfg->path);
   net->layers = mn_alloc((size_t)net->nlayers, sizeof(mn_layer), "layers", err);
   net->acts = mn_alloc((size_t)net->nlayers, sizeof(float *), "activations", err);
-  if (!net->layers || !net->acts)
-    goto fail;
+  if (!net->layers || !net->acts) goto fail;
 
   mn_shape shape = in;
   size_t widest = mn_shape_count(in);
@@ -48,23 +66,21 @@ int mn_net_create(mn_net *net, mn_config *cfg, mn_shape in, int outputs, mn_loss
   mn_cfg_section *last = NULL;
   for (int i = 0; i < cfg->count; i++) {
     mn_cfg_section *s = &cfg->sections[i];
-    if (strcmp(s->name, "layer") != 0)
-      continue;
+    if (strcmp(s->name, "layer") != 0) continue;
     mn_layer *l = &net->layers[li];
     l->index = li++;
     l->in = shape;
-    if (configure_layer(l, s, err) != 0)
-      goto fail;
+    if (configure_layer(l, s, err) != 0) goto fail;
     shape = l->out;
-    if (mn_shape_count(shape) > widest)
-      widest = mn_shape_count(shape);
+    if (mn_shape_count(shape) > widest) widest = mn_shape_count(shape);
     net->nparams += l->nparams;
+    net->nstate += l->nstate;
     last = s;
   }
   mn_layer *final = &net->layers[net->nlayers - 1];
   if (mn_shape_count(final->out) != (size_t)outputs) {
     char where[700], got[64];
-    mn_cfg_where(last, NULL, where, sizeof where);
+    mn_layer_where(last, where, sizeof where);
     mn_shape_format(final->out, got, sizeof got);
     mn_fail(err,
             "%s: the last layer outputs %s values per sample but the data needs %d "
@@ -72,42 +88,44 @@ int mn_net_create(mn_net *net, mn_config *cfg, mn_shape in, int outputs, mn_loss
             where, got, outputs);
     goto fail;
   }
-  if (loss == MN_LOSS_CROSS_ENTROPY) {
-    if (final->act != MN_ACT_NONE && final->act != MN_ACT_SOFTMAX) {
+  if (loss != MN_LOSS_MSE) {
+    mn_activation fused = loss == MN_LOSS_CROSS_ENTROPY ? MN_ACT_SOFTMAX : MN_ACT_SIGMOID;
+    if (final->act != MN_ACT_NONE && final->act != fused) {
       char where[700];
-      mn_cfg_where(last, NULL, where, sizeof where);
-      mn_fail(err,
-              "%s: loss cross_entropy needs the last layer's activation to be softmax or "
-              "none (got %s)",
-              where, mn_activation_names[final->act]);
+      mn_layer_where(last, where, sizeof where);
+      mn_fail(err, "%s: loss %s needs the last layer's activation to be %s or none (got %s)", where,
+              mn_loss_names[loss], mn_activation_names[fused], mn_activation_names[final->act]);
       goto fail;
     }
-    final->act_in_loss = final->act == MN_ACT_SOFTMAX;
+    final->act_in_loss = final->act == fused;
   }
 
   net->params = mn_alloc(net->nparams, sizeof(float), "parameters", err);
   net->grads = mn_alloc(net->nparams + MN_GRAD_TAIL, sizeof(float), "gradients", err);
-  if (!net->params || !net->grads)
-    goto fail;
+  net->state = mn_alloc(net->nstate, sizeof(float), "layer state", err);
+  if (!net->params || !net->grads || !net->state) goto fail;
   /* Last layer first: backward completes the buffer front to back. */
-  size_t offset = 0;
+  size_t offset = 0, state_offset = 0;
   for (int i = net->nlayers - 1; i >= 0; i--) {
     mn_layer *l = &net->layers[i];
     l->param_offset = offset;
     l->params = net->params + offset;
     l->grads = net->grads + offset;
     offset += l->nparams;
+    l->state_offset = state_offset;
+    l->state = net->state + state_offset;
+    state_offset += l->nstate;
   }
   for (int i = 0; i < net->nlayers; i++) {
-    net->acts[i] = mn_alloc((size_t)max_batch * mn_shape_count(net->layers[i].out), sizeof(float),
-                            "activations", err);
-    if (!net->acts[i])
-      goto fail;
+    mn_layer *l = &net->layers[i];
+    net->acts[i] =
+        mn_alloc((size_t)max_batch * mn_shape_count(l->out), sizeof(float), "activations", err);
+    if (!net->acts[i]) goto fail;
+    if (l->ops->alloc && l->ops->alloc(l, max_batch, err) != 0) goto fail;
   }
   net->dcur = mn_alloc((size_t)max_batch * widest, sizeof(float), "gradient buffer", err);
   net->dnext = mn_alloc((size_t)max_batch * widest, sizeof(float), "gradient buffer", err);
-  if (!net->dcur || !net->dnext)
-    goto fail;
+  if (!net->dcur || !net->dnext) goto fail;
   return 0;
 fail:
   mn_net_destroy(net);
@@ -115,28 +133,33 @@ fail:
 }
 
 void mn_net_destroy(mn_net *net) {
-  if (net->acts)
-    for (int i = 0; i < net->nlayers; i++)
-      free(net->acts[i]);
+  for (int i = 0; net->layers && i < net->nlayers; i++) {
+    if (net->layers[i].ops && net->layers[i].ops->destroy)
+      net->layers[i].ops->destroy(&net->layers[i]);
+    else
+      free(net->layers[i].priv);
+    if (net->acts) free(net->acts[i]);
+  }
   free(net->acts);
   free(net->layers);
   free(net->params);
   free(net->grads);
+  free(net->state);
   free(net->dcur);
   free(net->dnext);
   memset(net, 0, sizeof *net);
 }
 
 void mn_net_init_params(mn_net *net, uint64_t seed) {
-  for (int i = 0; i < net->nlayers; i++)
-    net->layers[i].ops->init(&net->layers[i], seed);
+  for (int i = 0; i < net->nlayers; i++) net->layers[i].ops->init(&net->layers[i], seed);
 }
 
-const float *mn_net_forward(mn_net *net, const float *x, int batch, bool training) {
+const float *mn_net_forward(mn_net *net, const mn_pass *p, const float *x, int batch) {
   const float *in = x;
   for (int i = 0; i < net->nlayers; i++) {
     mn_layer *l = &net->layers[i];
-    l->ops->forward(l, in, net->acts[i], batch, training);
+    l->ops->forward(l, p, in, net->acts[i], batch);
+    mn_activation_forward(l->act, l->alpha, net->acts[i], (size_t)batch, mn_shape_count(l->out));
     in = net->acts[i];
   }
   return in;
@@ -144,11 +167,14 @@ const float *mn_net_forward(mn_net *net, const float *x, int batch, bool trainin
 
 float *mn_net_output_grad(mn_net *net) { return net->dcur; }
 
-void mn_net_backward(mn_net *net, const float *x, int batch) {
+void mn_net_backward(mn_net *net, const mn_pass *p, const float *x, int batch, float *dx) {
   for (int i = net->nlayers - 1; i >= 0; i--) {
     mn_layer *l = &net->layers[i];
     const float *in = i > 0 ? net->acts[i - 1] : x;
-    l->ops->backward(l, in, net->acts[i], net->dcur, i > 0 ? net->dnext : NULL, batch);
+    if (!l->act_in_loss)
+      mn_activation_backward(l->act, l->alpha, net->acts[i], net->dcur, (size_t)batch,
+                             mn_shape_count(l->out));
+    l->ops->backward(l, p, in, net->acts[i], net->dcur, i > 0 ? net->dnext : dx, batch);
     float *t = net->dcur;
     net->dcur = net->dnext;
     net->dnext = t;
@@ -169,4 +195,18 @@ uint64_t mn_net_param_hash(const mn_net *net) {
     h *= 0x100000001b3ULL;
   }
   return h;
+}
+
+void mn_net_describe(const mn_net *net, char *buf, size_t len) {
+  size_t n = 0;
+  buf[0] = '\0';
+  for (int i = 0; i < net->nlayers && n < len; i++) {
+    const mn_layer *l = &net->layers[i];
+    char in[64], out[64];
+    mn_shape_format(l->in, in, sizeof in);
+    mn_shape_format(l->out, out, sizeof out);
+    n += (size_t)snprintf(buf + n, len - n, "  %02d %-10s %-14s -> %-14s %-11s %zu params\n", i,
+                          l->ops->type, in, out,
+                          l->act != MN_ACT_NONE ? mn_activation_names[l->act] : "", l->nparams);
+  }
 }

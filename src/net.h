@@ -4,7 +4,8 @@
  * buffer of the same layout; layers hold slices. Layers are laid out LAST layer first, so
  * backward (which runs last layer first) finishes the buffer front to back: gradient buckets
  * can be all-reduced as soon as they are complete, one allreduce covers everything, a
- * checkpoint or a broadcast is one call. Activations are allocated once for max_batch rows;
+ * checkpoint or a broadcast is one call. Non-trained state (batch norm running statistics)
+ * lives in a third buffer. Activations and workspaces are allocated once for max_batch rows;
  * nothing is allocated per step. */
 #ifndef MN_NET_H
 #define MN_NET_H
@@ -21,6 +22,8 @@ typedef struct {
   size_t nparams;
   float *params;
   float *grads; /* nparams + MN_GRAD_TAIL */
+  size_t nstate;
+  float *state;
   mn_shape in_shape;
   int outputs;         /* width of the last layer */
   int max_batch;       /* rows the activation buffers hold */
@@ -37,15 +40,18 @@ void mn_net_destroy(mn_net *net);
 void mn_net_init_params(mn_net *net, uint64_t seed);
 
 /* x (B, in) -> returns the output (B, outputs), valid until the next forward. */
-const float *mn_net_forward(mn_net *net, const float *x, int batch, bool training);
+const float *mn_net_forward(mn_net *net, const mn_pass *p, const float *x, int batch);
 /* The buffer the loss writes d(loss)/d(output) into, before mn_net_backward(). */
 float *mn_net_output_grad(mn_net *net);
-/* Backpropagates the output gradient; ACCUMULATES into net->grads. */
-void mn_net_backward(mn_net *net, const float *x, int batch);
+/* Backpropagates the output gradient; ACCUMULATES into net->grads. If dx is not NULL it
+ * receives the gradient w.r.t. the input x (gradient checks). */
+void mn_net_backward(mn_net *net, const mn_pass *p, const float *x, int batch, float *dx);
 void mn_net_zero_grads(mn_net *net);
 /* The activation of the last layer, as the loss needs to know it. */
 mn_activation mn_net_final_act(const mn_net *net);
 /* A 64-bit FNV-1a hash of the parameter bytes: equal replicas have equal hashes. */
 uint64_t mn_net_param_hash(const mn_net *net);
+/* One line per layer: "  02 conv2d (1, 28, 28) -> (32, 28, 28) +relu  832 params". */
+void mn_net_describe(const mn_net *net, char *buf, size_t len);
 
 #endif

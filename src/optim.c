@@ -1,48 +1,98 @@
-/* optim.c: SGD with momentum, weight decay and constant / step / cosine schedules. */
+/* optim.c: SGD (momentum, Nesterov), Adam, AdamW; L2/L1; clipping; LR schedules.
+ * The update formulas are PyTorch's, so results can be compared with torch.optim. */
 #include "optim.h"
 
 #include <math.h>
 #include <stdlib.h>
 
+const char *const mn_optimizer_names[] = {"sgd", "adam", "adamw", NULL};
 const char *const mn_schedule_names[] = {"constant", "step", "cosine", NULL};
 
-int mn_sgd_configure(mn_sgd *opt, mn_cfg_section *train, mn_err *err) {
-  int schedule;
-  if (mn_cfg_double(train, "lr", 0.1, 0.0, 1e3, &opt->lr, err) != 0 ||
-      mn_cfg_double(train, "momentum", 0.9, 0.0, 0.9999, &opt->momentum, err) != 0 ||
-      mn_cfg_double(train, "weight_decay", 0.0, 0.0, 1.0, &opt->weight_decay, err) != 0 ||
+int mn_optim_configure(mn_optimizer *opt, mn_cfg_section *train, mn_err *err) {
+  static const char *const scaling[] = {"none", "linear", NULL};
+  int kind, schedule, scale;
+  if (mn_cfg_choice(train, "optimizer", mn_optimizer_names, MN_OPT_SGD, &kind, err) != 0 ||
+      mn_cfg_double(train, "lr", kind == MN_OPT_SGD ? 0.1 : 1e-3, 0.0, 1e3, &opt->base_lr, err) !=
+          0 ||
+      mn_cfg_double(train, "momentum", kind == MN_OPT_SGD ? 0.9 : 0.0, 0.0, 0.9999, &opt->momentum,
+                    err) != 0 ||
+      mn_cfg_bool(train, "nesterov", false, &opt->nesterov, err) != 0 ||
+      mn_cfg_double(train, "beta1", 0.9, 0.0, 0.99999, &opt->beta1, err) != 0 ||
+      mn_cfg_double(train, "beta2", 0.999, 0.0, 0.9999999, &opt->beta2, err) != 0 ||
+      mn_cfg_double(train, "eps", 1e-8, 1e-30, 1.0, &opt->eps, err) != 0 ||
+      mn_cfg_double(train, "weight_decay", kind == MN_OPT_ADAMW ? 0.01 : 0.0, 0.0, 1.0,
+                    &opt->weight_decay, err) != 0 ||
+      mn_cfg_double(train, "l1", 0.0, 0.0, 1.0, &opt->l1, err) != 0 ||
+      mn_cfg_double(train, "clip_norm", 0.0, 0.0, 1e9, &opt->clip_norm, err) != 0 ||
+      mn_cfg_choice(train, "lr_scaling", scaling, 0, &scale, err) != 0 ||
       mn_cfg_choice(train, "schedule", mn_schedule_names, MN_SCHEDULE_CONSTANT, &schedule, err) !=
           0 ||
       mn_cfg_double(train, "warmup_epochs", 0.0, 0.0, 1e6, &opt->warmup_epochs, err) != 0 ||
       mn_cfg_int(train, "step_epochs", 30, 1, 1000000, &opt->step_epochs, err) != 0 ||
       mn_cfg_double(train, "gamma", 0.1, 0.0, 1.0, &opt->gamma, err) != 0)
     return -1;
+  if (opt->nesterov && (kind != MN_OPT_SGD || opt->momentum == 0.0)) {
+    char where[700];
+    mn_cfg_where(train, mn_cfg_find(train, "nesterov"), where, sizeof where);
+    return mn_fail(err, "%s: Nesterov needs optimizer = sgd with momentum > 0", where);
+  }
+  opt->kind = (mn_optimizer_kind)kind;
   opt->schedule = (mn_schedule)schedule;
+  opt->linear_scaling = scale == 1;
+  opt->lr = opt->base_lr;
   return 0;
 }
 
-int mn_sgd_alloc(mn_sgd *opt, size_t nparams, mn_err *err) {
-  opt->n = nparams;
-  opt->velocity = mn_alloc(nparams, sizeof(float), "momentum buffer", err);
-  return opt->velocity ? 0 : -1;
+int mn_optim_setup(mn_optimizer *opt, const mn_net *net, long global_batch, long steps_per_epoch,
+                   long epochs, mn_err *err) {
+  opt->n = net->nparams;
+  opt->steps_per_epoch = steps_per_epoch;
+  opt->total_steps = steps_per_epoch * epochs;
+  if (opt->linear_scaling) opt->lr = opt->base_lr * (double)global_batch / 256.0;
+  opt->nbuf = 0;
+  if (opt->kind == MN_OPT_SGD && opt->momentum > 0.0) {
+    opt->buf_name[opt->nbuf++] = "momentum";
+  } else if (opt->kind != MN_OPT_SGD) {
+    opt->buf_name[opt->nbuf++] = "adam_m";
+    opt->buf_name[opt->nbuf++] = "adam_v";
+  }
+  for (int i = 0; i < opt->nbuf; i++) {
+    opt->buf[i] = mn_alloc(opt->n, sizeof(float), "optimizer state", err);
+    if (!opt->buf[i]) return -1;
+  }
+  opt->segs = mn_alloc((size_t)net->nlayers, sizeof(mn_reg_segment), "optimizer", err);
+  if (!opt->segs) return -1;
+  opt->nsegs = net->nlayers;
+  for (int i = 0; i < net->nlayers; i++) {
+    const mn_layer *l = &net->layers[i];
+    opt->segs[i] = (mn_reg_segment){
+        .offset = l->param_offset,
+        .count = l->nparams,
+        .l2 = (float)(l->l2 >= 0.0 ? l->l2 : opt->weight_decay),
+        .l1 = (float)(l->l1 >= 0.0 ? l->l1 : opt->l1),
+    };
+  }
+  return 0;
 }
 
-void mn_sgd_free(mn_sgd *opt) {
-  free(opt->velocity);
-  opt->velocity = NULL;
+void mn_optim_free(mn_optimizer *opt) {
+  for (int i = 0; i < MN_OPT_MAX_BUFFERS; i++) {
+    free(opt->buf[i]);
+    opt->buf[i] = NULL;
+  }
+  free(opt->segs);
+  opt->segs = NULL;
 }
 
-double mn_sgd_lr(const mn_sgd *opt, long step) {
+double mn_optim_lr(const mn_optimizer *opt, long step) {
   long spe = opt->steps_per_epoch > 0 ? opt->steps_per_epoch : 1;
   long warmup = (long)llround(opt->warmup_epochs * (double)spe);
-  if (step < warmup)
-    return opt->lr * (double)(step + 1) / (double)warmup;
+  if (step < warmup) return opt->lr * (double)(step + 1) / (double)warmup;
   switch (opt->schedule) {
   case MN_SCHEDULE_STEP: return opt->lr * pow(opt->gamma, (double)(step / spe / opt->step_epochs));
   case MN_SCHEDULE_COSINE: {
     long span = opt->total_steps - warmup;
-    if (span <= 0)
-      return opt->lr;
+    if (span <= 0) return opt->lr;
     double t = (double)(step - warmup) / (double)span;
     return opt->lr * 0.5 * (1.0 + cos(3.141592653589793 * t));
   }
@@ -50,13 +100,62 @@ double mn_sgd_lr(const mn_sgd *opt, long step) {
   }
 }
 
-void mn_sgd_step(mn_sgd *opt, float *params, const float *grads, long step) {
-  const float lr = (float)mn_sgd_lr(opt, step);
-  const float mu = (float)opt->momentum, wd = (float)opt->weight_decay;
-  float *v = opt->velocity;
-  for (size_t i = 0; i < opt->n; i++) {
-    float g = grads[i] + wd * params[i];
-    v[i] = mu * v[i] + g;
-    params[i] -= lr * v[i];
+static double global_norm(const float *g, size_t n) {
+  double sum = 0.0;
+  for (size_t i = 0; i < n; i++) sum += (double)g[i] * g[i];
+  return sqrt(sum);
+}
+
+/* Adds the L2 and L1 terms of each layer's coefficients to the gradient (not for AdamW's
+ * decoupled decay, which is applied to the parameters instead). */
+static void add_regularisation(const mn_optimizer *opt, const float *p, float *g) {
+  for (int s = 0; s < opt->nsegs; s++) {
+    const mn_reg_segment *seg = &opt->segs[s];
+    const float l2 = opt->kind == MN_OPT_ADAMW ? 0.0f : seg->l2, l1 = seg->l1;
+    if (l2 == 0.0f && l1 == 0.0f) continue;
+    for (size_t i = seg->offset; i < seg->offset + seg->count; i++)
+      g[i] += l2 * p[i] + l1 * (float)((p[i] > 0.0f) - (p[i] < 0.0f));
   }
+}
+
+double mn_optim_step(mn_optimizer *opt, float *params, float *grads, long step) {
+  const size_t n = opt->n;
+  const float lr = (float)mn_optim_lr(opt, step);
+  double norm = global_norm(grads, n);
+  if (opt->clip_norm > 0.0 && norm > opt->clip_norm) {
+    const float c = (float)(opt->clip_norm / (norm + 1e-6));
+    for (size_t i = 0; i < n; i++) grads[i] *= c;
+  }
+  add_regularisation(opt, params, grads);
+  if (opt->kind == MN_OPT_SGD) {
+    const float mu = (float)opt->momentum;
+    float *v = opt->buf[0];
+    if (!v) {
+      for (size_t i = 0; i < n; i++) params[i] -= lr * grads[i];
+    } else {
+      for (size_t i = 0; i < n; i++) {
+        v[i] = mu * v[i] + grads[i];
+        params[i] -= lr * (opt->nesterov ? grads[i] + mu * v[i] : v[i]);
+      }
+    }
+    return norm;
+  }
+  /* Adam / AdamW with bias correction; t counts from 1 */
+  const double t = (double)step + 1.0;
+  const float b1 = (float)opt->beta1, b2 = (float)opt->beta2, eps = (float)opt->eps;
+  const float c1 = (float)(1.0 / (1.0 - pow(opt->beta1, t)));
+  const float c2 = (float)(1.0 / (1.0 - pow(opt->beta2, t)));
+  float *m = opt->buf[0], *v = opt->buf[1];
+  if (opt->kind == MN_OPT_ADAMW)
+    for (int s = 0; s < opt->nsegs; s++) {
+      const float decay = 1.0f - lr * opt->segs[s].l2;
+      for (size_t i = opt->segs[s].offset; i < opt->segs[s].offset + opt->segs[s].count; i++)
+        params[i] *= decay;
+    }
+  for (size_t i = 0; i < n; i++) {
+    m[i] = b1 * m[i] + (1.0f - b1) * grads[i];
+    v[i] = b2 * v[i] + (1.0f - b2) * grads[i] * grads[i];
+    params[i] -= lr * (m[i] * c1) / (sqrtf(v[i] * c2) + eps);
+  }
+  return norm;
 }

@@ -34,8 +34,7 @@ uint32_t mn_rng_below(uint64_t seed, uint64_t stream, uint64_t counter, uint32_t
 
 void mn_rng_permutation(uint32_t *perm, uint32_t n, uint64_t seed, uint64_t stream,
                         uint64_t counter) {
-  for (uint32_t i = 0; i < n; i++)
-    perm[i] = i;
+  for (uint32_t i = 0; i < n; i++) perm[i] = i;
   /* Fisher-Yates; each swap draws from its own counter so the result is a pure function. */
   uint64_t base = splitmix_finalise(counter) ^ (uint64_t)n;
   for (uint32_t i = n; i > 1; i--) {

@@ -28,25 +28,21 @@ int mn_run_dir_commit(const char *dir, long long step, int keep, mn_err *err) {
   char path[1100], text[64];
   snprintf(path, sizeof path, "%s/latest", dir);
   snprintf(text, sizeof text, "ckpt-%08lld.h5\n", step);
-  if (mn_write_file_atomic(path, text, err) != 0)
-    return -1;
+  if (mn_write_file_atomic(path, text, err) != 0) return -1;
 
   DIR *d = opendir(dir);
-  if (!d)
-    return 0;
+  if (!d) return 0;
   long long steps[4096];
   int n = 0;
   struct dirent *e;
   while ((e = readdir(d)) != NULL && n < 4096) {
     long long s;
-    if (is_checkpoint_name(e->d_name, &s))
-      steps[n++] = s;
+    if (is_checkpoint_name(e->d_name, &s)) steps[n++] = s;
   }
   closedir(d);
   qsort(steps, (size_t)n, sizeof steps[0], compare_ll);
   for (int i = 0; i < n - keep; i++) {
-    if (steps[i] == step)
-      continue;
+    if (steps[i] == step) continue;
     mn_run_dir_checkpoint_path(dir, steps[i], path, sizeof path);
     unlink(path);
   }
@@ -57,8 +53,7 @@ int mn_run_dir_latest(const char *dir, char *path, size_t len, mn_err *err) {
   char pointer[1100];
   snprintf(pointer, sizeof pointer, "%s/latest", dir);
   char *text = mn_read_file(pointer, 256, err);
-  if (!text)
-    return mn_fail(err, "%s: no checkpoint to resume from (no 'latest' file)", dir);
+  if (!text) return mn_fail(err, "%s: no checkpoint to resume from (no 'latest' file)", dir);
   text[strcspn(text, "\r\n")] = '\0';
   long long step;
   if (!is_checkpoint_name(text, &step) || strchr(text, '/')) {
@@ -67,24 +62,20 @@ int mn_run_dir_latest(const char *dir, char *path, size_t len, mn_err *err) {
   }
   snprintf(path, len, "%s/%s", dir, text);
   free(text);
-  if (access(path, R_OK) != 0)
-    return mn_fail(err, "%s: names %s, which is missing", pointer, path);
+  if (access(path, R_OK) != 0) return mn_fail(err, "%s: names %s, which is missing", pointer, path);
   return 0;
 }
 
 bool mn_run_dir_has_checkpoints(const char *dir) {
   char pointer[1100];
   snprintf(pointer, sizeof pointer, "%s/latest", dir);
-  if (access(pointer, F_OK) == 0)
-    return true;
+  if (access(pointer, F_OK) == 0) return true;
   DIR *d = opendir(dir);
-  if (!d)
-    return false;
+  if (!d) return false;
   bool found = false;
   struct dirent *e;
   long long s;
-  while (!found && (e = readdir(d)) != NULL)
-    found = is_checkpoint_name(e->d_name, &s);
+  while (!found && (e = readdir(d)) != NULL) found = is_checkpoint_name(e->d_name, &s);
   closedir(d);
   return found;
 }

@@ -19,8 +19,7 @@ typedef struct {
 
 static float *read_all(hid_t f, const char *name, hsize_t *n) {
   hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
-  if (d < 0)
-    return NULL;
+  if (d < 0) return NULL;
   hid_t s = H5Dget_space(d);
   *n = (hsize_t)H5Sget_simple_extent_npoints(s);
   float *buf = malloc(*n * sizeof(float) + 1);
@@ -35,8 +34,7 @@ static float *read_all(hid_t f, const char *name, hsize_t *n) {
 
 static herr_t visit(hid_t loc, const char *name, const H5O_info_t *info, void *data) {
   ctx *c = data;
-  if (info->type != H5O_TYPE_DATASET)
-    return 0;
+  if (info->type != H5O_TYPE_DATASET) return 0;
   char full[300];
   snprintf(full, sizeof full, "/params/%s", name);
   hsize_t na, nb;
@@ -58,8 +56,7 @@ static herr_t visit(hid_t loc, const char *name, const H5O_info_t *info, void *d
       c->worst = rel;
       snprintf(c->worst_name, sizeof c->worst_name, "%s", full);
     }
-    if (c->exact ? !same : !(rel <= c->rtol))
-      c->failed++;
+    if (c->exact ? !same : !(rel <= c->rtol)) c->failed++;
   }
   free(a);
   free(b);
@@ -77,8 +74,7 @@ int main(int argc, char **argv) {
   mn_err err;
   mn_h5_quiet();
   hid_t a = mn_h5_open_read(argv[1], &err);
-  if (a >= 0)
-    c.other = mn_h5_open_read(argv[2], &err);
+  if (a >= 0) c.other = mn_h5_open_read(argv[2], &err);
   if (a < 0 || c.other < 0) {
     fprintf(stderr, "compare_params: %s\n", err.msg);
     return 2;

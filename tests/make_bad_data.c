@@ -19,13 +19,10 @@ int main(int argc, char **argv) {
   const char *kind = argv[1], *out = argv[2];
   static float x[N * F];
   static int32_t y[N];
-  for (int i = 0; i < N * F; i++)
-    x[i] = (float)(i % 7) - 3.0f;
-  for (int i = 0; i < N; i++)
-    y[i] = i % K;
+  for (int i = 0; i < N * F; i++) x[i] = (float)(i % 7) - 3.0f;
+  for (int i = 0; i < N; i++) y[i] = i % K;
   bool label_range = strcmp(kind, "label-range") == 0;
-  if (label_range)
-    y[N / 2] = K; /* one past the last class */
+  if (label_range) y[N / 2] = K; /* one past the last class */
   size_t rows = strcmp(kind, "row-mismatch") == 0 ? N - 1 : N;
   mn_split_data split = {.x = x, .rank = 2, .dims = {N, F}, .labels = y};
   mn_dataset_attrs attrs = {.classes = K, .scale = 1.0, .source = "make_bad_data"};

@@ -37,30 +37,42 @@ static void flip_byte(const char *path, long offset) {
 
 int main(void) {
   char dir[] = "/tmp/mpinet-ckpt-XXXXXX", path[600], copy[600], cmd[1300];
-  if (!mkdtemp(dir))
-    return 2;
+  if (!mkdtemp(dir)) return 2;
   snprintf(path, sizeof path, "%s/a.h5", dir);
   mn_net a, b, other;
   mn_err err;
   make_net(&a, 32), make_net(&b, 32), make_net(&other, 16);
   mn_net_init_params(&a, 3);
-  float *va = calloc(a.nparams, sizeof(float)), *vb = calloc(b.nparams, sizeof(float));
-  for (size_t i = 0; i < a.nparams; i++)
-    va[i] = (float)i * 1e-3f;
+  /* Adam: two state buffers laid out like the parameters */
+  mn_optimizer oa = {.kind = MN_OPT_ADAM}, ob = {.kind = MN_OPT_ADAM};
+  CHECK(mn_optim_setup(&oa, &a, 32, 10, 1, &err) == 0 &&
+            mn_optim_setup(&ob, &b, 32, 10, 1, &err) == 0,
+        "%s", err.msg);
+  float *va = oa.buf[0], *vb = ob.buf[0];
+  for (size_t i = 0; i < a.nparams; i++) oa.buf[1][i] = (float)i * 2e-3f;
+  for (size_t i = 0; i < a.nparams; i++) va[i] = (float)i * 1e-3f;
   mn_ckpt_meta meta = {.step = 42,
                        .epoch = 2,
                        .seed = 3,
                        .world_size = 4,
                        .config_text = "[train]\nlr = 1\n",
                        .data_path = "d.h5"};
-  CHECK(mn_checkpoint_save(path, &a, va, &meta, &err) == 0, "%s", err.msg);
+  CHECK(mn_checkpoint_save(path, &a, &oa, &meta, &err) == 0, "%s", err.msg);
   mn_ckpt_meta got;
-  CHECK(mn_checkpoint_load(path, &b, vb, &got, &err) == 0, "%s", err.msg);
+  CHECK(mn_checkpoint_load(path, &b, &ob, &got, &err) == 0, "%s", err.msg);
   CHECK(memcmp(a.params, b.params, a.nparams * sizeof(float)) == 0, "params differ");
-  CHECK(memcmp(va, vb, a.nparams * sizeof(float)) == 0, "momentum differs");
+  CHECK(memcmp(va, vb, a.nparams * sizeof(float)) == 0, "first moment differs");
+  CHECK(memcmp(oa.buf[1], ob.buf[1], a.nparams * sizeof(float)) == 0, "second moment differs");
   CHECK(got.step == 42 && got.epoch == 2 && got.seed == 3 && got.world_size == 4, "meta");
   CHECK(got.config_text && strcmp(got.config_text, meta.config_text) == 0, "config text");
   mn_ckpt_meta_free(&got);
+
+  /* an SGD-momentum run cannot resume Adam's state */
+  mn_optimizer sgd = {.kind = MN_OPT_SGD, .momentum = 0.9};
+  mn_optim_setup(&sgd, &b, 32, 10, 1, &err);
+  CHECK(mn_checkpoint_load(path, &b, &sgd, &got, &err) != 0, "Adam state loaded as momentum");
+  CHECK(strstr(err.msg, "optimizer state") && strstr(err.msg, "_momentum"), "msg: %s", err.msg);
+  mn_optim_free(&sgd);
 
   CHECK(mn_checkpoint_load(path, &other, NULL, &got, &err) != 0, "other model accepted");
   CHECK(strstr(err.msg, path) && strstr(err.msg, "different model"), "msg: %s", err.msg);
@@ -71,13 +83,13 @@ int main(void) {
   snprintf(copy, sizeof copy, "%s/trunc.h5", dir);
   snprintf(cmd, sizeof cmd, "head -c %lld %s > %s", (long long)st.st_size / 2, path, copy);
   CHECK(system(cmd) == 0, "head");
-  CHECK(mn_checkpoint_load(copy, &b, vb, &got, &err) != 0, "truncated file accepted");
+  CHECK(mn_checkpoint_load(copy, &b, &ob, &got, &err) != 0, "truncated file accepted");
   CHECK(strstr(err.msg, copy) != NULL, "msg: %s", err.msg);
 
   /* a flipped byte inside any stored tensor is refused (Fletcher32 per chunk) */
   snprintf(copy, sizeof copy, "%s/flip.h5", dir);
   const char *tensors[] = {"/params/00_dense/W", "/params/01_dense/b",
-                           "/optimizer/00_dense/W_momentum"};
+                           "/optimizer/00_dense/W_adam_v"};
   for (int i = 0; i < 3; i++) {
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     hid_t d = H5Dopen2(f, tensors[i], H5P_DEFAULT);
@@ -93,19 +105,19 @@ int main(void) {
     snprintf(cmd, sizeof cmd, "cp %s %s", path, copy);
     CHECK(system(cmd) == 0 && size > 8, "cp / chunk info for %s", tensors[i]);
     flip_byte(copy, (long)(addr + size / 2));
-    CHECK(mn_checkpoint_load(copy, &b, vb, &got, &err) != 0, "flip inside %s accepted", tensors[i]);
+    CHECK(mn_checkpoint_load(copy, &b, &ob, &got, &err) != 0, "flip inside %s accepted",
+          tensors[i]);
     CHECK(strstr(err.msg, copy) != NULL, "msg: %s", err.msg);
   }
   /* a flip anywhere in the file is either refused or harmless: never wrong values */
   int refused = 0, tried = 0, wrong = 0;
   for (long off = 0; off < st.st_size; off += st.st_size / 64 + 1) {
     snprintf(cmd, sizeof cmd, "cp %s %s", path, copy);
-    if (system(cmd) != 0)
-      break;
+    if (system(cmd) != 0) break;
     flip_byte(copy, off);
     tried++;
     memset(b.params, 0, b.nparams * sizeof(float));
-    if (mn_checkpoint_load(copy, &b, vb, &got, &err) != 0) {
+    if (mn_checkpoint_load(copy, &b, &ob, &got, &err) != 0) {
       refused++;
       continue;
     }
@@ -119,14 +131,13 @@ int main(void) {
 
   /* a save into a missing directory fails and does not touch the good file */
   snprintf(copy, sizeof copy, "%s/missing/dir/x.h5", dir);
-  CHECK(mn_checkpoint_save(copy, &a, va, &meta, &err) != 0, "save into missing dir succeeded");
-  CHECK(mn_checkpoint_load(path, &b, vb, &got, &err) == 0, "good file damaged: %s", err.msg);
+  CHECK(mn_checkpoint_save(copy, &a, &oa, &meta, &err) != 0, "save into missing dir succeeded");
+  CHECK(mn_checkpoint_load(path, &b, &ob, &got, &err) == 0, "good file damaged: %s", err.msg);
   mn_ckpt_meta_free(&got);
 
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  if (system(cmd) != 0)
-    return 2;
-  free(va), free(vb);
+  if (system(cmd) != 0) return 2;
+  mn_optim_free(&oa), mn_optim_free(&ob);
   mn_net_destroy(&a), mn_net_destroy(&b), mn_net_destroy(&other);
   return check_report("test_checkpoint");
 }

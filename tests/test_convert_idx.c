@@ -33,11 +33,9 @@ static void write_idx(const char *path, bool gz, int dims, unsigned rows, unsign
     put_u32(buf + n, W), n += 4;
     values *= H * W;
   }
-  for (size_t i = 0; i < values; i++)
-    buf[n++] = (unsigned char)(dims == 3 ? (i * 7) % 256 : i % 3);
+  for (size_t i = 0; i < values; i++) buf[n++] = (unsigned char)(dims == 3 ? (i * 7) % 256 : i % 3);
   n -= (size_t)cut;
-  for (int i = 0; i < extra; i++)
-    buf[n++] = 0xee;
+  for (int i = 0; i < extra; i++) buf[n++] = 0xee;
   if (gz) {
     gzFile f = gzopen(path, "wb");
     gzwrite(f, buf, (unsigned)n);
@@ -80,11 +78,9 @@ static void test_round_trip(const char *dir, bool gz) {
         "shape/type wrong");
   const unsigned char *x = s.x;
   int bad = 0;
-  for (size_t i = 0; i < ROWS * H * W; i++)
-    bad += x[i] != (unsigned char)((i * 7) % 256);
+  for (size_t i = 0; i < ROWS * H * W; i++) bad += x[i] != (unsigned char)((i * 7) % 256);
   CHECK(bad == 0, "%d pixels differ", bad);
-  for (int i = 0; i < ROWS; i++)
-    CHECK(s.labels[i] == i % 3, "label %d", i);
+  for (int i = 0; i < ROWS; i++) CHECK(s.labels[i] == i % 3, "label %d", i);
   CHECK(s.info.classes == 3, "classes %d", s.info.classes);
   mn_split_free(&s);
   unlink(out);
@@ -106,8 +102,7 @@ static void test_rejects(const char *dir, const char *which, int dims, unsigned 
 
 int main(void) {
   char dir[] = "/tmp/mpinet-idx-XXXXXX";
-  if (!mkdtemp(dir))
-    return 2;
+  if (!mkdtemp(dir)) return 2;
   test_round_trip(dir, false);
   test_round_trip(dir, true);
   test_rejects(dir, "tri", 3, ROWS, 9, 0, 0, "wrong magic");
@@ -117,7 +112,6 @@ int main(void) {
   test_rejects(dir, "tel", 3, 2, 8, 0, 0, "labels file with image dims");
   char cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  if (system(cmd) != 0)
-    return 2;
+  if (system(cmd) != 0) return 2;
   return check_report("test_convert_idx");
 }

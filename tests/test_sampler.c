@@ -23,14 +23,12 @@ static void test_permutation(void) {
   int fixed = 0;
   for (int i = 0; i < N; i++) {
     CHECK(a[i] < N && !seen[a[i]], "not a permutation at %d", i);
-    if (a[i] < N)
-      seen[a[i]] = 1;
+    if (a[i] < N) seen[a[i]] = 1;
     fixed += a[i] == (uint32_t)i;
   }
   CHECK(fixed < 20, "%d fixed points: not shuffled", fixed);
   double mean = 0;
-  for (int i = 0; i < 10000; i++)
-    mean += mn_rng_uniform(1, 2, (uint64_t)i);
+  for (int i = 0; i < 10000; i++) mean += mn_rng_uniform(1, 2, (uint64_t)i);
   mean /= 10000;
   CHECK(mean > 0.48 && mean < 0.52, "uniform mean %g", mean);
 }
@@ -56,8 +54,7 @@ static void test_global_mode_matches_one_rank(void) {
         CHECK(memcmp(whole, pieces, sizeof whole) == 0, "N=%d epoch %ld step %ld differs", size,
               epoch, step);
       }
-    for (int r = 0; r < size; r++)
-      mn_sampler_free(&part[r]);
+    for (int r = 0; r < size; r++) mn_sampler_free(&part[r]);
   }
   mn_sampler_free(&one);
 }
@@ -75,15 +72,13 @@ static void test_shard_mode(void) {
       CHECK(s.held_begin == covered, "shard %d starts at %zu, expected %zu", r, s.held_begin,
             covered);
       covered += s.held;
-      if (steps < 0)
-        steps = s.steps_per_epoch;
+      if (steps < 0) steps = s.steps_per_epoch;
       CHECK(s.steps_per_epoch == steps, "rank %d has %ld steps, rank 0 %ld", r, s.steps_per_epoch,
             steps);
       uint32_t idx[12];
       for (long step = 0; step < s.steps_per_epoch; step++) {
         mn_sampler_batch(&s, 0, step, idx);
-        for (int i = 0; i < 12; i++)
-          CHECK(idx[i] < s.held, "index outside the shard");
+        for (int i = 0; i < 12; i++) CHECK(idx[i] < s.held, "index outside the shard");
       }
       mn_sampler_free(&s);
     }

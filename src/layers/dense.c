@@ -1,4 +1,5 @@
-/* dense.c: the fully connected layer, y = act(x W^T + b), on OpenBLAS SGEMM.
+/* dense.c: the fully connected layer, y = x W^T + b, on OpenBLAS SGEMM (the network applies
+ * the activation).
  *
  * in x (B, in) -> out y (B, units); W (units, in) as in PyTorch's nn.Linear; b (units).
  * Inputs of any shape are flattened per sample. */
@@ -10,21 +11,15 @@
 
 static int dense_configure(mn_layer *l, mn_cfg_section *cfg, mn_err *err) {
   long units;
-  int act, init;
   if (!mn_cfg_has(cfg, "units")) {
     char where[700];
-    mn_cfg_where(cfg, NULL, where, sizeof where);
+    mn_layer_where(cfg, where, sizeof where);
     return mn_fail(err, "%s: dense layer needs 'units'", where);
   }
-  if (mn_cfg_int(cfg, "units", 0, 1, 1 << 24, &units, err) != 0)
-    return -1;
-  if (mn_cfg_choice(cfg, "activation", mn_activation_names, MN_ACT_NONE, &act, err) != 0)
-    return -1;
-  if (mn_cfg_choice(cfg, "init", mn_init_names, 0, &init, err) != 0)
+  if (mn_cfg_int(cfg, "units", 0, 1, 1 << 24, &units, err) != 0 ||
+      mn_layer_parse_init(l, cfg, err) != 0)
     return -1;
   l->units = (int)units;
-  l->act = (mn_activation)act;
-  l->init_kind = init;
   l->out = (mn_shape){.rank = 1, .dim = {(int)units}};
   size_t in = mn_shape_count(l->in);
   if (mn_mul_size((size_t)units, in + 1, &l->nparams) != 0)
@@ -38,22 +33,18 @@ static void dense_init(mn_layer *l, uint64_t seed) {
   memset(l->params + out * in, 0, out * sizeof(float));
 }
 
-static void dense_forward(mn_layer *l, const float *x, float *y, int batch, bool training) {
+static void dense_forward(mn_layer *l, const mn_pass *p, const float *x, float *y, int batch) {
   const int in = (int)mn_shape_count(l->in), out = l->units;
   const float *W = l->params, *b = l->params + (size_t)out * in;
   /* Start from the bias, then one SGEMM adds x W^T. */
-  for (int i = 0; i < batch; i++)
-    memcpy(y + (size_t)i * out, b, (size_t)out * sizeof(float));
+  for (int i = 0; i < batch; i++) memcpy(y + (size_t)i * out, b, (size_t)out * sizeof(float));
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, batch, out, in, 1.0f, x, in, W, in, 1.0f, y,
               out);
-  mn_activation_forward(l->act, y, (size_t)batch, (size_t)out);
 }
 
-static void dense_backward(mn_layer *l, const float *x, const float *y, float *dy, float *dx,
-                           int batch) {
+static void dense_backward(mn_layer *l, const mn_pass *p, const float *x, const float *y, float *dy,
+                           float *dx, int batch) {
   const int in = (int)mn_shape_count(l->in), out = l->units;
-  if (!l->act_in_loss)
-    mn_activation_backward(l->act, y, dy, (size_t)batch, (size_t)out);
   const float *W = l->params;
   float *dW = l->grads, *db = l->grads + (size_t)out * in;
   /* dW (out, in) += dy^T (out, B) x (B, in) */
@@ -61,8 +52,7 @@ static void dense_backward(mn_layer *l, const float *x, const float *y, float *d
               dW, in);
   for (int i = 0; i < batch; i++) {
     const float *row = dy + (size_t)i * out;
-    for (int j = 0; j < out; j++)
-      db[j] += row[j];
+    for (int j = 0; j < out; j++) db[j] += row[j];
   }
   /* dx (B, in) = dy (B, out) W (out, in) */
   if (dx)
@@ -72,8 +62,7 @@ static void dense_backward(mn_layer *l, const float *x, const float *y, float *d
 
 static int dense_tensors(const mn_layer *l, mn_tensor_info *t, int max) {
   size_t in = mn_shape_count(l->in), out = (size_t)l->units;
-  if (max < 2)
-    return 0;
+  if (max < 2) return 0;
   t[0] = (mn_tensor_info){.name = "W", .rank = 2, .dim = {out, in}, .offset = 0};
   t[1] = (mn_tensor_info){.name = "b", .rank = 1, .dim = {out}, .offset = out * in};
   return 2;

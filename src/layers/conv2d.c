@@ -1,0 +1,201 @@
+/* conv2d.c: 2-D convolution by im2col + SGEMM, one sample at a time into a reused buffer.
+ *
+ * in x (B, C, H, W) -> out y (B, F, OH, OW); W (F, C, KH, KW), b (F).
+ * Keys: filters, size (K or KH,KW), stride (1), padding (valid = 0 | same | N), init.
+ * "same" pads so that OH = ceil(H / stride), extra padding going to the bottom/right as in
+ * TensorFlow; the im2col bounds check makes the far-side padding implicit. */
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "layer.h"
+
+typedef struct {
+  int filters, kh, kw, stride, pad_h, pad_w;
+  int c, h, w, oh, ow;
+  float *col; /* (C*KH*KW, OH*OW): one sample's patches, reused */
+} conv2d;
+
+static int parse_pair(const char *s, int *a, int *b) {
+  char tail;
+  if (sscanf(s, "%d , %d %c", a, b, &tail) == 2) return 0;
+  if (sscanf(s, "%d %c", a, &tail) == 1) {
+    *b = *a;
+    return 0;
+  }
+  return -1;
+}
+
+static int conv_configure(mn_layer *l, mn_cfg_section *cfg, mn_err *err) {
+  char where[700];
+  mn_layer_where(cfg, where, sizeof where);
+  if (l->in.rank != 3)
+    return mn_layer_shape_error(cfg, l, err,
+                                "conv2d needs (C, H, W) samples (put a reshape "
+                                "layer before it)");
+  conv2d *c = calloc(1, sizeof *c);
+  if (!c) return mn_fail(err, "out of memory");
+  l->priv = c;
+  long filters, stride;
+  const char *size, *padding;
+  if (!mn_cfg_has(cfg, "filters") || !mn_cfg_has(cfg, "size"))
+    return mn_fail(err, "%s: conv2d needs 'filters' and 'size'", where);
+  if (mn_cfg_int(cfg, "filters", 0, 1, 1 << 16, &filters, err) != 0 ||
+      mn_cfg_string(cfg, "size", NULL, &size, err) != 0 ||
+      mn_cfg_int(cfg, "stride", 1, 1, 1 << 10, &stride, err) != 0 ||
+      mn_cfg_string(cfg, "padding", "valid", &padding, err) != 0 ||
+      mn_layer_parse_init(l, cfg, err) != 0)
+    return -1;
+  if (parse_pair(size, &c->kh, &c->kw) != 0 || c->kh < 1 || c->kw < 1)
+    return mn_fail(err, "%s: size '%s' is not K or KH,KW", where, size);
+  c->filters = (int)filters;
+  c->stride = (int)stride;
+  c->c = l->in.dim[0], c->h = l->in.dim[1], c->w = l->in.dim[2];
+  if (strcmp(padding, "same") == 0) {
+    c->oh = (c->h + c->stride - 1) / c->stride;
+    c->ow = (c->w + c->stride - 1) / c->stride;
+    int th = (c->oh - 1) * c->stride + c->kh - c->h, tw = (c->ow - 1) * c->stride + c->kw - c->w;
+    c->pad_h = th > 0 ? th / 2 : 0;
+    c->pad_w = tw > 0 ? tw / 2 : 0;
+  } else {
+    int pad = 0;
+    char tail;
+    if (strcmp(padding, "valid") != 0 && (sscanf(padding, "%d %c", &pad, &tail) != 1 || pad < 0))
+      return mn_fail(err, "%s: padding '%s' is not valid, same or a number", where, padding);
+    c->pad_h = c->pad_w = pad;
+    if (c->kh > c->h + 2 * pad || c->kw > c->w + 2 * pad)
+      return mn_layer_shape_error(cfg, l, err, "kernel %dx%d is larger than the padded input %dx%d",
+                                  c->kh, c->kw, c->h + 2 * pad, c->w + 2 * pad);
+    c->oh = (c->h + 2 * pad - c->kh) / c->stride + 1;
+    c->ow = (c->w + 2 * pad - c->kw) / c->stride + 1;
+  }
+  l->out = (mn_shape){3, {c->filters, c->oh, c->ow}};
+  l->nparams = (size_t)c->filters * c->c * c->kh * c->kw + (size_t)c->filters;
+  return 0;
+}
+
+static int conv_alloc(mn_layer *l, int max_batch, mn_err *err) {
+  conv2d *c = l->priv;
+  c->col = mn_alloc((size_t)c->c * c->kh * c->kw * c->oh * c->ow, sizeof(float), "conv2d", err);
+  return c->col ? 0 : -1;
+}
+
+static void conv_destroy(mn_layer *l) {
+  conv2d *c = l->priv;
+  if (c) free(c->col);
+  free(c);
+}
+
+static void conv_init(mn_layer *l, uint64_t seed) {
+  conv2d *c = l->priv;
+  size_t k = (size_t)c->c * c->kh * c->kw, nw = (size_t)c->filters * k;
+  mn_init_weights(l->params, nw, l->init_kind, l->act, k, (size_t)c->filters * c->kh * c->kw, seed,
+                  l->index);
+  memset(l->params + nw, 0, (size_t)c->filters * sizeof(float));
+}
+
+/* col[(ci*KH + ki)*KW + kj][oh*OW + ow] = x[ci][oh*s - ph + ki][ow*s - pw + kj] or 0 */
+static void im2col(const conv2d *c, const float *x, float *col) {
+  const int p = c->oh * c->ow;
+  for (int ci = 0; ci < c->c; ci++)
+    for (int ki = 0; ki < c->kh; ki++)
+      for (int kj = 0; kj < c->kw; kj++) {
+        float *row = col + (size_t)((ci * c->kh + ki) * c->kw + kj) * p;
+        for (int oh = 0; oh < c->oh; oh++) {
+          int ih = oh * c->stride - c->pad_h + ki;
+          float *dst = row + oh * c->ow;
+          if (ih < 0 || ih >= c->h) {
+            memset(dst, 0, (size_t)c->ow * sizeof(float));
+            continue;
+          }
+          const float *src = x + ((size_t)ci * c->h + ih) * c->w;
+          for (int ow = 0; ow < c->ow; ow++) {
+            int iw = ow * c->stride - c->pad_w + kj;
+            dst[ow] = iw >= 0 && iw < c->w ? src[iw] : 0.0f;
+          }
+        }
+      }
+}
+
+/* The adjoint of im2col: dx[ci][ih][iw] += dcol[...] (dx must start zeroed). */
+static void col2im(const conv2d *c, const float *col, float *dx) {
+  const int p = c->oh * c->ow;
+  for (int ci = 0; ci < c->c; ci++)
+    for (int ki = 0; ki < c->kh; ki++)
+      for (int kj = 0; kj < c->kw; kj++) {
+        const float *row = col + (size_t)((ci * c->kh + ki) * c->kw + kj) * p;
+        for (int oh = 0; oh < c->oh; oh++) {
+          int ih = oh * c->stride - c->pad_h + ki;
+          if (ih < 0 || ih >= c->h) continue;
+          float *dst = dx + ((size_t)ci * c->h + ih) * c->w;
+          const float *src = row + oh * c->ow;
+          for (int ow = 0; ow < c->ow; ow++) {
+            int iw = ow * c->stride - c->pad_w + kj;
+            if (iw >= 0 && iw < c->w) dst[iw] += src[ow];
+          }
+        }
+      }
+}
+
+static void conv_forward(mn_layer *l, const mn_pass *pass, const float *x, float *y, int batch) {
+  conv2d *c = l->priv;
+  const int k = c->c * c->kh * c->kw, p = c->oh * c->ow, f = c->filters;
+  const float *W = l->params, *b = l->params + (size_t)f * k;
+  const size_t in_len = mn_shape_count(l->in), out_len = (size_t)f * p;
+  for (int n = 0; n < batch; n++) {
+    float *yn = y + n * out_len;
+    im2col(c, x + n * in_len, c->col);
+    for (int fi = 0; fi < f; fi++)
+      for (int j = 0; j < p; j++) yn[(size_t)fi * p + j] = b[fi];
+    /* y_n (F, P) += W (F, K) col (K, P) */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, f, p, k, 1.0f, W, k, c->col, p, 1.0f, yn,
+                p);
+  }
+}
+
+static void conv_backward(mn_layer *l, const mn_pass *pass, const float *x, const float *y,
+                          float *dy, float *dx, int batch) {
+  conv2d *c = l->priv;
+  const int k = c->c * c->kh * c->kw, p = c->oh * c->ow, f = c->filters;
+  const float *W = l->params;
+  float *dW = l->grads, *db = l->grads + (size_t)f * k;
+  const size_t in_len = mn_shape_count(l->in), out_len = (size_t)f * p;
+  for (int n = 0; n < batch; n++) {
+    const float *dyn = dy + n * out_len;
+    for (int fi = 0; fi < f; fi++)
+      for (int j = 0; j < p; j++) db[fi] += dyn[(size_t)fi * p + j];
+    /* dW (F, K) += dy_n (F, P) col^T (P, K) */
+    im2col(c, x + n * in_len, c->col);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, f, k, p, 1.0f, dyn, p, c->col, p, 1.0f, dW,
+                k);
+    if (!dx) continue;
+    /* dcol (K, P) = W^T (K, F) dy_n (F, P), then scattered back onto the image */
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, p, f, 1.0f, W, k, dyn, p, 0.0f, c->col,
+                p);
+    float *dxn = dx + n * in_len;
+    memset(dxn, 0, in_len * sizeof(float));
+    col2im(c, c->col, dxn);
+  }
+}
+
+static int conv_tensors(const mn_layer *l, mn_tensor_info *t, int max) {
+  const conv2d *c = l->priv;
+  size_t f = (size_t)c->filters, k = (size_t)c->c * c->kh * c->kw;
+  if (max < 2) return 0;
+  t[0] = (mn_tensor_info){
+      .name = "W", .rank = 4, .dim = {f, (size_t)c->c, (size_t)c->kh, (size_t)c->kw}};
+  t[1] = (mn_tensor_info){.name = "b", .rank = 1, .dim = {f}, .offset = f * k};
+  return 2;
+}
+
+const mn_layer_ops mn_conv2d_ops = {
+    .type = "conv2d",
+    .configure = conv_configure,
+    .alloc = conv_alloc,
+    .destroy = conv_destroy,
+    .init = conv_init,
+    .forward = conv_forward,
+    .backward = conv_backward,
+    .tensors = conv_tensors,
+};

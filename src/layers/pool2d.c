@@ -1,0 +1,145 @@
+/* pool2d.c: max and average pooling over (C, H, W) samples.
+ *
+ * in x (B, C, H, W) -> out y (B, C, OH, OW), OH = (H - size) / stride + 1 (windows that do
+ * not fit are dropped, as in PyTorch). Keys: size (2), stride (= size).
+ * Max pooling sends the gradient to the first maximum of a window in row-major order when
+ * several inputs tie, the same rule PyTorch's CPU kernel follows; the index of that input is
+ * kept from the forward pass. */
+#include <float.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "layer.h"
+
+typedef struct {
+  bool max;
+  int size, stride, c, h, w, oh, ow;
+  int32_t *argmax; /* (max_batch, C*OH*OW): input offset of each output's maximum */
+} pool2d;
+
+static int pool_configure(mn_layer *l, mn_cfg_section *cfg, mn_err *err, bool max) {
+  if (l->in.rank != 3) return mn_layer_shape_error(cfg, l, err, "pooling needs (C, H, W) samples");
+  pool2d *p = calloc(1, sizeof *p);
+  if (!p) return mn_fail(err, "out of memory");
+  l->priv = p;
+  long size, stride;
+  if (mn_cfg_int(cfg, "size", 2, 1, 1 << 12, &size, err) != 0 ||
+      mn_cfg_int(cfg, "stride", size, 1, 1 << 12, &stride, err) != 0)
+    return -1;
+  p->max = max;
+  p->size = (int)size, p->stride = (int)stride;
+  p->c = l->in.dim[0], p->h = l->in.dim[1], p->w = l->in.dim[2];
+  if (p->size > p->h || p->size > p->w)
+    return mn_layer_shape_error(cfg, l, err, "window %dx%d is larger than the input %dx%d", p->size,
+                                p->size, p->h, p->w);
+  p->oh = (p->h - p->size) / p->stride + 1;
+  p->ow = (p->w - p->size) / p->stride + 1;
+  l->out = (mn_shape){3, {p->c, p->oh, p->ow}};
+  return 0;
+}
+
+static int maxpool_configure(mn_layer *l, mn_cfg_section *cfg, mn_err *err) {
+  return pool_configure(l, cfg, err, true);
+}
+
+static int avgpool_configure(mn_layer *l, mn_cfg_section *cfg, mn_err *err) {
+  return pool_configure(l, cfg, err, false);
+}
+
+static int pool_alloc(mn_layer *l, int max_batch, mn_err *err) {
+  pool2d *p = l->priv;
+  if (!p->max) return 0;
+  p->argmax = mn_alloc((size_t)max_batch * mn_shape_count(l->out), sizeof(int32_t), "maxpool", err);
+  return p->argmax ? 0 : -1;
+}
+
+static void pool_destroy(mn_layer *l) {
+  pool2d *p = l->priv;
+  if (p) free(p->argmax);
+  free(p);
+}
+
+static void pool_init(mn_layer *l, uint64_t seed) {}
+
+static void pool_forward(mn_layer *l, const mn_pass *pass, const float *x, float *y, int batch) {
+  const pool2d *p = l->priv;
+  const size_t in_len = mn_shape_count(l->in), out_len = mn_shape_count(l->out);
+  const float inv = 1.0f / (float)(p->size * p->size);
+  for (int n = 0; n < batch; n++)
+    for (int ci = 0; ci < p->c; ci++) {
+      const float *xc = x + n * in_len + (size_t)ci * p->h * p->w;
+      size_t o = n * out_len + (size_t)ci * p->oh * p->ow;
+      for (int oh = 0; oh < p->oh; oh++)
+        for (int ow = 0; ow < p->ow; ow++, o++) {
+          const int h0 = oh * p->stride, w0 = ow * p->stride;
+          float best = -FLT_MAX, sum = 0.0f;
+          int arg = h0 * p->w + w0;
+          for (int i = 0; i < p->size; i++)
+            for (int j = 0; j < p->size; j++) {
+              const int at = (h0 + i) * p->w + w0 + j;
+              sum += xc[at];
+              if (xc[at] > best) best = xc[at], arg = at;
+            }
+          if (p->max) {
+            y[o] = best;
+            p->argmax[o] = (int32_t)((size_t)ci * p->h * p->w + (size_t)arg);
+          } else {
+            y[o] = sum * inv;
+          }
+        }
+    }
+}
+
+static void pool_backward(mn_layer *l, const mn_pass *pass, const float *x, const float *y,
+                          float *dy, float *dx, int batch) {
+  const pool2d *p = l->priv;
+  if (!dx) return;
+  const size_t in_len = mn_shape_count(l->in), out_len = mn_shape_count(l->out);
+  memset(dx, 0, (size_t)batch * in_len * sizeof(float));
+  const float inv = 1.0f / (float)(p->size * p->size);
+  for (int n = 0; n < batch; n++) {
+    float *dxn = dx + n * in_len;
+    const float *dyn = dy + n * out_len;
+    if (p->max) {
+      const int32_t *arg = p->argmax + n * out_len;
+      for (size_t o = 0; o < out_len; o++) dxn[arg[o]] += dyn[o];
+      continue;
+    }
+    for (int ci = 0; ci < p->c; ci++) {
+      float *dxc = dxn + (size_t)ci * p->h * p->w;
+      const float *dyc = dyn + (size_t)ci * p->oh * p->ow;
+      for (int oh = 0; oh < p->oh; oh++)
+        for (int ow = 0; ow < p->ow; ow++) {
+          const float g = dyc[oh * p->ow + ow] * inv;
+          for (int i = 0; i < p->size; i++)
+            for (int j = 0; j < p->size; j++)
+              dxc[(oh * p->stride + i) * p->w + ow * p->stride + j] += g;
+        }
+    }
+  }
+}
+
+static int pool_tensors(const mn_layer *l, mn_tensor_info *t, int max) { return 0; }
+
+const mn_layer_ops mn_maxpool_ops = {
+    .type = "maxpool",
+    .configure = maxpool_configure,
+    .alloc = pool_alloc,
+    .destroy = pool_destroy,
+    .init = pool_init,
+    .forward = pool_forward,
+    .backward = pool_backward,
+    .tensors = pool_tensors,
+};
+
+const mn_layer_ops mn_avgpool_ops = {
+    .type = "avgpool",
+    .configure = avgpool_configure,
+    .alloc = pool_alloc,
+    .destroy = pool_destroy,
+    .init = pool_init,
+    .forward = pool_forward,
+    .backward = pool_backward,
+    .tensors = pool_tensors,
+};

@@ -1,0 +1,147 @@
+/* test_layers.c: layer behaviour that finite differences cannot show.
+ * - max pooling with ties sends the whole gradient to the first maximum of each window;
+ * - dropout: masks keep about 1 - rate, scale by 1/(1 - rate), depend on the sample's dataset
+ *   row and the step but not on its position in the batch, and vanish in evaluation;
+ * - batch norm: evaluation uses the running statistics, which training updates;
+ * - config errors name the layer and both shapes (kernel larger than the input, a shape that
+ *   does not fit, a reshape of the wrong size, a recurrent layer on images). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "net.h"
+
+static int build(mn_net *net, const char *text, mn_shape in, int outputs, int batch, mn_err *err) {
+  mn_config cfg;
+  int rc = mn_config_parse(&cfg, "layers.ini", text, err);
+  if (rc == 0) rc = mn_net_create(net, &cfg, in, outputs, MN_LOSS_MSE, batch, err);
+  mn_config_free(&cfg);
+  if (rc == 0) mn_net_init_params(net, 1);
+  return rc;
+}
+
+static void test_maxpool_ties(void) {
+  mn_net net;
+  mn_err err;
+  CHECK(build(&net, "[layer]\ntype = maxpool\nsize = 2\n[layer]\ntype = flatten\n",
+              (mn_shape){3, {1, 2, 4}}, 2, 1, &err) == 0,
+        "%s", err.msg);
+  /* window 1: all four equal; window 2: the max 5 appears at positions 1 and 3 */
+  float x[8] = {1, 1, 2, 5, 1, 1, 0, 5};
+  float dx[8];
+  mn_pass pass = {.training = true};
+  const float *y = mn_net_forward(&net, &pass, x, 1);
+  CHECK(y[0] == 1.0f && y[1] == 5.0f, "pooled %g %g", y[0], y[1]);
+  float *g = mn_net_output_grad(&net);
+  g[0] = 1.0f, g[1] = 2.0f;
+  mn_net_backward(&net, &pass, x, 1, dx);
+  const float want[8] = {1, 0, 0, 2, 0, 0, 0, 0};
+  for (int i = 0; i < 8; i++) CHECK(dx[i] == want[i], "dx[%d] = %g, want %g", i, dx[i], want[i]);
+  mn_net_destroy(&net);
+}
+
+static void test_dropout(void) {
+  enum { N = 8, F = 1000 };
+  mn_net net;
+  mn_err err;
+  CHECK(build(&net, "[layer]\ntype = dropout\nrate = 0.25\n", (mn_shape){1, {F}}, F, N, &err) == 0,
+        "%s", err.msg);
+  static float x[N * F], first[N * F];
+  for (int i = 0; i < N * F; i++) x[i] = 1.0f;
+  uint64_t ids[N], swapped[N];
+  for (int i = 0; i < N; i++)
+    ids[i] = 1000 + (uint64_t)i, swapped[i] = 1000 + (uint64_t)(N - 1 - i);
+  mn_pass pass = {.training = true, .seed = 5, .step = 7, .sample_ids = ids};
+  const float *y = mn_net_forward(&net, &pass, x, N);
+  int zeros = 0, bad_scale = 0;
+  for (int i = 0; i < N * F; i++) {
+    zeros += y[i] == 0.0f;
+    bad_scale += y[i] != 0.0f && fabsf(y[i] - 1.0f / 0.75f) > 1e-6f;
+  }
+  memcpy(first, y, sizeof first);
+  CHECK(fabs(zeros / (double)(N * F) - 0.25) < 0.02, "dropped fraction %g",
+        zeros / (double)(N * F));
+  CHECK(bad_scale == 0, "%d kept values not scaled by 1/(1 - rate)", bad_scale);
+  /* the same samples in reverse batch order get the same masks, moved with them */
+  pass.sample_ids = swapped;
+  y = mn_net_forward(&net, &pass, x, N);
+  int moved = 0;
+  for (int n = 0; n < N; n++) moved += memcmp(y + n * F, first + (N - 1 - n) * F, F * 4) != 0;
+  CHECK(moved == 0, "%d samples got a different mask at another batch position", moved);
+  pass.step = 8;
+  y = mn_net_forward(&net, &pass, x, N);
+  CHECK(memcmp(y, first, sizeof first) != 0, "the next step reused the masks");
+  pass.training = false;
+  y = mn_net_forward(&net, &pass, x, N);
+  int changed = 0;
+  for (int i = 0; i < N * F; i++) changed += y[i] != 1.0f;
+  CHECK(changed == 0, "evaluation changed %d values", changed);
+  mn_net_destroy(&net);
+}
+
+static void test_batchnorm_running_stats(void) {
+  enum { N = 16, F = 3 };
+  mn_net net;
+  mn_err err;
+  CHECK(build(&net, "[layer]\ntype = batchnorm\nmomentum = 1.0\n", (mn_shape){1, {F}}, F, N,
+              &err) == 0,
+        "%s", err.msg);
+  float x[N * F];
+  for (int n = 0; n < N; n++)
+    for (int f = 0; f < F; f++) x[n * F + f] = (float)(f + 1) * (float)n + 10.0f * f;
+  mn_pass train = {.training = true}, eval = {.training = false};
+  const float *y = mn_net_forward(&net, &train, x, N);
+  double mean = 0, sq = 0;
+  for (int n = 0; n < N; n++) mean += y[n * F + 1], sq += y[n * F + 1] * y[n * F + 1];
+  CHECK(fabs(mean / N) < 1e-5 && fabs(sq / N - 1.0) < 1e-3, "train output mean %g var %g", mean / N,
+        sq / N);
+  /* with momentum 1 the running statistics are this batch's (variance unbiased) */
+  const float *rm = net.layers[0].state, *rv = rm + F;
+  CHECK(fabsf(rm[1] - (2.0f * 7.5f + 10.0f)) < 1e-4f, "running mean %g", rm[1]);
+  CHECK(fabsf(rv[1] - 4.0f * 22.666666f) < 1e-2f, "running var %g", rv[1]);
+  y = mn_net_forward(&net, &eval, x, N);
+  float expect = (x[F + 1] - rm[1]) / sqrtf(rv[1] + 1e-5f);
+  CHECK(fabsf(y[F + 1] - expect) < 1e-5f, "eval output %g, want %g", y[F + 1], expect);
+  mn_net_destroy(&net);
+}
+
+static void expect_config_error(const char *text, mn_shape in, const char *want1,
+                                const char *want2) {
+  mn_net net;
+  mn_err err;
+  int rc = build(&net, text, in, 10, 2, &err);
+  CHECK(rc != 0, "accepted: %s", text);
+  if (rc == 0) {
+    mn_net_destroy(&net);
+    return;
+  }
+  CHECK(strstr(err.msg, want1) && strstr(err.msg, want2), "message '%s' lacks '%s' / '%s'", err.msg,
+        want1, want2);
+}
+
+static void test_config_errors(void) {
+  expect_config_error("[layer]\ntype = conv2d\nfilters = 4\nsize = 7\n", (mn_shape){3, {1, 5, 5}},
+                      "layers.ini:1: [layer 1]", "kernel 7x7 is larger than the padded input 5x5");
+  expect_config_error("[layer]\ntype = dense\nunits = 8\n[layer]\ntype = conv2d\nfilters = 2\n"
+                      "size = 3\n",
+                      (mn_shape){1, {20}}, "[layer 2]", "input of shape (8)");
+  expect_config_error("[layer]\ntype = reshape\nshape = 5,5\n", (mn_shape){1, {20}}, "[layer 1]",
+                      "cannot reshape it to (5, 5)");
+  expect_config_error("[layer]\ntype = lstm\nunits = 4\n", (mn_shape){3, {1, 28, 28}}, "[layer 1]",
+                      "(T, features)");
+  expect_config_error("[layer]\ntype = maxpool\nsize = 4\n", (mn_shape){3, {2, 3, 3}}, "[layer 1]",
+                      "window 4x4 is larger than the input 3x3");
+  expect_config_error("[layer]\ntype = maxout\npieces = 3\n", (mn_shape){1, {10}}, "[layer 1]",
+                      "10 features are not divisible into groups of 3");
+  expect_config_error("[layer]\ntype = conv2d\nfilters = 2\nsize = 3\npadding = wide\n",
+                      (mn_shape){3, {1, 5, 5}}, "[layer 1]", "padding 'wide'");
+}
+
+int main(void) {
+  test_maxpool_ties();
+  test_dropout();
+  test_batchnorm_running_stats();
+  test_config_errors();
+  return check_report("test_layers");
+}
