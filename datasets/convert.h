@@ -4,5 +4,6 @@
 
 int mn_convert_idx_main(int argc, char **argv);
 int mn_convert_synthetic_main(int argc, char **argv);
+int mn_convert_csv_main(int argc, char **argv);
 
 #endif

@@ -14,6 +14,7 @@ static void usage(FILE *out) {
           "usage:\n"
           "  mpinet convert idx  --train-images F --train-labels F --test-images F\n"
           "                      --test-labels F -o OUT.h5      MNIST-style idx -> HDF5\n"
+          "  mpinet convert csv --input F.csv --label-column K | --target-column K -o OUT.h5\n"
           "  mpinet convert synthetic -o OUT.h5 [...]           generated test data\n"
           "  mpinet info FILE.h5                                what a dataset/checkpoint holds\n"
           "  mpirun -np N mpinet train CONFIG.ini [--set section.key=value ...]\n"
@@ -40,14 +41,16 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "info") == 0) return mn_info_main(argc - 1, argv + 1);
   if (strcmp(cmd, "convert") == 0) {
     if (argc >= 3 && strcmp(argv[2], "idx") == 0) return mn_convert_idx_main(argc - 2, argv + 2);
+    if (argc >= 3 && strcmp(argv[2], "csv") == 0) return mn_convert_csv_main(argc - 2, argv + 2);
     if (argc >= 3 && strcmp(argv[2], "synthetic") == 0)
       return mn_convert_synthetic_main(argc - 2, argv + 2);
     bool help = argc >= 3 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0);
     fprintf(help ? stdout : stderr,
-            "%susage: mpinet convert idx --help | mpinet convert synthetic --help\n"
+            "%susage: mpinet convert idx|csv|synthetic --help\n"
             "  idx        MNIST-style idx files (gzip or plain) -> mpinet HDF5 dataset\n"
-            "  synthetic  generated blobs (classification) or regression data\n",
-            help ? "" : "mpinet: error: convert: expected 'idx' or 'synthetic'\n");
+            "  csv        numeric CSV with a label or target column\n"
+            "  synthetic  generated blobs, regression or sequence data\n",
+            help ? "" : "mpinet: error: convert: expected idx, csv or synthetic\n");
     return help ? 0 : 2;
   }
   fprintf(stderr, "mpinet: error: unknown command '%s' (try mpinet --help)\n", cmd);

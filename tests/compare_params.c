@@ -1,4 +1,5 @@
-/* compare_params.c: compares the /params of two checkpoints, tensor by tensor.
+/* compare_params.c: compares the /params (and /state, where present) of two checkpoints,
+ * tensor by tensor.
  *   compare_params A.h5 B.h5 --exact        every byte equal
  *   compare_params A.h5 B.h5 --rtol 1e-5    ||a - b|| / ||b|| <= rtol for every tensor
  * Prints the worst tensor; exit 0 if within tolerance, 1 if not, 2 on errors. */
@@ -15,6 +16,7 @@ typedef struct {
   double rtol, worst;
   char worst_name[256];
   int tensors, failed;
+  const char *root;
 } ctx;
 
 static float *read_all(hid_t f, const char *name, hsize_t *n) {
@@ -36,7 +38,7 @@ static herr_t visit(hid_t loc, const char *name, const H5O_info_t *info, void *d
   ctx *c = data;
   if (info->type != H5O_TYPE_DATASET) return 0;
   char full[300];
-  snprintf(full, sizeof full, "/params/%s", name);
+  snprintf(full, sizeof full, "%s/%s", c->root, name);
   hsize_t na, nb;
   float *a = read_all(loc, name, &na);
   float *b = mn_h5_exists(c->other, full) ? read_all(c->other, full, &nb) : NULL;
@@ -79,18 +81,25 @@ int main(int argc, char **argv) {
     fprintf(stderr, "compare_params: %s\n", err.msg);
     return 2;
   }
-  hid_t g = H5Gopen2(a, "/params", H5P_DEFAULT);
-  if (g < 0) {
-    fprintf(stderr, "compare_params: %s has no /params\n", argv[1]);
-    return 2;
+  const char *roots[] = {"/params", "/state"};
+  for (int r = 0; r < 2; r++) {
+    if (!mn_h5_exists(a, roots[r])) {
+      if (r == 0) {
+        fprintf(stderr, "compare_params: %s has no /params\n", argv[1]);
+        return 2;
+      }
+      continue;
+    }
+    c.root = roots[r];
+    hid_t g = H5Gopen2(a, roots[r], H5P_DEFAULT);
+    H5Ovisit(g, H5_INDEX_NAME, H5_ITER_INC, visit, &c);
+    H5Gclose(g);
   }
-  H5Ovisit(g, H5_INDEX_NAME, H5_ITER_INC, visit, &c);
   printf("compared %d tensors: worst relative difference %.3g (%s); %s\n", c.tensors, c.worst,
          c.worst_name,
          c.failed  ? "MISMATCH"
          : c.exact ? "bit-identical"
                    : "within tolerance");
-  H5Gclose(g);
   H5Fclose(a);
   H5Fclose(c.other);
   return c.failed || c.tensors == 0 ? 1 : 0;

@@ -21,6 +21,49 @@ static int build(mn_net *net, const char *text, mn_shape in, int outputs, int ba
   return rc;
 }
 
+/* conv2d's im2col + SGEMM against the definition, summed directly. */
+static void test_conv_forward_reference(int c, int h, int w, int f, int kh, int kw, int stride,
+                                        const char *padding, int pad_h, int pad_w) {
+  char text[256];
+  snprintf(text, sizeof text,
+           "[layer]\ntype = conv2d\nfilters = %d\nsize = %d,%d\nstride = %d\npadding = %s\n", f, kh,
+           kw, stride, padding);
+  mn_net net;
+  mn_err err;
+  int oh = 0, ow = 0;
+  if (strcmp(padding, "same") == 0)
+    oh = (h + stride - 1) / stride, ow = (w + stride - 1) / stride;
+  else
+    oh = (h + 2 * pad_h - kh) / stride + 1, ow = (w + 2 * pad_w - kw) / stride + 1;
+  CHECK(build(&net, text, (mn_shape){3, {c, h, w}}, f * oh * ow, 2, &err) == 0, "%s", err.msg);
+  float x[2 * 3 * 9 * 9];
+  for (int i = 0; i < 2 * c * h * w; i++) x[i] = (float)((i * 37) % 17) / 8.0f - 1.0f;
+  const float *W = net.layers[0].params, *bias = W + (size_t)f * c * kh * kw;
+  for (int i = 0; i < f; i++) net.layers[0].params[(size_t)f * c * kh * kw + i] = 0.1f * i;
+  mn_pass pass = {.training = false};
+  const float *y = mn_net_forward(&net, &pass, x, 2);
+  int bad = 0;
+  for (int n = 0; n < 2; n++)
+    for (int fi = 0; fi < f; fi++)
+      for (int i = 0; i < oh; i++)
+        for (int j = 0; j < ow; j++) {
+          double sum = bias[fi];
+          for (int ci = 0; ci < c; ci++)
+            for (int a = 0; a < kh; a++)
+              for (int b = 0; b < kw; b++) {
+                int ih = i * stride - pad_h + a, iw = j * stride - pad_w + b;
+                if (ih >= 0 && ih < h && iw >= 0 && iw < w)
+                  sum += (double)W[((fi * c + ci) * kh + a) * kw + b] *
+                         x[((n * c + ci) * h + ih) * w + iw];
+              }
+          float got = y[((n * f + fi) * oh + i) * ow + j];
+          bad += fabs(got - sum) > 1e-5 * (1 + fabs(sum));
+        }
+  CHECK(bad == 0, "conv %dx%d stride %d padding %s: %d outputs differ from the definition", kh, kw,
+        stride, padding, bad);
+  mn_net_destroy(&net);
+}
+
 static void test_maxpool_ties(void) {
   mn_net net;
   mn_err err;
@@ -139,6 +182,10 @@ static void test_config_errors(void) {
 }
 
 int main(void) {
+  test_conv_forward_reference(2, 7, 6, 3, 3, 3, 1, "valid", 0, 0);
+  test_conv_forward_reference(3, 9, 8, 2, 3, 2, 2, "same", 1, 0);
+  test_conv_forward_reference(1, 6, 6, 4, 5, 5, 1, "same", 2, 2);
+  test_conv_forward_reference(2, 8, 7, 2, 4, 3, 3, "2", 2, 2);
   test_maxpool_ties();
   test_dropout();
   test_batchnorm_running_stats();

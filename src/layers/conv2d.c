@@ -95,45 +95,61 @@ static void conv_init(mn_layer *l, uint64_t seed) {
   memset(l->params + nw, 0, (size_t)c->filters * sizeof(float));
 }
 
-/* col[(ci*KH + ki)*KW + kj][oh*OW + ow] = x[ci][oh*s - ph + ki][ow*s - pw + kj] or 0 */
+/* The output columns ow whose input column iw = ow*stride - pad + kj lies inside the image:
+ * [*lo, *hi). Outside it the patch reads padding. */
+static void valid_columns(const conv2d *c, int kj, int *lo, int *hi) {
+  const int first = c->pad_w - kj; /* smallest ow*stride that lands on iw >= 0 */
+  *lo = first <= 0 ? 0 : (first + c->stride - 1) / c->stride;
+  const int last = c->w - 1 + c->pad_w - kj; /* largest ow*stride with iw <= w - 1 */
+  *hi = last < 0 ? 0 : last / c->stride + 1;
+  if (*hi > c->ow) *hi = c->ow;
+  if (*lo > *hi) *lo = *hi;
+}
+
+/* col[(ci*KH + ki)*KW + kj][oh*OW + ow] = x[ci][oh*s - ph + ki][ow*s - pw + kj] or 0.
+ * The valid column range is computed once per kernel column, so the inner loop is a plain
+ * (strided) copy with no bounds checks. */
 static void im2col(const conv2d *c, const float *x, float *col) {
-  const int p = c->oh * c->ow;
+  const int p = c->oh * c->ow, s = c->stride;
   for (int ci = 0; ci < c->c; ci++)
     for (int ki = 0; ki < c->kh; ki++)
       for (int kj = 0; kj < c->kw; kj++) {
         float *row = col + (size_t)((ci * c->kh + ki) * c->kw + kj) * p;
+        int lo, hi;
+        valid_columns(c, kj, &lo, &hi);
         for (int oh = 0; oh < c->oh; oh++) {
-          int ih = oh * c->stride - c->pad_h + ki;
+          const int ih = oh * s - c->pad_h + ki;
           float *dst = row + oh * c->ow;
           if (ih < 0 || ih >= c->h) {
             memset(dst, 0, (size_t)c->ow * sizeof(float));
             continue;
           }
-          const float *src = x + ((size_t)ci * c->h + ih) * c->w;
-          for (int ow = 0; ow < c->ow; ow++) {
-            int iw = ow * c->stride - c->pad_w + kj;
-            dst[ow] = iw >= 0 && iw < c->w ? src[iw] : 0.0f;
-          }
+          const float *src = x + ((size_t)ci * c->h + ih) * c->w + (kj - c->pad_w);
+          for (int ow = 0; ow < lo; ow++) dst[ow] = 0.0f;
+          if (s == 1)
+            memcpy(dst + lo, src + lo, (size_t)(hi - lo) * sizeof(float));
+          else
+            for (int ow = lo; ow < hi; ow++) dst[ow] = src[ow * s];
+          for (int ow = hi; ow < c->ow; ow++) dst[ow] = 0.0f;
         }
       }
 }
 
 /* The adjoint of im2col: dx[ci][ih][iw] += dcol[...] (dx must start zeroed). */
 static void col2im(const conv2d *c, const float *col, float *dx) {
-  const int p = c->oh * c->ow;
+  const int p = c->oh * c->ow, s = c->stride;
   for (int ci = 0; ci < c->c; ci++)
     for (int ki = 0; ki < c->kh; ki++)
       for (int kj = 0; kj < c->kw; kj++) {
         const float *row = col + (size_t)((ci * c->kh + ki) * c->kw + kj) * p;
+        int lo, hi;
+        valid_columns(c, kj, &lo, &hi);
         for (int oh = 0; oh < c->oh; oh++) {
-          int ih = oh * c->stride - c->pad_h + ki;
+          const int ih = oh * s - c->pad_h + ki;
           if (ih < 0 || ih >= c->h) continue;
-          float *dst = dx + ((size_t)ci * c->h + ih) * c->w;
+          float *dst = dx + ((size_t)ci * c->h + ih) * c->w + (kj - c->pad_w);
           const float *src = row + oh * c->ow;
-          for (int ow = 0; ow < c->ow; ow++) {
-            int iw = ow * c->stride - c->pad_w + kj;
-            if (iw >= 0 && iw < c->w) dst[iw] += src[ow];
-          }
+          for (int ow = lo; ow < hi; ow++) dst[ow * s] += src[ow];
         }
       }
 }
