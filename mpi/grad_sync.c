@@ -1,9 +1,91 @@
-/* grad_sync.c: allreduce and broadcast of large float buffers (chunked below INT_MAX). */
+/* grad_sync.c: bucketed, overlapped gradient allreduce; buffer broadcasts and reductions. */
 #include "grad_sync.h"
 
 #include <limits.h>
+#include <stdlib.h>
 
-#define CHUNK ((size_t)1 << 30)
+#define CHUNK ((size_t)1 << 30) /* MPI counts are int: split larger buffers */
+
+void mn_grad_sync_init(mn_grad_sync *s, const mn_world *w, float *buf, size_t n,
+                       size_t bucket_floats, bool overlap) {
+  s->w = w;
+  s->buf = buf;
+  s->n = n;
+  s->overlap = overlap;
+  if (bucket_floats == 0 || bucket_floats > CHUNK) bucket_floats = n < CHUNK ? n : CHUNK;
+  /* never more than MN_MAX_BUCKETS buckets */
+  if ((n + bucket_floats - 1) / bucket_floats > MN_MAX_BUCKETS)
+    bucket_floats = (n + MN_MAX_BUCKETS - 1) / MN_MAX_BUCKETS;
+  s->bucket_floats = bucket_floats;
+  s->nbuckets = 0;
+  for (size_t at = 0; at < n; at += bucket_floats) s->bounds[s->nbuckets++] = at;
+  s->bounds[s->nbuckets] = n;
+  s->posted = 0;
+}
+
+static void post(mn_grad_sync *s, int b) {
+  const size_t lo = s->bounds[b], count = s->bounds[b + 1] - lo;
+  MPI_Iallreduce(MPI_IN_PLACE, s->buf + lo, (int)count, MPI_FLOAT, MPI_SUM, s->w->comm, &s->req[b]);
+}
+
+void mn_grad_sync_begin(mn_grad_sync *s) { s->posted = 0; }
+
+void mn_grad_sync_ready(void *user, size_t upto) {
+  mn_grad_sync *s = user;
+  if (!s->overlap || s->w->size == 1) return;
+  /* the last bucket also holds the tail flags: it waits for finish() */
+  while (s->posted < s->nbuckets - 1 && s->bounds[s->posted + 1] <= upto) post(s, s->posted++);
+  if (s->posted > 0) {
+    int done;
+    MPI_Testall(s->posted, s->req, &done, MPI_STATUSES_IGNORE);
+  }
+}
+
+void mn_grad_sync_finish(mn_grad_sync *s) {
+  if (s->w->size == 1) return;
+  if (!s->overlap) {
+    mn_grad_allreduce(s->w, s->buf, s->n);
+    return;
+  }
+  while (s->posted < s->nbuckets) post(s, s->posted++);
+  MPI_Waitall(s->nbuckets, s->req, MPI_STATUSES_IGNORE);
+}
+
+size_t mn_grad_sync_pick_bucket(const mn_world *w, size_t n, double *chosen_mb) {
+  static const size_t sizes[] = {1 << 16, 1 << 18, 1 << 20, 1 << 22, 1 << 24}; /* floats */
+  const int nsizes = sizeof sizes / sizeof sizes[0];
+  double rate[8] = {0};
+  size_t biggest = n < sizes[nsizes - 1] ? n : sizes[nsizes - 1];
+  float *scratch = calloc(biggest, sizeof(float));
+  if (!scratch || w->size == 1) {
+    free(scratch);
+    *chosen_mb = (double)n * 4 / 1e6;
+    return n;
+  }
+  double best = 0.0;
+  for (int i = 0; i < nsizes && sizes[i] <= biggest; i++) {
+    double t = 1e30;
+    for (int rep = 0; rep < 5; rep++) { /* the fastest of 5, agreed by all ranks */
+      MPI_Barrier(w->comm);
+      double t0 = MPI_Wtime();
+      MPI_Allreduce(MPI_IN_PLACE, scratch, (int)sizes[i], MPI_FLOAT, MPI_SUM, w->comm);
+      double dt = MPI_Wtime() - t0;
+      MPI_Allreduce(MPI_IN_PLACE, &dt, 1, MPI_DOUBLE, MPI_MAX, w->comm);
+      if (dt < t) t = dt;
+    }
+    rate[i] = (double)sizes[i] / t;
+    if (rate[i] > best) best = rate[i];
+  }
+  free(scratch);
+  size_t pick = biggest;
+  for (int i = 0; i < nsizes && sizes[i] <= biggest; i++)
+    if (rate[i] >= 0.8 * best) {
+      pick = sizes[i];
+      break;
+    }
+  *chosen_mb = (double)pick * 4 / 1e6;
+  return pick;
+}
 
 void mn_grad_allreduce(const mn_world *w, float *buf, size_t n) {
   if (w->size == 1) return;

@@ -1,18 +1,51 @@
-/* grad_sync.h: gradient averaging across ranks.
+/* grad_sync.h: gradient averaging across ranks, in buckets overlapped with backward.
  *
  * The loss already scales each sample's gradient by 1 / global batch, so a plain MPI_SUM
- * over the ONE contiguous gradient buffer is the global mean: one call, no division pass.
+ * over the gradient buffer is the global mean: no division pass. The buffer is cut into
+ * buckets of `bucket_floats`; because layers are laid out last first, backward finishes the
+ * buffer front to back, and each bucket is handed to MPI_Iallreduce the moment its last
+ * gradient is final (mn_grad_sync_ready, called from backward through mn_pass). Each call
+ * also tests the requests in flight, which is what makes Open MPI progress them while we
+ * compute. mn_grad_sync_finish posts the rest and waits: the time spent there is the
+ * exposed communication. With overlap off, everything is one allreduce at the end.
  * The buffer carries MN_GRAD_TAIL extra floats after the gradients: per-rank flags (a
- * non-finite loss) ride along in the same allreduce, so every rank learns of a fault at the
+ * non-finite loss) ride along in the last bucket, so every rank learns of a fault at the
  * same step without an extra collective. */
 #ifndef MN_GRAD_SYNC_H
 #define MN_GRAD_SYNC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "world.h"
 
-/* Sums n floats (gradients plus tail) over all ranks, in place. */
+#define MN_MAX_BUCKETS 4096
+
+typedef struct {
+  const mn_world *w;
+  float *buf;
+  size_t n;             /* floats, tail included */
+  size_t bucket_floats; /* 0: one bucket */
+  bool overlap;
+  int nbuckets, posted;
+  size_t bounds[MN_MAX_BUCKETS + 1];
+  MPI_Request req[MN_MAX_BUCKETS];
+} mn_grad_sync;
+
+void mn_grad_sync_init(mn_grad_sync *s, const mn_world *w, float *buf, size_t n,
+                       size_t bucket_floats, bool overlap);
+/* Before backward. */
+void mn_grad_sync_begin(mn_grad_sync *s);
+/* mn_pass.grads_ready: gradients [0, upto) are final. */
+void mn_grad_sync_ready(void *user, size_t upto);
+/* After backward: posts what is left and waits for everything. */
+void mn_grad_sync_finish(mn_grad_sync *s);
+/* Times MPI_Allreduce on the real communicator for a few sizes (collective) and returns the
+ * smallest bucket, in floats, that still moves data at >= 80% of the best rate seen: small
+ * buckets start early and leave little for the end, but each costs a latency. */
+size_t mn_grad_sync_pick_bucket(const mn_world *w, size_t n, double *chosen_mb);
+
+/* Sums n floats over all ranks, in place (one blocking allreduce). */
 void mn_grad_allreduce(const mn_world *w, float *buf, size_t n);
 /* Sums n doubles over all ranks in place; `user` is the mn_world (mn_pass's callback, for
  * SyncBN statistics). */

@@ -2,6 +2,7 @@
 #include "job.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const known_sections[] = {"data", "train", "checkpoint", "layer", NULL};
@@ -38,6 +39,24 @@ int mn_job_settings(mn_config *cfg, mn_settings *s, mn_err *err) {
       mn_cfg_int(ckpt, "every_epochs", 1, 0, 1000000, &s->every_epochs, err) != 0 ||
       mn_cfg_int(ckpt, "keep", 3, 1, 1000000, &s->keep, err) != 0)
     return -1;
+  const char *bucket;
+  if (mn_cfg_bool(data, "prefetch", true, &s->prefetch, err) != 0 ||
+      mn_cfg_bool(train, "overlap", true, &s->overlap, err) != 0 ||
+      mn_cfg_string(train, "bucket_mb", "auto", &bucket, err) != 0 ||
+      mn_cfg_int(train, "threads", 0, 0, 1024, &s->threads, err) != 0 ||
+      mn_cfg_bool(train, "check_allocations", false, &s->check_allocations, err) != 0)
+    return -1;
+  if (strcmp(bucket, "auto") == 0) {
+    s->bucket_mb = 0.0;
+  } else {
+    char *end;
+    s->bucket_mb = strtod(bucket, &end);
+    if (*end != '\0' || !(s->bucket_mb >= 0.004) || s->bucket_mb > 4096) {
+      char where[700];
+      mn_cfg_where(train, mn_cfg_find(train, "bucket_mb"), where, sizeof where);
+      return mn_fail(err, "%s: '%s' is not auto or a size in MB (0.004 to 4096)", where, bucket);
+    }
+  }
   s->shuffle = (mn_shuffle_mode)shuffle;
   s->loss = (mn_loss_kind)loss;
   s->progress = (mn_progress)progress;

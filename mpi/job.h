@@ -21,6 +21,11 @@ typedef struct {
   mn_progress progress;
   const char *run_dir;
   long every_epochs, keep;
+  bool prefetch;    /* [data] prefetch: assemble the next batch on a thread */
+  bool overlap;     /* [train] overlap: all-reduce gradient buckets during backward */
+  double bucket_mb; /* [train] bucket_mb: 0 = auto (timed at start-up) */
+  long threads;     /* [train] threads: BLAS threads per rank, 0 = OPENBLAS_NUM_THREADS or 1 */
+  bool check_allocations; /* [train] check_allocations: fail if a step allocates */
   mn_optimizer opt;
 } mn_settings;
 

@@ -9,11 +9,16 @@
 
 #include <getopt.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <cblas.h>
 
 #include "checkpoint.h"
 #include "evaluate.h"
@@ -21,6 +26,7 @@
 #include "grad_sync.h"
 #include "h5util.h"
 #include "job.h"
+#include "loader.h"
 #include "run_dir.h"
 #include "world.h"
 
@@ -54,11 +60,14 @@ typedef struct {
   mn_sampler sampler;
   mn_net net;
   char *config_text; /* effective config, written to the run dir and checkpoints */
-  float *x;          /* batch buffers, max_batch rows */
-  int32_t *y;
-  float *t;
-  uint32_t *rows;
-  uint64_t *ids; /* dataset row of each batch sample (dropout masks) */
+  mn_loader loader;  /* training batches, prefetched */
+  mn_grad_sync sync; /* bucketed gradient allreduce */
+  float *ex;         /* evaluation batch buffers, eval_batch rows */
+  int32_t *ey;
+  float *et;
+  long long resumed_bucket; /* bucket size the resumed checkpoint was written with */
+  double first_step_unix;
+  size_t heap_in_use; /* allocator bytes in use after warm-up (check_allocations) */
   FILE *metrics;
   double t_start;
   bool bar; /* live progress bar (rank 0) rather than periodic lines */
@@ -75,7 +84,7 @@ static bool is_rank0_env(void) {
 static int start_state(trainer *tr, const char *resume_dir, long long *step) {
   mn_err err;
   int rc = 0;
-  long long meta[2] = {0, 0};
+  long long meta[3] = {0, 0, 0};
   if (tr->w.rank == 0) {
     if (resume_dir) {
       char path[1100];
@@ -85,10 +94,11 @@ static int start_state(trainer *tr, const char *resume_dir, long long *step) {
       if (rc == 0) {
         meta[0] = m.step;
         meta[1] = m.world_size;
+        meta[2] = m.bucket_floats;
         if (m.seed != tr->s.seed)
           fprintf(stderr,
-                  "mpinet: warning: %s was written with seed %lld, the config says "
-                  "%ld; continuing with the checkpoint's data order\n",
+                  "mpinet: warning: %s was written with seed %lld but the config says %ld: "
+                  "data order and dropout masks follow the config from here on\n",
                   path, m.seed, tr->s.seed);
         printf("resuming from %s at step %lld (written by %lld ranks)\n", path, m.step,
                m.world_size);
@@ -99,7 +109,9 @@ static int start_state(trainer *tr, const char *resume_dir, long long *step) {
     }
   }
   if (mn_world_agree(&tr->w, rc, &err) != 0) return -1;
-  MPI_Bcast(meta, 2, MPI_LONG_LONG, 0, tr->w.comm);
+  MPI_Bcast(meta, 3, MPI_LONG_LONG, 0, tr->w.comm);
+  /* the same buckets as before the interruption keep the reduction order, hence the bits */
+  tr->resumed_bucket = meta[1] == tr->w.size ? meta[2] : 0;
   mn_bcast_floats(&tr->w, tr->net.params, tr->net.nparams);
   mn_bcast_floats(&tr->w, tr->net.state, tr->net.nstate);
   for (int b = 0; b < tr->s.opt.nbuf; b++)
@@ -134,7 +146,8 @@ static int save_checkpoint(trainer *tr, long long step, long long epoch) {
                          .seed = tr->s.seed,
                          .world_size = tr->w.size,
                          .config_text = tr->config_text,
-                         .data_path = (char *)tr->s.data_path};
+                         .data_path = (char *)tr->s.data_path,
+                         .bucket_floats = (long long)tr->sync.bucket_floats};
     rc = mn_checkpoint_save(path, &tr->net, &tr->s.opt, &meta, &err);
     if (rc == 0) rc = mn_run_dir_commit(tr->s.run_dir, step, (int)tr->s.keep, &err);
     if (rc != 0)
@@ -143,9 +156,26 @@ static int save_checkpoint(trainer *tr, long long step, long long epoch) {
   return mn_world_agree(&tr->w, rc, &err);
 }
 
+enum { PHASE_DATA, PHASE_FORWARD, PHASE_BACKWARD, PHASE_COMM, PHASE_OPTIMIZER, PHASES };
+static const char *const phase_names[PHASES] = {"data", "forward", "backward", "comm", "optimizer"};
+
 typedef struct {
   double loss_sum, correct, count;
+  double time[PHASES]; /* seconds this rank spent in each phase of the steps */
 } train_sums;
+
+static double unix_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Peak resident set size of this process, in MiB. */
+static double peak_rss_mb(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return (double)ru.ru_maxrss / 1024.0;
+}
 
 /* JSON has no NaN: a value that does not exist (accuracy of a regression) is null. */
 static void json_number(char *buf, size_t len, double v) {
@@ -162,10 +192,13 @@ static int report(trainer *tr, long long epoch, long long step, const train_sums
    * checkpoints use their average, so every rank evaluates the same model. */
   mn_average_floats(&tr->w, tr->net.state, tr->net.nstate);
   mn_eval_sums es;
-  mn_eval_local(&tr->net, &tr->test, (int)tr->s.eval_batch, tr->x, tr->y, tr->t, &es);
-  double local[6] = {ts->loss_sum, ts->correct, ts->count, es.loss_sum, es.correct, es.count};
-  double sum[6];
-  MPI_Allreduce(local, sum, 6, MPI_DOUBLE, MPI_SUM, tr->w.comm);
+  mn_eval_local(&tr->net, &tr->test, (int)tr->s.eval_batch, tr->ex, tr->ey, tr->et, &es);
+  double local[6 + PHASES] = {ts->loss_sum, ts->correct, ts->count,
+                              es.loss_sum,  es.correct,  es.count};
+  for (int i = 0; i < PHASES; i++) local[6 + i] = ts->time[i];
+  double sum[6 + PHASES], rss = peak_rss_mb();
+  MPI_Allreduce(local, sum, 6 + PHASES, MPI_DOUBLE, MPI_SUM, tr->w.comm);
+  MPI_Allreduce(MPI_IN_PLACE, &rss, 1, MPI_DOUBLE, MPI_MAX, tr->w.comm);
   mn_err err;
   if (mn_world_agree(&tr->w, check_replicas(tr, &err), &err) != 0) return -1;
   if (tr->w.rank != 0) return 0;
@@ -192,9 +225,17 @@ static int report(trainer *tr, long long epoch, long long step, const train_sums
             "{\"epoch\": %lld, \"step\": %lld, \"train_loss\": %.6g, \"train_accuracy\": %s, "
             "\"test_loss\": %.6g, \"test_accuracy\": %s, \"test_correct\": %.0f, "
             "\"test_count\": %.0f, \"lr\": %.6g, \"samples_per_s\": %.1f, \"wall_s\": %.3f, "
-            "\"world_size\": %d}\n",
+            "\"world_size\": %d, \"train_seconds\": %.4f, ",
             epoch, step, train_loss, train_acc_s, test_loss, test_acc_s, sum[4], sum[5], lr, sps,
-            wall, tr->w.size);
+            wall, tr->w.size, train_seconds);
+    /* where the steps' time went, averaged over ranks */
+    for (int i = 0; i < PHASES; i++)
+      fprintf(tr->metrics, "\"time_%s_s\": %.4f, ", phase_names[i], sum[6 + i] / tr->w.size);
+    fprintf(tr->metrics,
+            "\"peak_rss_mb\": %.1f, \"bucket_mb\": %.3f, \"overlap\": %s, "
+            "\"prefetch\": %s, \"first_step_unix\": %.3f}\n",
+            rss, (double)tr->sync.bucket_floats * 4 / 1e6, tr->s.overlap ? "true" : "false",
+            tr->s.prefetch ? "true" : "false", tr->first_step_unix);
     fflush(tr->metrics);
   }
   return 0;
@@ -217,6 +258,37 @@ static void progress(const trainer *tr, long long epoch, long step, double loss,
   fflush(stdout);
 }
 
+/* train.check_allocations: the steady state must not allocate. The allocator's in-use bytes
+ * are recorded after a few warm-up steps (MPI and OpenBLAS set up their pools lazily) and
+ * must not change on any later step of the epoch; evaluation and checkpoints, between
+ * epochs, may allocate and are measured around. */
+static int check_heap(trainer *tr, long long step) {
+  const long spe = tr->sampler.steps_per_epoch;
+  const long in_epoch = (long)(step % spe);
+  const size_t now = mallinfo2().uordblks;
+  if (in_epoch == (spe > 8 ? 4 : 0)) {
+    tr->heap_in_use = now;
+  } else if (in_epoch > (spe > 8 ? 4 : 0) && now != tr->heap_in_use) {
+    fprintf(stderr,
+            "mpinet: error: rank %d: the heap moved by %lld bytes at step %lld (an "
+            "allocation in the training step)\n",
+            tr->w.rank, (long long)now - (long long)tr->heap_in_use, step + 1);
+    MPI_Abort(tr->w.comm, 1);
+  }
+  if (in_epoch == spe - 1 && tr->w.rank == 0 && spe > 1)
+    printf("check_allocations: heap in use constant at %zu bytes over steps %ld-%ld of the "
+           "epoch\n",
+           now, (spe > 8 ? 5L : 1L), spe);
+  return 0;
+}
+
+/* The sampler, as the loader's source of row indices (called on the prefetch thread). */
+static void rows_for_step(void *user, long long step, uint32_t *rows) {
+  mn_sampler *sm = user;
+  mn_sampler_batch(sm, (long)(step / sm->steps_per_epoch), (long)(step % sm->steps_per_epoch),
+                   rows);
+}
+
 /* The loop proper; returns 0 or -1 (already reported). */
 static int train_loop(trainer *tr, long long step) {
   const mn_settings *s = &tr->s;
@@ -226,12 +298,16 @@ static int train_loop(trainer *tr, long long step) {
   const int lb = tr->sampler.local_batch;
   const float scale = 1.0f / (float)s->batch;
   const bool tty = tr->w.rank == 0 && tr->bar;
+  const bool labels = tr->train.info.has_labels;
   mn_net *net = &tr->net;
-  mn_pass pass = {.training = true, .seed = (uint64_t)s->seed, .sample_ids = tr->ids};
+  mn_pass pass = {.training = true, .seed = (uint64_t)s->seed};
   if (tr->w.size > 1) {
     pass.allreduce_sum = mn_allreduce_doubles;
     pass.allreduce_user = &tr->w;
+    pass.grads_ready = mn_grad_sync_ready;
+    pass.grads_user = &tr->sync;
   }
+  mn_loader_start(&tr->loader, step);
 
   while (step < stop) {
     const long long epoch = step / spe;
@@ -240,20 +316,23 @@ static int train_loop(trainer *tr, long long step) {
     long long samples = 0;
     long s_in = (long)(step % spe);
     for (; s_in < spe && step < stop; s_in++, step++) {
-      mn_sampler_batch(&tr->sampler, (long)epoch, s_in, tr->rows);
-      mn_split_gather(&tr->train, tr->rows, lb, tr->x, tr->y, tr->t);
-      for (int i = 0; i < lb; i++) tr->ids[i] = tr->sampler.held_begin + tr->rows[i];
+      double ta = MPI_Wtime();
+      const mn_batch *b = mn_loader_next(&tr->loader, step);
+      double tb = MPI_Wtime();
       pass.step = step;
+      pass.sample_ids = b->ids;
       mn_net_zero_grads(net);
-      const float *out = mn_net_forward(net, &pass, tr->x, lb);
+      const float *out = mn_net_forward(net, &pass, b->x, lb);
       mn_loss_stats st = {0};
-      mn_loss_compute(net->loss, mn_net_final_act(net), out,
-                      tr->train.info.has_labels ? tr->y : NULL,
-                      tr->train.info.has_labels ? NULL : tr->t, lb, net->outputs, scale,
-                      mn_net_output_grad(net), &st);
+      mn_loss_compute(net->loss, mn_net_final_act(net), out, labels ? b->y : NULL,
+                      labels ? NULL : b->t, lb, net->outputs, scale, mn_net_output_grad(net), &st);
       net->grads[net->nparams] = isfinite(st.loss_sum) ? 0.0f : 1.0f;
-      mn_net_backward(net, &pass, tr->x, lb, NULL);
-      mn_grad_allreduce(&tr->w, net->grads, net->nparams + MN_GRAD_TAIL);
+      double tc = MPI_Wtime();
+      mn_grad_sync_begin(&tr->sync);
+      mn_net_backward(net, &pass, b->x, lb, NULL);
+      double td = MPI_Wtime();
+      mn_grad_sync_finish(&tr->sync);
+      double te = MPI_Wtime();
       if (net->grads[net->nparams] != 0.0f) {
         if (tr->w.rank == 0)
           fprintf(stderr,
@@ -264,6 +343,14 @@ static int train_loop(trainer *tr, long long step) {
         return -1;
       }
       mn_optim_step(&tr->s.opt, net->params, net->grads, step);
+      double tf = MPI_Wtime();
+      if (tr->first_step_unix == 0.0) tr->first_step_unix = unix_now();
+      if (s->check_allocations && check_heap(tr, step) != 0) return -1;
+      ts.time[PHASE_DATA] += tb - ta;
+      ts.time[PHASE_FORWARD] += tc - tb;
+      ts.time[PHASE_BACKWARD] += td - tc;
+      ts.time[PHASE_COMM] += te - td;
+      ts.time[PHASE_OPTIMIZER] += tf - te;
       ts.loss_sum += st.loss_sum;
       ts.correct += (double)st.correct;
       ts.count += lb;
@@ -342,12 +429,20 @@ static int setup(trainer *tr, const char *config_path, char **sets, int nsets,
   if (rc == 0)
     rc = mn_optim_setup(&s->opt, &tr->net, s->batch, tr->sampler.steps_per_epoch, s->epochs, &err);
   if (rc == 0) {
-    tr->x = mn_alloc((size_t)max_batch * tr->train.row_len, sizeof(float), "batch", &err);
-    tr->y = mn_alloc((size_t)max_batch, sizeof(int32_t), "batch", &err);
-    tr->t = mn_alloc((size_t)max_batch * info.classes, sizeof(float), "batch", &err);
-    tr->rows = mn_alloc((size_t)max_batch, sizeof(uint32_t), "batch", &err);
-    tr->ids = mn_alloc((size_t)max_batch, sizeof(uint64_t), "batch", &err);
-    rc = tr->x && tr->y && tr->t && tr->rows && tr->ids ? 0 : -1;
+    const size_t eb = (size_t)s->eval_batch;
+    tr->ex = mn_alloc(eb * tr->train.row_len, sizeof(float), "evaluation batch", &err);
+    tr->ey = mn_alloc(eb, sizeof(int32_t), "evaluation batch", &err);
+    tr->et = mn_alloc(eb * (size_t)info.classes, sizeof(float), "evaluation batch", &err);
+    rc = tr->ex && tr->ey && tr->et ? 0 : -1;
+  }
+  if (rc == 0)
+    rc = mn_loader_init(&tr->loader, &tr->train, tr->sampler.local_batch, rows_for_step,
+                        &tr->sampler, tr->sampler.held_begin, s->prefetch, &err);
+  if (rc == 0) {
+    /* one BLAS thread per rank unless asked: ranks sharing a node must not fight for cores */
+    const char *env = getenv("OPENBLAS_NUM_THREADS");
+    int threads = s->threads > 0 ? (int)s->threads : env && atoi(env) > 0 ? atoi(env) : 1;
+    openblas_set_num_threads(threads);
   }
   if (mn_world_agree(w, rc, &err) != 0) return -1;
   /* Open MPI hands ranks a pty for stdout even when mpirun's output goes to a file, so
@@ -376,9 +471,26 @@ static int setup(trainer *tr, const char *config_path, char **sets, int nsets,
   return 0;
 }
 
+/* Gradient buckets: the configured size, the resumed run's, or one timed on this
+ * communicator (a collective, so every rank picks the same). */
+static void setup_sync(trainer *tr) {
+  const mn_settings *s = &tr->s;
+  size_t n = tr->net.nparams + MN_GRAD_TAIL, bucket;
+  double mb;
+  if (s->bucket_mb > 0.0)
+    bucket = (size_t)(s->bucket_mb * 1e6 / 4);
+  else if (tr->resumed_bucket > 0)
+    bucket = (size_t)tr->resumed_bucket;
+  else
+    bucket = mn_grad_sync_pick_bucket(&tr->w, n, &mb);
+  if (bucket < 1024) bucket = 1024;
+  mn_grad_sync_init(&tr->sync, &tr->w, tr->net.grads, n, bucket, s->overlap);
+}
+
 static void teardown(trainer *tr) {
   if (tr->metrics) fclose(tr->metrics);
-  free(tr->x), free(tr->y), free(tr->t), free(tr->rows), free(tr->ids), free(tr->config_text);
+  mn_loader_destroy(&tr->loader);
+  free(tr->ex), free(tr->ey), free(tr->et), free(tr->config_text);
   mn_optim_free(&tr->s.opt);
   mn_net_destroy(&tr->net);
   mn_sampler_free(&tr->sampler);
@@ -401,6 +513,9 @@ static void describe(const trainer *tr) {
   char layers[4096];
   mn_net_describe(net, layers, sizeof layers);
   printf("model: %zu parameters\n%s", net->nparams, layers);
+  printf("gradient sync: %d bucket%s of %.2f MB, overlap %s; prefetch %s\n", tr->sync.nbuckets,
+         tr->sync.nbuckets > 1 ? "s" : "", (double)tr->sync.bucket_floats * 4 / 1e6,
+         tr->s.overlap ? "on" : "off", tr->s.prefetch ? "on" : "off");
   printf("batch %ld global (%d per rank), %ld steps/epoch, %ld epochs, %s lr %g (%s), run dir "
          "%s\n",
          tr->s.batch, tr->sampler.local_batch, tr->sampler.steps_per_epoch, tr->s.epochs,
@@ -452,6 +567,7 @@ int mn_train_main(int argc, char **argv) {
   int rc = setup(&tr, config, sets, nsets, resume);
   long long step = 0;
   if (rc == 0) rc = start_state(&tr, resume, &step);
+  if (rc == 0) setup_sync(&tr);
   if (rc == 0) {
     if (tr.w.rank == 0) describe(&tr);
     rc = train_loop(&tr, step);

@@ -9,7 +9,9 @@
 #include "fileutil.h"
 
 void mn_world_init(int *argc, char ***argv, mn_world *w) {
-  MPI_Init(argc, argv);
+  /* FUNNELED: the prefetch thread never calls MPI; only the main thread does. */
+  int provided;
+  MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
   w->comm = MPI_COMM_WORLD;
   MPI_Comm_rank(w->comm, &w->rank);
   MPI_Comm_size(w->comm, &w->size);

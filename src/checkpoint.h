@@ -21,8 +21,9 @@ typedef struct {
   long long epoch; /* epochs completed */
   long long seed;
   long long world_size;
-  char *config_text; /* owned, on load */
-  char *data_path;   /* owned, on load */
+  long long bucket_floats; /* gradient bucket size the run used (0: unknown) */
+  char *config_text;       /* owned, on load */
+  char *data_path;         /* owned, on load */
 } mn_ckpt_meta;
 
 /* opt may be NULL (no optimizer state saved). */

@@ -47,6 +47,11 @@ typedef struct {
    * never calls MPI itself: the MPI layer hands this in. */
   void (*allreduce_sum)(void *user, double *buf, size_t n);
   void *allreduce_user;
+  /* Called during backward each time the gradients [0, upto) are final. Layers are laid out
+   * last first, so upto only grows: the MPI layer starts all-reducing finished buckets while
+   * backward goes on. NULL: nobody listens. */
+  void (*grads_ready)(void *user, size_t upto);
+  void *grads_user;
 } mn_pass;
 
 typedef struct mn_layer mn_layer;

@@ -175,6 +175,8 @@ void mn_net_backward(mn_net *net, const mn_pass *p, const float *x, int batch, f
       mn_activation_backward(l->act, l->alpha, net->acts[i], net->dcur, (size_t)batch,
                              mn_shape_count(l->out));
     l->ops->backward(l, p, in, net->acts[i], net->dcur, i > 0 ? net->dnext : dx, batch);
+    if (p->grads_ready && l->nparams > 0)
+      p->grads_ready(p->grads_user, l->param_offset + l->nparams);
     float *t = net->dcur;
     net->dcur = net->dnext;
     net->dnext = t;

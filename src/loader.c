@@ -1,0 +1,108 @@
+/* loader.c: double-buffered batch prefetching on one POSIX thread. */
+#include "loader.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void fill(mn_loader *l, mn_batch *b, long long step) {
+  l->rows_for_step(l->user, step, b->rows);
+  mn_split_gather(l->split, b->rows, l->batch, b->x, b->y, b->t);
+  for (int i = 0; i < l->batch; i++) b->ids[i] = l->row_offset + b->rows[i];
+  b->step = step;
+}
+
+static void *run(void *arg) {
+  mn_loader *l = arg;
+  pthread_mutex_lock(&l->mu);
+  for (;;) {
+    while (!l->stop && l->want < 0) pthread_cond_wait(&l->cv, &l->mu);
+    if (l->stop) break;
+    long long step = l->want;
+    int slot = l->filling;
+    l->want = -1;
+    pthread_mutex_unlock(&l->mu);
+    fill(l, &l->buf[slot], step);
+    pthread_mutex_lock(&l->mu);
+    if (l->requested[slot] == step) l->ready[slot] = true; /* else re-requested meanwhile */
+    pthread_cond_broadcast(&l->cv);
+  }
+  pthread_mutex_unlock(&l->mu);
+  return NULL;
+}
+
+int mn_loader_init(mn_loader *l, const mn_split *split, int batch, mn_rows_fn rows, void *user,
+                   uint64_t row_offset, bool threaded, mn_err *err) {
+  memset(l, 0, sizeof *l);
+  l->split = split;
+  l->batch = batch;
+  l->rows_for_step = rows;
+  l->user = user;
+  l->row_offset = row_offset;
+  l->threaded = threaded;
+  l->want = -1;
+  l->requested[0] = l->requested[1] = -1;
+  const size_t width = split->info.has_labels ? 1 : (size_t)split->info.classes;
+  for (int i = 0; i < 2; i++) {
+    mn_batch *b = &l->buf[i];
+    b->x = mn_alloc((size_t)batch * split->row_len, sizeof(float), "batch", err);
+    b->y = mn_alloc((size_t)batch, sizeof(int32_t), "batch", err);
+    b->t = mn_alloc((size_t)batch * width, sizeof(float), "batch", err);
+    b->rows = mn_alloc((size_t)batch, sizeof(uint32_t), "batch", err);
+    b->ids = mn_alloc((size_t)batch, sizeof(uint64_t), "batch", err);
+    if (!b->x || !b->y || !b->t || !b->rows || !b->ids) return -1;
+  }
+  pthread_mutex_init(&l->mu, NULL);
+  pthread_cond_init(&l->cv, NULL);
+  if (threaded && pthread_create(&l->thread, NULL, run, l) != 0)
+    return mn_fail(err, "cannot start the prefetch thread");
+  l->started = threaded;
+  return 0;
+}
+
+static void request(mn_loader *l, long long step, int slot) {
+  if (!l->threaded) return;
+  pthread_mutex_lock(&l->mu);
+  l->requested[slot] = step;
+  l->ready[slot] = false;
+  l->filling = slot;
+  l->want = step;
+  pthread_cond_broadcast(&l->cv);
+  pthread_mutex_unlock(&l->mu);
+}
+
+void mn_loader_start(mn_loader *l, long long first) { request(l, first, (int)(first & 1)); }
+
+const mn_batch *mn_loader_next(mn_loader *l, long long step) {
+  const int slot = (int)(step & 1);
+  mn_batch *b = &l->buf[slot];
+  if (!l->threaded) {
+    fill(l, b, step);
+    return b;
+  }
+  pthread_mutex_lock(&l->mu);
+  const bool asked = l->requested[slot] == step;
+  pthread_mutex_unlock(&l->mu);
+  if (!asked) request(l, step, slot); /* out of sequence: fetch it now */
+  pthread_mutex_lock(&l->mu);
+  while (!l->ready[slot]) pthread_cond_wait(&l->cv, &l->mu);
+  pthread_mutex_unlock(&l->mu);
+  request(l, step + 1, 1 - slot);
+  return b;
+}
+
+void mn_loader_destroy(mn_loader *l) {
+  if (l->started) {
+    pthread_mutex_lock(&l->mu);
+    l->stop = true;
+    pthread_cond_broadcast(&l->cv);
+    pthread_mutex_unlock(&l->mu);
+    pthread_join(l->thread, NULL);
+    pthread_mutex_destroy(&l->mu);
+    pthread_cond_destroy(&l->cv);
+  }
+  for (int i = 0; i < 2; i++) {
+    free(l->buf[i].x), free(l->buf[i].y), free(l->buf[i].t), free(l->buf[i].rows);
+    free(l->buf[i].ids);
+  }
+  memset(l, 0, sizeof *l);
+}

@@ -1,0 +1,57 @@
+/* loader.h: a prefetch thread that assembles the next local batch while the current step
+ * computes (design step 2).
+ *
+ * The loader owns two batch buffers. While the trainer works on step s from one of them, the
+ * thread gathers step s + 1 into the other: it asks `rows_for_step` which local rows that step
+ * takes (the sampler decides; the loader does not know about ranks) and converts them from
+ * the in-memory split (uint8 -> float fused into the copy). mn_loader_next() hands over a
+ * ready batch and starts the following one. No allocation after mn_loader_init(). The thread
+ * never calls MPI or HDF5. */
+#ifndef MN_LOADER_H
+#define MN_LOADER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dataset.h"
+
+typedef void (*mn_rows_fn)(void *user, long long step, uint32_t *rows);
+
+typedef struct {
+  float *x;
+  int32_t *y;
+  float *t;
+  uint32_t *rows;
+  uint64_t *ids; /* dataset row of each sample (dropout masks) */
+  long long step;
+} mn_batch;
+
+typedef struct {
+  const mn_split *split;
+  int batch;
+  mn_rows_fn rows_for_step;
+  void *user;
+  uint64_t row_offset; /* dataset row of local row 0 */
+  mn_batch buf[2];
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  long long want;         /* step the thread should fill next, -1: none */
+  long long requested[2]; /* step last requested into each buffer */
+  int filling;            /* buffer the thread fills */
+  bool ready[2];
+  bool stop, started, threaded;
+} mn_loader;
+
+/* Allocates the buffers; threaded = false gathers synchronously (for comparison). */
+int mn_loader_init(mn_loader *l, const mn_split *split, int batch, mn_rows_fn rows, void *user,
+                   uint64_t row_offset, bool threaded, mn_err *err);
+/* Starts producing from step `first`. */
+void mn_loader_start(mn_loader *l, long long first);
+/* The batch of `step` (which must be the next in sequence); prefetches step + 1. The batch
+ * stays valid until the following call. */
+const mn_batch *mn_loader_next(mn_loader *l, long long step);
+void mn_loader_destroy(mn_loader *l);
+
+#endif
