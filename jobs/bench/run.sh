@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# run.sh: mpinet's benchmark suite, side by side with PyTorch in the same invocation.
+#
+#   jobs/bench/run.sh [REPS]        (default 3 repetitions; medians are reported)
+#
+# For the MLP, the wide MLP and the CNN of jobs/bench/*.ini it measures mpinet at 1 and 2
+# ranks (and at 2 ranks with overlap / prefetch switched off, to show what they buy), and
+# Debian's PyTorch (python3-torch; skipped with a message when absent) with one thread, in
+# one process and with DistributedDataParallel over gloo. Every line it prints is JSON; a
+# table with the ratios follows. Figures: samples/s; the step split into data wait, forward,
+# backward, exposed communication and optimizer; achieved GFLOP/s against the SGEMM rate
+# measured in this run; peak RSS per rank; launch-to-first-step time.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+REPS=${1:-3}
+jobs/setup.sh > /dev/null
+src=/usr/share/datasets/fashion-mnist
+if [ ! -f data/fashion-mnist.h5 ]; then
+  build/mpinet convert idx --train-images $src/train-images-idx3-ubyte.gz \
+    --train-labels $src/train-labels-idx1-ubyte.gz --test-images $src/t10k-images-idx3-ubyte.gz \
+    --test-labels $src/t10k-labels-idx1-ubyte.gz -o data/fashion-mnist.h5 > /dev/null
+fi
+export OPENBLAS_NUM_THREADS=1
+flags=(--bind-to none)
+[ "$(id -u)" = 0 ] && flags+=(--allow-run-as-root)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+results=$work/results.jsonl
+
+median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+field() { grep -Eo "\"$1\": [-0-9.e+]+" | awk '{print $2}'; }
+
+sgemm=$(for i in 1 2 3; do build/mpinet_sgemm_peak 1024 | field sgemm_gflops; done | median)
+echo "{\"sgemm_gflops\": $sgemm, \"threads\": 1}" | tee -a "$results"
+
+# Floating-point work per sample of a training step (forward 2·MACs, backward 4·MACs except
+# the first layer's input gradient, which is never computed).
+declare -A FLOPS=(
+  [mlp]=$(( 2 * (784*256 + 256*128 + 128*10) + 4 * (256*128 + 128*10) + 2 * 784*256 ))
+  [wide-mlp]=$(( 2 * (784*1024 + 1024*1024 + 1024*10) + 4 * (1024*1024 + 1024*10) + 2 * 784*1024 ))
+  [cnn]=$(( 2 * (25*784*32 + 800*196*64 + 3136*1024 + 1024*10) + 2 * 25*784*32 + 4 * (800*196*64 + 3136*1024 + 1024*10) ))
+)
+declare -A STEPS=([mlp]=1500 [wide-mlp]=150 [cnn]=40)
+declare -A TORCH_STEPS=([mlp]=1500 [wide-mlp]=150 [cnn]=40)
+
+# mpinet MODEL RANKS VARIANT: one run; prints a JSON line
+mpinet_run() {
+  local model=$1 ranks=$2 variant=$3 extra=()
+  case $variant in
+  no-overlap) extra=(--set train.overlap=false) ;;
+  no-prefetch) extra=(--set data.prefetch=false) ;;
+  esac
+  rm -rf "$work/run"
+  local launch; launch=$(date +%s.%N)
+  mpirun "${flags[@]}" --oversubscribe -np "$ranks" build/mpinet train "jobs/bench/$model.ini" \
+    --set checkpoint.dir="$work/run" --set train.max_steps="${STEPS[$model]}" \
+    --set train.eval_batch=500 "${extra[@]}" > "$work/log.txt" 2>&1 \
+    || { cat "$work/log.txt" >&2; return 1; }
+  local m; m=$(tail -1 "$work/run/metrics.jsonl")
+  local sps; sps=$(echo "$m" | field samples_per_s)
+  local secs; secs=$(echo "$m" | field train_seconds)
+  local first; first=$(echo "$m" | field first_step_unix)
+  awk -v model="$model" -v ranks="$ranks" -v variant="$variant" -v sps="$sps" -v secs="$secs" \
+      -v flops="${FLOPS[$model]}" -v peak="$sgemm" -v launch="$launch" -v first="$first" \
+      -v data="$(echo "$m" | field time_data_s)" -v fwd="$(echo "$m" | field time_forward_s)" \
+      -v bwd="$(echo "$m" | field time_backward_s)" -v comm="$(echo "$m" | field time_comm_s)" \
+      -v opt="$(echo "$m" | field time_optimizer_s)" -v rss="$(echo "$m" | field peak_rss_mb)" \
+      -v bucket="$(echo "$m" | field bucket_mb)" 'BEGIN {
+    gf = sps * flops / 1e9
+    printf "{\"impl\": \"mpinet\", \"model\": \"%s\", \"ranks\": %d, \"variant\": \"%s\", ", model, ranks, variant
+    printf "\"samples_per_s\": %.1f, \"gflops\": %.2f, \"sgemm_fraction\": %.3f, ", sps, gf, gf / (peak * ranks)
+    printf "\"data_frac\": %.4f, \"forward_frac\": %.4f, \"backward_frac\": %.4f, \"comm_frac\": %.4f, \"optimizer_frac\": %.4f, ", data / secs, fwd / secs, bwd / secs, comm / secs, opt / secs
+    printf "\"peak_rss_mb\": %.1f, \"bucket_mb\": %s, \"launch_to_first_step_s\": %.3f}\n", rss, bucket, first - launch
+  }'
+}
+
+for model in mlp wide-mlp cnn; do
+  for config in "1 default" "2 default" "2 no-overlap" "2 no-prefetch"; do
+    set -- $config
+    for rep in $(seq "$REPS"); do mpinet_run "$model" "$1" "$2"; done | tee -a "$results"
+  done
+  if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+    for ranks in 1 2; do
+      for rep in $(seq "$REPS"); do
+        /usr/bin/python3 jobs/bench/torch_bench.py "$model" "$ranks" "${TORCH_STEPS[$model]}"
+      done | tee -a "$results"
+    done
+  else
+    echo "{\"skipped\": \"pytorch\", \"why\": \"python3-torch is not installed (apt-get install python3-torch)\"}" | tee -a "$results"
+  fi
+done
+
+# The summary: medians per (impl, model, ranks, variant), and the ratios the issue asks for.
+echo
+awk '
+  function get(line, key,   m) { if (match(line, "\"" key "\": [-0-9.e+]+")) { m = substr(line, RSTART, RLENGTH); sub(/.*: /, "", m); return m } return "" }
+  function str(line, key,   m) { if (match(line, "\"" key "\": \"[^\"]*\"")) { m = substr(line, RSTART, RLENGTH); sub(/.*: "/, "", m); sub(/"$/, "", m); return m } return "" }
+  /"samples_per_s"/ {
+    k = str($0, "impl") "|" str($0, "model") "|" get($0, "ranks") "|" (str($0, "variant") == "" ? "default" : str($0, "variant"))
+    n[k]++; sps[k, n[k]] = get($0, "samples_per_s"); rss[k, n[k]] = get($0, "peak_rss_mb")
+    comm[k, n[k]] = get($0, "comm_frac"); data[k, n[k]] = get($0, "data_frac"); frac[k, n[k]] = get($0, "sgemm_fraction")
+    first[k, n[k]] = get($0, "launch_to_first_step_s"); keys[k] = 1
+  }
+  function med(arr, k, cnt,   i, j, t, v) {
+    for (i = 1; i <= cnt; i++) v[i] = arr[k, i] + 0
+    for (i = 1; i <= cnt; i++) for (j = i + 1; j <= cnt; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+    return (cnt % 2) ? v[(cnt + 1) / 2] : (v[cnt / 2] + v[cnt / 2 + 1]) / 2
+  }
+  END {
+    printf "%-8s %-9s %5s %-12s %12s %9s %8s %8s %10s %9s\n", "impl", "model", "ranks", "variant", "samples/s", "of SGEMM", "comm", "data", "RSS MiB", "1st step"
+    for (k in keys) {
+      split(k, p, "|"); m[k] = med(sps, k, n[k])
+      printf "%-8s %-9s %5s %-12s %12.0f %9s %8s %8s %10.0f %9s\n", p[1], p[2], p[3], p[4], m[k],
+        p[1] == "mpinet" ? sprintf("%.0f%%", 100 * med(frac, k, n[k])) : "", p[1] == "mpinet" ? sprintf("%.1f%%", 100 * med(comm, k, n[k])) : "",
+        p[1] == "mpinet" ? sprintf("%.2f%%", 100 * med(data, k, n[k])) : "", med(rss, k, n[k]), p[1] == "mpinet" ? sprintf("%.2fs", med(first, k, n[k])) : ""
+    }
+    print ""
+    for (model in split_models) {}
+    split("mlp wide-mlp cnn", models, " ")
+    for (i = 1; i <= 3; i++) {
+      mo = models[i]; a1 = m["mpinet|" mo "|1|default"]; a2 = m["mpinet|" mo "|2|default"]
+      t1 = m["pytorch|" mo "|1|default"]; t2 = m["pytorch|" mo "|2|default"]
+      printf "{\"ratios\": \"%s\", \"mpinet2_over_mpinet1\": %.3f", mo, a2 / a1
+      if (t1 > 0) printf ", \"mpinet1_over_torch1\": %.3f, \"mpinet2_over_torch_ddp2\": %.3f, \"torch_rss_over_mpinet_rss\": %.2f", a1 / t1, a2 / t2, med(rss, "pytorch|" mo "|1|default", n["pytorch|" mo "|1|default"]) / med(rss, "mpinet|" mo "|1|default", n["mpinet|" mo "|1|default"])
+      printf ", \"overlap_gain\": %.3f, \"prefetch_gain\": %.3f}\n", a2 / m["mpinet|" mo "|2|no-overlap"], a2 / m["mpinet|" mo "|2|no-prefetch"]
+    }
+  }' "$results"
