@@ -48,7 +48,7 @@ static char *read_config_attr(const mn_world *w, const char *path) {
 }
 
 int mn_eval_main(int argc, char **argv) {
-  long batch = 500;
+  long batch = 128;
   const char *split = "test";
   static const struct option opts[] = {{"batch", required_argument, 0, 'b'},
                                        {"split", required_argument, 0, 's'},

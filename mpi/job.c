@@ -29,7 +29,7 @@ int mn_job_settings(mn_config *cfg, mn_settings *s, mn_err *err) {
       mn_cfg_int(train, "epochs", 10, 1, 1000000, &s->epochs, err) != 0 ||
       mn_cfg_int(train, "batch", 128, 1, 1 << 24, &s->batch, err) != 0 ||
       mn_cfg_int(train, "max_steps", 0, 0, 1L << 40, &s->max_steps, err) != 0 ||
-      mn_cfg_int(train, "eval_batch", 500, 1, 4096, &s->eval_batch, err) != 0 ||
+      mn_cfg_int(train, "eval_batch", 128, 1, 4096, &s->eval_batch, err) != 0 ||
       mn_cfg_int(train, "seed", 1, 0, 1L << 62, &s->seed, err) != 0 ||
       mn_cfg_int(train, "progress_seconds", 30, 1, 1000000, &s->progress_s, err) != 0 ||
       mn_cfg_choice(train, "loss", mn_loss_names, MN_LOSS_CROSS_ENTROPY, &loss, err) != 0 ||
@@ -40,7 +40,8 @@ int mn_job_settings(mn_config *cfg, mn_settings *s, mn_err *err) {
       mn_cfg_int(ckpt, "keep", 3, 1, 1000000, &s->keep, err) != 0)
     return -1;
   const char *bucket;
-  if (mn_cfg_bool(data, "prefetch", true, &s->prefetch, err) != 0 ||
+  static const char *const prefetch_names[] = {"false", "true", "auto", NULL};
+  if (mn_cfg_choice(data, "prefetch", prefetch_names, 2, &s->prefetch, err) != 0 ||
       mn_cfg_bool(train, "overlap", true, &s->overlap, err) != 0 ||
       mn_cfg_string(train, "bucket_mb", "auto", &bucket, err) != 0 ||
       mn_cfg_int(train, "threads", 0, 0, 1024, &s->threads, err) != 0 ||

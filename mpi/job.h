@@ -21,7 +21,8 @@ typedef struct {
   mn_progress progress;
   const char *run_dir;
   long every_epochs, keep;
-  bool prefetch;    /* [data] prefetch: assemble the next batch on a thread */
+  int prefetch;     /* [data] prefetch: assemble the next batch on a thread: 0 false, 1 true,
+                       2 auto = only when this node has a core to spare for the thread */
   bool overlap;     /* [train] overlap: all-reduce gradient buckets during backward */
   double bucket_mb; /* [train] bucket_mb: 0 = auto (timed at start-up) */
   long threads;     /* [train] threads: BLAS threads per rank, 0 = OPENBLAS_NUM_THREADS or 1 */

@@ -308,6 +308,7 @@ static int train_loop(trainer *tr, long long step) {
     pass.grads_user = &tr->sync;
   }
   mn_loader_start(&tr->loader, step);
+  mn_net_zero_grads(net); /* from here on the optimizer zeroes them as it consumes them */
 
   while (step < stop) {
     const long long epoch = step / spe;
@@ -321,7 +322,6 @@ static int train_loop(trainer *tr, long long step) {
       double tb = MPI_Wtime();
       pass.step = step;
       pass.sample_ids = b->ids;
-      mn_net_zero_grads(net);
       const float *out = mn_net_forward(net, &pass, b->x, lb);
       mn_loss_stats st = {0};
       mn_loss_compute(net->loss, mn_net_final_act(net), out, labels ? b->y : NULL,
@@ -435,9 +435,11 @@ static int setup(trainer *tr, const char *config_path, char **sets, int nsets,
     tr->et = mn_alloc(eb * (size_t)info.classes, sizeof(float), "evaluation batch", &err);
     rc = tr->ex && tr->ey && tr->et ? 0 : -1;
   }
+  /* auto: a prefetch thread only pays when the node has a core it would not take from a rank */
+  if (s->prefetch == 2) s->prefetch = w->local_size < sysconf(_SC_NPROCESSORS_ONLN);
   if (rc == 0)
     rc = mn_loader_init(&tr->loader, &tr->train, tr->sampler.local_batch, rows_for_step,
-                        &tr->sampler, tr->sampler.held_begin, s->prefetch, &err);
+                        &tr->sampler, tr->sampler.held_begin, s->prefetch == 1, &err);
   if (rc == 0) {
     /* one BLAS thread per rank unless asked: ranks sharing a node must not fight for cores */
     const char *env = getenv("OPENBLAS_NUM_THREADS");

@@ -15,6 +15,10 @@ void mn_world_init(int *argc, char ***argv, mn_world *w) {
   w->comm = MPI_COMM_WORLD;
   MPI_Comm_rank(w->comm, &w->rank);
   MPI_Comm_size(w->comm, &w->size);
+  MPI_Comm node;
+  MPI_Comm_split_type(w->comm, MPI_COMM_TYPE_SHARED, w->rank, MPI_INFO_NULL, &node);
+  MPI_Comm_size(node, &w->local_size);
+  MPI_Comm_free(&node);
 }
 
 void mn_world_finalize(void) { MPI_Finalize(); }

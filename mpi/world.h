@@ -18,6 +18,7 @@
 typedef struct {
   MPI_Comm comm;
   int rank, size;
+  int local_size; /* ranks on this node (sharing memory with this one) */
 } mn_world;
 
 void mn_world_init(int *argc, char ***argv, mn_world *w);

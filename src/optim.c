@@ -121,7 +121,8 @@ static void add_regularisation(const mn_optimizer *opt, const float *p, float *g
 double mn_optim_step(mn_optimizer *opt, float *params, float *grads, long step) {
   const size_t n = opt->n;
   const float lr = (float)mn_optim_lr(opt, step);
-  double norm = global_norm(grads, n);
+  /* the norm costs a pass over every gradient: only when clipping needs it */
+  double norm = opt->clip_norm > 0.0 ? global_norm(grads, n) : NAN;
   if (opt->clip_norm > 0.0 && norm > opt->clip_norm) {
     const float c = (float)(opt->clip_norm / (norm + 1e-6));
     for (size_t i = 0; i < n; i++) grads[i] *= c;
@@ -131,11 +132,12 @@ double mn_optim_step(mn_optimizer *opt, float *params, float *grads, long step) 
     const float mu = (float)opt->momentum;
     float *v = opt->buf[0];
     if (!v) {
-      for (size_t i = 0; i < n; i++) params[i] -= lr * grads[i];
+      for (size_t i = 0; i < n; i++) params[i] -= lr * grads[i], grads[i] = 0.0f;
     } else {
       for (size_t i = 0; i < n; i++) {
         v[i] = mu * v[i] + grads[i];
         params[i] -= lr * (opt->nesterov ? grads[i] + mu * v[i] : v[i]);
+        grads[i] = 0.0f;
       }
     }
     return norm;
@@ -156,6 +158,7 @@ double mn_optim_step(mn_optimizer *opt, float *params, float *grads, long step) 
     m[i] = b1 * m[i] + (1.0f - b1) * grads[i];
     v[i] = b2 * v[i] + (1.0f - b2) * grads[i] * grads[i];
     params[i] -= lr * (m[i] * c1) / (sqrtf(v[i] * c2) + eps);
+    grads[i] = 0.0f;
   }
   return norm;
 }

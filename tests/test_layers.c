@@ -64,6 +64,45 @@ static void test_conv_forward_reference(int c, int h, int w, int f, int kh, int 
   mn_net_destroy(&net);
 }
 
+/* A convolution large enough that its GEMM groups hold 2 samples: a batch of 5 (groups of 2,
+ * 2 and 1) must give the outputs and the summed gradients of 5 single-sample passes. */
+static void test_conv_groups(void) {
+  enum { N = 5, C = 16, H = 22, W = 22, F = 4 }; /* 400 x 484 patches: groups of 2 */
+  const char *text = "[layer]\ntype = conv2d\nfilters = 4\nsize = 5\npadding = same\n";
+  mn_net net;
+  mn_err err;
+  CHECK(build(&net, text, (mn_shape){3, {C, H, W}}, F * H * W, N, &err) == 0, "%s", err.msg);
+  const size_t in = (size_t)C * H * W, out = (size_t)F * H * W;
+  float *x = malloc(N * in * sizeof(float)), *dx = malloc(N * in * sizeof(float));
+  float *y = malloc(N * out * sizeof(float)), *dx1 = malloc(in * sizeof(float));
+  float *grads = malloc(net.nparams * sizeof(float));
+  for (size_t i = 0; i < N * in; i++) x[i] = (float)((i * 7919) % 101) / 50.0f - 1.0f;
+  mn_pass pass = {.training = true};
+  mn_net_zero_grads(&net);
+  memcpy(y, mn_net_forward(&net, &pass, x, N), N * out * sizeof(float));
+  float *g = mn_net_output_grad(&net);
+  for (size_t i = 0; i < N * out; i++) g[i] = (float)((i * 31) % 17) / 8.0f - 1.0f;
+  mn_net_backward(&net, &pass, x, N, dx);
+  memcpy(grads, net.grads, net.nparams * sizeof(float));
+  mn_net_zero_grads(&net);
+  int bad_y = 0, bad_dx = 0, bad_w = 0;
+  for (int n = 0; n < N; n++) {
+    const float *yn = mn_net_forward(&net, &pass, x + n * in, 1);
+    for (size_t i = 0; i < out; i++) bad_y += fabsf(yn[i] - y[n * out + i]) > 1e-5f;
+    g = mn_net_output_grad(&net);
+    for (size_t i = 0; i < out; i++) g[i] = (float)(((n * out + i) * 31) % 17) / 8.0f - 1.0f;
+    mn_net_backward(&net, &pass, x + n * in, 1, dx1);
+    for (size_t i = 0; i < in; i++) bad_dx += fabsf(dx1[i] - dx[n * in + i]) > 1e-5f;
+  }
+  for (size_t i = 0; i < net.nparams; i++)
+    bad_w += fabsf(net.grads[i] - grads[i]) > 1e-4f * (1.0f + fabsf(grads[i]));
+  CHECK(bad_y == 0 && bad_dx == 0 && bad_w == 0,
+        "grouped conv differs from single samples: %d outputs, %d input grads, %d weight grads",
+        bad_y, bad_dx, bad_w);
+  free(x), free(dx), free(y), free(dx1), free(grads);
+  mn_net_destroy(&net);
+}
+
 static void test_maxpool_ties(void) {
   mn_net net;
   mn_err err;
@@ -186,6 +225,7 @@ int main(void) {
   test_conv_forward_reference(3, 9, 8, 2, 3, 2, 2, "same", 1, 0);
   test_conv_forward_reference(1, 6, 6, 4, 5, 5, 1, "same", 2, 2);
   test_conv_forward_reference(2, 8, 7, 2, 4, 3, 3, "2", 2, 2);
+  test_conv_groups();
   test_maxpool_ties();
   test_dropout();
   test_batchnorm_running_stats();

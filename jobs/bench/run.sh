@@ -2,6 +2,7 @@
 # run.sh: mpinet's benchmark suite, side by side with PyTorch in the same invocation.
 #
 #   jobs/bench/run.sh [REPS]        (default 3 repetitions; medians are reported)
+#   MODELS="mlp cnn" jobs/bench/run.sh   (a subset of: mlp wide-mlp cnn)
 #
 # For the MLP, the wide MLP and the CNN of jobs/bench/*.ini it measures mpinet at 1 and 2
 # ranks (and at 2 ranks with overlap / prefetch switched off, to show what they buy), and
@@ -54,7 +55,7 @@ mpinet_run() {
   local launch; launch=$(date +%s.%N)
   mpirun "${flags[@]}" --oversubscribe -np "$ranks" build/mpinet train "jobs/bench/$model.ini" \
     --set checkpoint.dir="$work/run" --set train.max_steps="${STEPS[$model]}" \
-    --set train.eval_batch=500 "${extra[@]}" > "$work/log.txt" 2>&1 \
+    "${extra[@]}" > "$work/log.txt" 2>&1 \
     || { cat "$work/log.txt" >&2; return 1; }
   local m; m=$(tail -1 "$work/run/metrics.jsonl")
   local sps; sps=$(echo "$m" | field samples_per_s)
@@ -74,7 +75,7 @@ mpinet_run() {
   }'
 }
 
-for model in mlp wide-mlp cnn; do
+for model in ${MODELS:-mlp wide-mlp cnn}; do
   for config in "1 default" "2 default" "2 no-overlap" "2 no-prefetch"; do
     set -- $config
     for rep in $(seq "$REPS"); do mpinet_run "$model" "$1" "$2"; done | tee -a "$results"
@@ -108,17 +109,21 @@ awk '
   }
   END {
     printf "%-8s %-9s %5s %-12s %12s %9s %8s %8s %10s %9s\n", "impl", "model", "ranks", "variant", "samples/s", "of SGEMM", "comm", "data", "RSS MiB", "1st step"
-    for (k in keys) {
+    nk = 0
+    for (k in keys) order[++nk] = k
+    for (i = 1; i <= nk; i++) for (j = i + 1; j <= nk; j++) if (order[j] < order[i]) { t = order[i]; order[i] = order[j]; order[j] = t }
+    for (i = 1; i <= nk; i++) {
+      k = order[i]
       split(k, p, "|"); m[k] = med(sps, k, n[k])
       printf "%-8s %-9s %5s %-12s %12.0f %9s %8s %8s %10.0f %9s\n", p[1], p[2], p[3], p[4], m[k],
         p[1] == "mpinet" ? sprintf("%.0f%%", 100 * med(frac, k, n[k])) : "", p[1] == "mpinet" ? sprintf("%.1f%%", 100 * med(comm, k, n[k])) : "",
         p[1] == "mpinet" ? sprintf("%.2f%%", 100 * med(data, k, n[k])) : "", med(rss, k, n[k]), p[1] == "mpinet" ? sprintf("%.2fs", med(first, k, n[k])) : ""
     }
     print ""
-    for (model in split_models) {}
-    split("mlp wide-mlp cnn", models, " ")
-    for (i = 1; i <= 3; i++) {
-      mo = models[i]; a1 = m["mpinet|" mo "|1|default"]; a2 = m["mpinet|" mo "|2|default"]
+    nm = split("mlp wide-mlp cnn", models, " ")
+    for (i = 1; i <= nm; i++) {
+      mo = models[i]; if (!(("mpinet|" mo "|1|default") in m)) continue
+      a1 = m["mpinet|" mo "|1|default"]; a2 = m["mpinet|" mo "|2|default"]
       t1 = m["pytorch|" mo "|1|default"]; t2 = m["pytorch|" mo "|2|default"]
       printf "{\"ratios\": \"%s\", \"mpinet2_over_mpinet1\": %.3f", mo, a2 / a1
       if (t1 > 0) printf ", \"mpinet1_over_torch1\": %.3f, \"mpinet2_over_torch_ddp2\": %.3f, \"torch_rss_over_mpinet_rss\": %.2f", a1 / t1, a2 / t2, med(rss, "pytorch|" mo "|1|default", n["pytorch|" mo "|1|default"]) / med(rss, "mpinet|" mo "|1|default", n["mpinet|" mo "|1|default"])

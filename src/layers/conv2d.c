@@ -1,4 +1,8 @@
-/* conv2d.c: 2-D convolution by im2col + SGEMM, one sample at a time into a reused buffer.
+/* conv2d.c: 2-D convolution by im2col + SGEMM over groups of samples.
+ *
+ * The patches of G samples sit side by side in one reused buffer, (C*KH*KW, G*OH*OW), so each
+ * layer is a few large GEMMs instead of one small GEMM per sample: the weight-gradient GEMM in
+ * particular sums over G*OH*OW columns at once. G is as large as keeps the buffer near 2 MB.
  *
  * in x (B, C, H, W) -> out y (B, F, OH, OW); W (F, C, KH, KW), b (F).
  * Keys: filters, size (K or KH,KW), stride (1), padding (valid = 0 | same | N), init.
@@ -14,7 +18,9 @@
 typedef struct {
   int filters, kh, kw, stride, pad_h, pad_w;
   int c, h, w, oh, ow;
-  float *col; /* (C*KH*KW, OH*OW): one sample's patches, reused */
+  int group;  /* samples per GEMM */
+  float *col; /* (C*KH*KW, group*OH*OW): patches of a group of samples, reused */
+  float *out; /* (F, group*OH*OW): outputs or output gradients of a group, reused */
 } conv2d;
 
 static int parse_pair(const char *s, int *a, int *b) {
@@ -77,13 +83,17 @@ static int conv_configure(mn_layer *l, mn_cfg_section *cfg, mn_err *err) {
 
 static int conv_alloc(mn_layer *l, int max_batch, mn_err *err) {
   conv2d *c = l->priv;
-  c->col = mn_alloc((size_t)c->c * c->kh * c->kw * c->oh * c->ow, sizeof(float), "conv2d", err);
-  return c->col ? 0 : -1;
+  const size_t k = (size_t)c->c * c->kh * c->kw, p = (size_t)c->oh * c->ow;
+  size_t group = ((size_t)1 << 19) / (k * p); /* ~2 MB of patches per GEMM */
+  c->group = group < 1 ? 1 : group > (size_t)max_batch ? max_batch : (int)group;
+  c->col = mn_alloc(k * p * (size_t)c->group, sizeof(float), "conv2d", err);
+  c->out = mn_alloc((size_t)c->filters * p * (size_t)c->group, sizeof(float), "conv2d", err);
+  return c->col && c->out ? 0 : -1;
 }
 
 static void conv_destroy(mn_layer *l) {
   conv2d *c = l->priv;
-  if (c) free(c->col);
+  if (c) free(c->col), free(c->out);
   free(c);
 }
 
@@ -109,12 +119,12 @@ static void valid_columns(const conv2d *c, int kj, int *lo, int *hi) {
 /* col[(ci*KH + ki)*KW + kj][oh*OW + ow] = x[ci][oh*s - ph + ki][ow*s - pw + kj] or 0.
  * The valid column range is computed once per kernel column, so the inner loop is a plain
  * (strided) copy with no bounds checks. */
-static void im2col(const conv2d *c, const float *x, float *col) {
-  const int p = c->oh * c->ow, s = c->stride;
+static void im2col(const conv2d *c, const float *x, float *col, size_t ld) {
+  const int s = c->stride;
   for (int ci = 0; ci < c->c; ci++)
     for (int ki = 0; ki < c->kh; ki++)
       for (int kj = 0; kj < c->kw; kj++) {
-        float *row = col + (size_t)((ci * c->kh + ki) * c->kw + kj) * p;
+        float *row = col + (size_t)((ci * c->kh + ki) * c->kw + kj) * ld;
         int lo, hi;
         valid_columns(c, kj, &lo, &hi);
         for (int oh = 0; oh < c->oh; oh++) {
@@ -136,12 +146,12 @@ static void im2col(const conv2d *c, const float *x, float *col) {
 }
 
 /* The adjoint of im2col: dx[ci][ih][iw] += dcol[...] (dx must start zeroed). */
-static void col2im(const conv2d *c, const float *col, float *dx) {
-  const int p = c->oh * c->ow, s = c->stride;
+static void col2im(const conv2d *c, const float *col, size_t ld, float *dx) {
+  const int s = c->stride;
   for (int ci = 0; ci < c->c; ci++)
     for (int ki = 0; ki < c->kh; ki++)
       for (int kj = 0; kj < c->kw; kj++) {
-        const float *row = col + (size_t)((ci * c->kh + ki) * c->kw + kj) * p;
+        const float *row = col + (size_t)((ci * c->kh + ki) * c->kw + kj) * ld;
         int lo, hi;
         valid_columns(c, kj, &lo, &hi);
         for (int oh = 0; oh < c->oh; oh++) {
@@ -159,14 +169,20 @@ static void conv_forward(mn_layer *l, const mn_pass *pass, const float *x, float
   const int k = c->c * c->kh * c->kw, p = c->oh * c->ow, f = c->filters;
   const float *W = l->params, *b = l->params + (size_t)f * k;
   const size_t in_len = mn_shape_count(l->in), out_len = (size_t)f * p;
-  for (int n = 0; n < batch; n++) {
-    float *yn = y + n * out_len;
-    im2col(c, x + n * in_len, c->col);
-    for (int fi = 0; fi < f; fi++)
-      for (int j = 0; j < p; j++) yn[(size_t)fi * p + j] = b[fi];
-    /* y_n (F, P) += W (F, K) col (K, P) */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, f, p, k, 1.0f, W, k, c->col, p, 1.0f, yn,
-                p);
+  for (int n0 = 0; n0 < batch; n0 += c->group) {
+    const int g = batch - n0 < c->group ? batch - n0 : c->group;
+    const size_t ld = (size_t)g * p;
+    for (int i = 0; i < g; i++) im2col(c, x + (size_t)(n0 + i) * in_len, c->col + (size_t)i * p, ld);
+    /* out (F, g*P) = W (F, K) col (K, g*P) */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, f, (int)ld, k, 1.0f, W, k, c->col,
+                (int)ld, 0.0f, c->out, (int)ld);
+    /* to the (B, F, P) layout, adding the bias */
+    for (int i = 0; i < g; i++)
+      for (int fi = 0; fi < f; fi++) {
+        float *dst = y + (size_t)(n0 + i) * out_len + (size_t)fi * p;
+        const float *src = c->out + (size_t)fi * ld + (size_t)i * p;
+        for (int j = 0; j < p; j++) dst[j] = src[j] + b[fi];
+      }
   }
 }
 
@@ -177,21 +193,31 @@ static void conv_backward(mn_layer *l, const mn_pass *pass, const float *x, cons
   const float *W = l->params;
   float *dW = l->grads, *db = l->grads + (size_t)f * k;
   const size_t in_len = mn_shape_count(l->in), out_len = (size_t)f * p;
-  for (int n = 0; n < batch; n++) {
-    const float *dyn = dy + n * out_len;
-    for (int fi = 0; fi < f; fi++)
-      for (int j = 0; j < p; j++) db[fi] += dyn[(size_t)fi * p + j];
-    /* dW (F, K) += dy_n (F, P) col^T (P, K) */
-    im2col(c, x + n * in_len, c->col);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, f, k, p, 1.0f, dyn, p, c->col, p, 1.0f, dW,
-                k);
+  for (int n0 = 0; n0 < batch; n0 += c->group) {
+    const int g = batch - n0 < c->group ? batch - n0 : c->group;
+    const size_t ld = (size_t)g * p;
+    /* dy of the group in (F, g*P) layout; the bias gradient on the way */
+    for (int i = 0; i < g; i++)
+      for (int fi = 0; fi < f; fi++) {
+        const float *src = dy + (size_t)(n0 + i) * out_len + (size_t)fi * p;
+        float *dst = c->out + (size_t)fi * ld + (size_t)i * p;
+        float sum = 0.0f;
+        for (int j = 0; j < p; j++) dst[j] = src[j], sum += src[j];
+        db[fi] += sum;
+      }
+    for (int i = 0; i < g; i++) im2col(c, x + (size_t)(n0 + i) * in_len, c->col + (size_t)i * p, ld);
+    /* dW (F, K) += dy (F, g*P) col^T (g*P, K) */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, f, k, (int)ld, 1.0f, c->out, (int)ld,
+                c->col, (int)ld, 1.0f, dW, k);
     if (!dx) continue;
-    /* dcol (K, P) = W^T (K, F) dy_n (F, P), then scattered back onto the image */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, p, f, 1.0f, W, k, dyn, p, 0.0f, c->col,
-                p);
-    float *dxn = dx + n * in_len;
-    memset(dxn, 0, in_len * sizeof(float));
-    col2im(c, c->col, dxn);
+    /* dcol (K, g*P) = W^T (K, F) dy (F, g*P), into the patch buffer, then back onto images */
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, (int)ld, f, 1.0f, W, k, c->out,
+                (int)ld, 0.0f, c->col, (int)ld);
+    for (int i = 0; i < g; i++) {
+      float *dxn = dx + (size_t)(n0 + i) * in_len;
+      memset(dxn, 0, in_len * sizeof(float));
+      col2im(c, c->col + (size_t)i * p, ld, dxn);
+    }
   }
 }
 
