@@ -62,10 +62,25 @@ static void pool_destroy(mn_layer *l) {
 
 static void pool_init(mn_layer *l, uint64_t seed) {}
 
+/* Max of one window; *arg gets the offset of its first maximum (row-major). */
+static inline float window_max(const float *xc, int w, int h0, int w0, int size, int *arg) {
+  float best = xc[h0 * w + w0];
+  int at_best = h0 * w + w0;
+  for (int i = 0; i < size; i++) {
+    const float *row = xc + (h0 + i) * w + w0;
+    for (int j = 0; j < size; j++)
+      if (row[j] > best) best = row[j], at_best = (h0 + i) * w + w0 + j;
+  }
+  *arg = at_best;
+  return best;
+}
+
 static void pool_forward(mn_layer *l, const mn_pass *pass, const float *x, float *y, int batch) {
   const pool2d *p = l->priv;
   const size_t in_len = mn_shape_count(l->in), out_len = mn_shape_count(l->out);
   const float inv = 1.0f / (float)(p->size * p->size);
+  /* the winners are only needed by a backward pass, i.e. in training */
+  int32_t *argmax = p->max && pass->training ? p->argmax : NULL;
   for (int n = 0; n < batch; n++)
     for (int ci = 0; ci < p->c; ci++) {
       const float *xc = x + n * in_len + (size_t)ci * p->h * p->w;
@@ -73,18 +88,14 @@ static void pool_forward(mn_layer *l, const mn_pass *pass, const float *x, float
       for (int oh = 0; oh < p->oh; oh++)
         for (int ow = 0; ow < p->ow; ow++, o++) {
           const int h0 = oh * p->stride, w0 = ow * p->stride;
-          float best = -FLT_MAX, sum = 0.0f;
-          int arg = h0 * p->w + w0;
-          for (int i = 0; i < p->size; i++)
-            for (int j = 0; j < p->size; j++) {
-              const int at = (h0 + i) * p->w + w0 + j;
-              sum += xc[at];
-              if (xc[at] > best) best = xc[at], arg = at;
-            }
           if (p->max) {
-            y[o] = best;
-            p->argmax[o] = (int32_t)((size_t)ci * p->h * p->w + (size_t)arg);
+            int arg;
+            y[o] = window_max(xc, p->w, h0, w0, p->size, &arg);
+            if (argmax) argmax[o] = (int32_t)((size_t)ci * p->h * p->w + (size_t)arg);
           } else {
+            float sum = 0.0f;
+            for (int i = 0; i < p->size; i++)
+              for (int j = 0; j < p->size; j++) sum += xc[(h0 + i) * p->w + w0 + j];
             y[o] = sum * inv;
           }
         }
