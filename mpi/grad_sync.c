@@ -87,6 +87,38 @@ size_t mn_grad_sync_pick_bucket(const mn_world *w, size_t n, double *chosen_mb) 
   return pick;
 }
 
+int mn_grad_sync_tune(mn_grad_sync *s, void (*dry_step)(void *user), void *user, int rounds) {
+  enum { MAX_CANDIDATES = 5 };
+  const mn_world *w = s->w;
+  const size_t n = s->n;
+  double rate_mb;
+  size_t sizes[MAX_CANDIDATES] = {n, mn_grad_sync_pick_bucket(w, n, &rate_mb), n / 2, n / 4, n / 8};
+  bool overlap[MAX_CANDIDATES] = {false, true, true, true, true};
+  int count = 0;
+  for (int i = 0; i < MAX_CANDIDATES; i++) { /* drop tiny and repeated sizes */
+    bool dup = false;
+    for (int j = 0; j < count; j++) dup |= sizes[j] == sizes[i] && overlap[j] == overlap[i];
+    if ((i == 0 || sizes[i] >= 1024) && !dup)
+      sizes[count] = sizes[i], overlap[count++] = overlap[i];
+  }
+  double seconds[MAX_CANDIDATES] = {0};
+  float *const buf = s->buf;
+  for (int r = 0; r < rounds; r++)
+    for (int c = 0; c < count; c++) {
+      mn_grad_sync_init(s, w, buf, n, sizes[c], overlap[c]);
+      MPI_Barrier(w->comm);
+      double t0 = MPI_Wtime();
+      dry_step(user);
+      seconds[c] += MPI_Wtime() - t0;
+    }
+  MPI_Allreduce(MPI_IN_PLACE, seconds, count, MPI_DOUBLE, MPI_MAX, w->comm);
+  int best = 0;
+  for (int c = 1; c < count; c++)
+    if (seconds[c] < seconds[best]) best = c;
+  mn_grad_sync_init(s, w, buf, n, sizes[best], overlap[best]);
+  return count;
+}
+
 void mn_grad_allreduce(const mn_world *w, float *buf, size_t n) {
   if (w->size == 1) return;
   for (size_t off = 0; off < n; off += CHUNK) {

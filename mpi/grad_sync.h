@@ -45,6 +45,14 @@ void mn_grad_sync_finish(mn_grad_sync *s);
  * buckets start early and leave little for the end, but each costs a latency. */
 size_t mn_grad_sync_pick_bucket(const mn_world *w, size_t n, double *chosen_mb);
 
+/* Picks bucket size and overlap for THIS model by timing it (collective): each candidate
+ * (no overlap; overlap with buckets of the rate-picked size and of 1/2, 1/4, 1/8 of the
+ * buffer) runs `rounds` dry steps, interleaved; the candidate with the least total step
+ * time, as the slowest rank saw it, wins and is left in s. `dry_step` must run forward and
+ * backward through s (mn_grad_sync_begin/ready/finish) without changing the model. Returns
+ * how many candidates were timed. */
+int mn_grad_sync_tune(mn_grad_sync *s, void (*dry_step)(void *user), void *user, int rounds);
+
 /* Sums n floats over all ranks, in place (one blocking allreduce). */
 void mn_grad_allreduce(const mn_world *w, float *buf, size_t n);
 /* Sums n doubles over all ranks in place; `user` is the mn_world (mn_pass's callback, for

@@ -66,6 +66,8 @@ typedef struct {
   int32_t *ey;
   float *et;
   long long resumed_bucket; /* bucket size the resumed checkpoint was written with */
+  bool resumed_overlap;     /* and whether it overlapped */
+  int tune_candidates;      /* bucket configurations timed at start-up (0: none) */
   double first_step_unix;
   size_t heap_in_use; /* allocator bytes in use after warm-up (check_allocations) */
   FILE *metrics;
@@ -84,7 +86,7 @@ static bool is_rank0_env(void) {
 static int start_state(trainer *tr, const char *resume_dir, long long *step) {
   mn_err err;
   int rc = 0;
-  long long meta[3] = {0, 0, 0};
+  long long meta[4] = {0, 0, 0, 0};
   if (tr->w.rank == 0) {
     if (resume_dir) {
       char path[1100];
@@ -95,6 +97,7 @@ static int start_state(trainer *tr, const char *resume_dir, long long *step) {
         meta[0] = m.step;
         meta[1] = m.world_size;
         meta[2] = m.bucket_floats;
+        meta[3] = m.grad_overlap;
         if (m.seed != tr->s.seed)
           fprintf(stderr,
                   "mpinet: warning: %s was written with seed %lld but the config says %ld: "
@@ -109,9 +112,10 @@ static int start_state(trainer *tr, const char *resume_dir, long long *step) {
     }
   }
   if (mn_world_agree(&tr->w, rc, &err) != 0) return -1;
-  MPI_Bcast(meta, 3, MPI_LONG_LONG, 0, tr->w.comm);
+  MPI_Bcast(meta, 4, MPI_LONG_LONG, 0, tr->w.comm);
   /* the same buckets as before the interruption keep the reduction order, hence the bits */
   tr->resumed_bucket = meta[1] == tr->w.size ? meta[2] : 0;
+  tr->resumed_overlap = meta[3] != 0;
   mn_bcast_floats(&tr->w, tr->net.params, tr->net.nparams);
   mn_bcast_floats(&tr->w, tr->net.state, tr->net.nstate);
   for (int b = 0; b < tr->s.opt.nbuf; b++)
@@ -147,7 +151,8 @@ static int save_checkpoint(trainer *tr, long long step, long long epoch) {
                          .world_size = tr->w.size,
                          .config_text = tr->config_text,
                          .data_path = (char *)tr->s.data_path,
-                         .bucket_floats = (long long)tr->sync.bucket_floats};
+                         .bucket_floats = (long long)tr->sync.bucket_floats,
+                         .grad_overlap = tr->sync.overlap};
     rc = mn_checkpoint_save(path, &tr->net, &tr->s.opt, &meta, &err);
     if (rc == 0) rc = mn_run_dir_commit(tr->s.run_dir, step, (int)tr->s.keep, &err);
     if (rc != 0)
@@ -473,20 +478,80 @@ static int setup(trainer *tr, const char *config_path, char **sets, int nsets,
   return 0;
 }
 
-/* Gradient buckets: the configured size, the resumed run's, or one timed on this
- * communicator (a collective, so every rank picks the same). */
-static void setup_sync(trainer *tr) {
-  const mn_settings *s = &tr->s;
-  size_t n = tr->net.nparams + MN_GRAD_TAIL, bucket;
-  double mb;
-  if (s->bucket_mb > 0.0)
-    bucket = (size_t)(s->bucket_mb * 1e6 / 4);
-  else if (tr->resumed_bucket > 0)
-    bucket = (size_t)tr->resumed_bucket;
-  else
-    bucket = mn_grad_sync_pick_bucket(&tr->w, n, &mb);
-  if (bucket < 1024) bucket = 1024;
-  mn_grad_sync_init(&tr->sync, &tr->w, tr->net.grads, n, bucket, s->overlap);
+/* One training step's forward and backward on the first batch, with nothing kept: the
+ * gradients are zeroed and batch-norm statistics restored afterwards (timing runs only). */
+typedef struct {
+  trainer *tr;
+  const mn_batch *batch;
+  float *state_copy;
+  int calls;
+} dry_run;
+
+static void dry_step(void *user) {
+  dry_run *d = user;
+  trainer *tr = d->tr;
+  mn_net *net = &tr->net;
+  const bool labels = tr->train.info.has_labels;
+  const int lb = tr->sampler.local_batch;
+  mn_pass pass = {.training = true,
+                  .seed = (uint64_t)tr->s.seed,
+                  .sample_ids = d->batch->ids,
+                  .allreduce_sum = mn_allreduce_doubles,
+                  .allreduce_user = &tr->w,
+                  .grads_ready = mn_grad_sync_ready,
+                  .grads_user = &tr->sync};
+  const float *out = mn_net_forward(net, &pass, d->batch->x, lb);
+  mn_loss_stats st = {0};
+  mn_loss_compute(net->loss, mn_net_final_act(net), out, labels ? d->batch->y : NULL,
+                  labels ? NULL : d->batch->t, lb, net->outputs, 1.0f / (float)tr->s.batch,
+                  mn_net_output_grad(net), &st);
+  mn_grad_sync_begin(&tr->sync);
+  mn_net_backward(net, &pass, d->batch->x, lb, NULL);
+  mn_grad_sync_finish(&tr->sync);
+  mn_net_zero_grads(net);
+  memcpy(net->state, d->state_copy, net->nstate * sizeof(float));
+  d->calls++;
+}
+
+/* Gradient buckets and overlap: as configured; as the resumed run had them (the same
+ * reduction order keeps the bits); or, by default, timed on this model and communicator
+ * before the first step at 2 ranks (mn_grad_sync_tune: dry steps that change nothing) and
+ * by a fixed rule at 3+ ranks. */
+static int setup_sync(trainer *tr, long long first_step) {
+  mn_settings *s = &tr->s;
+  const size_t n = tr->net.nparams + MN_GRAD_TAIL;
+  if (s->bucket_mb > 0.0 || tr->w.size == 1) {
+    size_t bucket = s->bucket_mb > 0.0 ? (size_t)(s->bucket_mb * 1e6 / 4) : n;
+    mn_grad_sync_init(&tr->sync, &tr->w, tr->net.grads, n, bucket < 1024 ? 1024 : bucket,
+                      s->overlap);
+    return 0;
+  }
+  if (tr->resumed_bucket > 0) {
+    s->overlap = tr->resumed_overlap;
+    mn_grad_sync_init(&tr->sync, &tr->w, tr->net.grads, n, (size_t)tr->resumed_bucket, s->overlap);
+    return 0;
+  }
+  if (tr->w.size > 2) {
+    /* At 3+ ranks the bucket size decides which allreduce algorithm sums which partial sums
+     * first, hence the last bits: a timed choice would make two fresh runs of the same job
+     * differ. A fixed rule keeps "same config + same world size = same bits": one bucket up
+     * to 4 MB of gradients, else 4 MB buckets overlapped with backward. (At 2 ranks every
+     * algorithm computes a + b for each element, so timing may choose freely.) */
+    const size_t four_mb = (size_t)1 << 20;
+    mn_grad_sync_init(&tr->sync, &tr->w, tr->net.grads, n, n <= four_mb ? n : four_mb, n > four_mb);
+    s->overlap = tr->sync.overlap;
+    return 0;
+  }
+  dry_run d = {.tr = tr, .batch = mn_loader_next(&tr->loader, first_step)};
+  d.state_copy = malloc(tr->net.nstate * sizeof(float) + 1);
+  if (!d.state_copy) mn_world_abort(&tr->w, "out of memory");
+  memcpy(d.state_copy, tr->net.state, tr->net.nstate * sizeof(float));
+  mn_grad_sync_init(&tr->sync, &tr->w, tr->net.grads, n, n, false);
+  dry_step(&d); /* warm-up: first touches, MPI connections */
+  tr->tune_candidates = mn_grad_sync_tune(&tr->sync, dry_step, &d, 2);
+  s->overlap = tr->sync.overlap;
+  free(d.state_copy);
+  return 0;
 }
 
 static void teardown(trainer *tr) {
@@ -515,9 +580,11 @@ static void describe(const trainer *tr) {
   char layers[4096];
   mn_net_describe(net, layers, sizeof layers);
   printf("model: %zu parameters\n%s", net->nparams, layers);
-  printf("gradient sync: %d bucket%s of %.2f MB, overlap %s; prefetch %s\n", tr->sync.nbuckets,
+  printf("gradient sync: %d bucket%s of %.2f MB, overlap %s%s; prefetch %s\n", tr->sync.nbuckets,
          tr->sync.nbuckets > 1 ? "s" : "", (double)tr->sync.bucket_floats * 4 / 1e6,
-         tr->s.overlap ? "on" : "off", tr->s.prefetch ? "on" : "off");
+         tr->s.overlap ? "on" : "off",
+         tr->tune_candidates ? " (fastest of the configurations timed at start-up)" : "",
+         tr->s.prefetch ? "on" : "off");
   printf("batch %ld global (%d per rank), %ld steps/epoch, %ld epochs, %s lr %g (%s), run dir "
          "%s\n",
          tr->s.batch, tr->sampler.local_batch, tr->sampler.steps_per_epoch, tr->s.epochs,
@@ -569,7 +636,7 @@ int mn_train_main(int argc, char **argv) {
   int rc = setup(&tr, config, sets, nsets, resume);
   long long step = 0;
   if (rc == 0) rc = start_state(&tr, resume, &step);
-  if (rc == 0) setup_sync(&tr);
+  if (rc == 0) rc = setup_sync(&tr, step);
   if (rc == 0) {
     if (tr.w.rank == 0) describe(&tr);
     rc = train_loop(&tr, step);

@@ -85,6 +85,7 @@ int mn_checkpoint_save(const char *path, const mn_net *net, const mn_optimizer *
          mn_h5_write_attr_long(f, "seed", meta->seed) |
          mn_h5_write_attr_long(f, "world_size", meta->world_size) |
          mn_h5_write_attr_long(f, "bucket_floats", meta->bucket_floats) |
+         mn_h5_write_attr_long(f, "grad_overlap", meta->grad_overlap) |
          mn_h5_write_attr_long(f, "nparams", (long long)net->nparams) |
          mn_h5_write_attr_string(f, "param_hash_fnv1a64", hash) |
          mn_h5_write_attr_string(f, "config", meta->config_text ? meta->config_text : "") |
@@ -115,6 +116,7 @@ static int read_meta(hid_t f, const char *path, mn_ckpt_meta *meta, mn_err *err)
       mn_h5_read_attr_long(f, "world_size", &meta->world_size) != 0)
     return mn_fail(err, "%s: checkpoint lacks step/epoch/seed/world_size attributes", path);
   if (mn_h5_read_attr_long(f, "bucket_floats", &meta->bucket_floats) != 0) meta->bucket_floats = 0;
+  if (mn_h5_read_attr_long(f, "grad_overlap", &meta->grad_overlap) != 0) meta->grad_overlap = 1;
   meta->config_text = mn_h5_read_attr_string(f, "config");
   meta->data_path = mn_h5_read_attr_string(f, "data_path");
   return 0;

@@ -22,6 +22,7 @@ typedef struct {
   long long seed;
   long long world_size;
   long long bucket_floats; /* gradient bucket size the run used (0: unknown) */
+  long long grad_overlap;  /* whether its buckets overlapped backward */
   char *config_text;       /* owned, on load */
   char *data_path;         /* owned, on load */
 } mn_ckpt_meta;

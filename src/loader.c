@@ -11,19 +11,25 @@ static void fill(mn_loader *l, mn_batch *b, long long step) {
   b->step = step;
 }
 
+/* The thread fills whichever buffer holds a request it has not served; a buffer re-requested
+ * while being filled is simply filled again. */
 static void *run(void *arg) {
   mn_loader *l = arg;
   pthread_mutex_lock(&l->mu);
   for (;;) {
-    while (!l->stop && l->want < 0) pthread_cond_wait(&l->cv, &l->mu);
+    int slot = -1;
+    for (int i = 0; i < 2 && slot < 0; i++)
+      if (l->requested[i] >= 0 && !l->ready[i]) slot = i;
     if (l->stop) break;
-    long long step = l->want;
-    int slot = l->filling;
-    l->want = -1;
+    if (slot < 0) {
+      pthread_cond_wait(&l->cv, &l->mu);
+      continue;
+    }
+    const long long step = l->requested[slot];
     pthread_mutex_unlock(&l->mu);
     fill(l, &l->buf[slot], step);
     pthread_mutex_lock(&l->mu);
-    if (l->requested[slot] == step) l->ready[slot] = true; /* else re-requested meanwhile */
+    if (l->requested[slot] == step) l->ready[slot] = true;
     pthread_cond_broadcast(&l->cv);
   }
   pthread_mutex_unlock(&l->mu);
@@ -39,7 +45,6 @@ int mn_loader_init(mn_loader *l, const mn_split *split, int batch, mn_rows_fn ro
   l->user = user;
   l->row_offset = row_offset;
   l->threaded = threaded;
-  l->want = -1;
   l->requested[0] = l->requested[1] = -1;
   const size_t width = split->info.has_labels ? 1 : (size_t)split->info.classes;
   for (int i = 0; i < 2; i++) {
@@ -64,8 +69,6 @@ static void request(mn_loader *l, long long step, int slot) {
   pthread_mutex_lock(&l->mu);
   l->requested[slot] = step;
   l->ready[slot] = false;
-  l->filling = slot;
-  l->want = step;
   pthread_cond_broadcast(&l->cv);
   pthread_mutex_unlock(&l->mu);
 }

@@ -37,10 +37,8 @@ typedef struct {
   pthread_t thread;
   pthread_mutex_t mu;
   pthread_cond_t cv;
-  long long want;         /* step the thread should fill next, -1: none */
-  long long requested[2]; /* step last requested into each buffer */
-  int filling;            /* buffer the thread fills */
-  bool ready[2];
+  long long requested[2]; /* step last requested into each buffer, -1: none */
+  bool ready[2];          /* the buffer holds its requested step */
   bool stop, started, threaded;
 } mn_loader;
 

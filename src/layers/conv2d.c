@@ -172,7 +172,8 @@ static void conv_forward(mn_layer *l, const mn_pass *pass, const float *x, float
   for (int n0 = 0; n0 < batch; n0 += c->group) {
     const int g = batch - n0 < c->group ? batch - n0 : c->group;
     const size_t ld = (size_t)g * p;
-    for (int i = 0; i < g; i++) im2col(c, x + (size_t)(n0 + i) * in_len, c->col + (size_t)i * p, ld);
+    for (int i = 0; i < g; i++)
+      im2col(c, x + (size_t)(n0 + i) * in_len, c->col + (size_t)i * p, ld);
     /* out (F, g*P) = W (F, K) col (K, g*P) */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, f, (int)ld, k, 1.0f, W, k, c->col,
                 (int)ld, 0.0f, c->out, (int)ld);
@@ -205,14 +206,15 @@ static void conv_backward(mn_layer *l, const mn_pass *pass, const float *x, cons
         for (int j = 0; j < p; j++) dst[j] = src[j], sum += src[j];
         db[fi] += sum;
       }
-    for (int i = 0; i < g; i++) im2col(c, x + (size_t)(n0 + i) * in_len, c->col + (size_t)i * p, ld);
+    for (int i = 0; i < g; i++)
+      im2col(c, x + (size_t)(n0 + i) * in_len, c->col + (size_t)i * p, ld);
     /* dW (F, K) += dy (F, g*P) col^T (g*P, K) */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, f, k, (int)ld, 1.0f, c->out, (int)ld,
                 c->col, (int)ld, 1.0f, dW, k);
     if (!dx) continue;
     /* dcol (K, g*P) = W^T (K, F) dy (F, g*P), into the patch buffer, then back onto images */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, (int)ld, f, 1.0f, W, k, c->out,
-                (int)ld, 0.0f, c->col, (int)ld);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, (int)ld, f, 1.0f, W, k, c->out, (int)ld,
+                0.0f, c->col, (int)ld);
     for (int i = 0; i < g; i++) {
       float *dxn = dx + (size_t)(n0 + i) * in_len;
       memset(dxn, 0, in_len * sizeof(float));
