@@ -20,7 +20,14 @@ hid_t mn_h5_open_read(const char *path, mn_err *err) {
     mn_fail(err, "%s: not an HDF5 file (or truncated)", path);
     return H5I_INVALID_HID;
   }
-  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  /* Every rank opens the dataset read-only at once. HDF5 (>= 1.10) then takes a shared lock,
+   * which any number of readers may hold; on file systems without locks (some NFS and Lustre
+   * mounts) it would refuse to open the file at all, so locking is kept but ignored where
+   * the file system has it disabled. HDF5_USE_FILE_LOCKING=FALSE still turns it off. */
+  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+  H5Pset_file_locking(fapl, true, true);
+  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+  H5Pclose(fapl);
   if (f < 0) mn_fail(err, "%s: HDF5 cannot open it (corrupt or truncated?)", path);
   return f;
 }
