@@ -22,29 +22,21 @@ static void usage(FILE *out) {
       "stored in the checkpoint. Every test sample is counted exactly once at any N.\n");
 }
 
+/* Rank 0 reads the config stored in the checkpoint; every rank gets the text. */
 static char *read_config_attr(const mn_world *w, const char *path) {
   mn_ckpt_meta meta = {0};
   mn_err err;
-  long long len = -1;
+  char *text = NULL;
   if (w->rank == 0) {
     if (mn_checkpoint_read_meta(path, &meta, &err) != 0)
       fprintf(stderr, "mpinet: error: %s\n", err.msg);
     else if (!meta.config_text || !meta.config_text[0])
       fprintf(stderr, "mpinet: error: %s: checkpoint holds no config\n", path);
     else
-      len = (long long)strlen(meta.config_text);
-  }
-  MPI_Bcast(&len, 1, MPI_LONG_LONG, 0, w->comm);
-  if (len < 0) {
+      text = meta.config_text, meta.config_text = NULL;
     mn_ckpt_meta_free(&meta);
-    return NULL;
   }
-  char *text = w->rank == 0 ? meta.config_text : calloc((size_t)len + 1, 1);
-  if (w->rank == 0) meta.config_text = NULL;
-  mn_ckpt_meta_free(&meta);
-  if (!text) mn_world_abort(w, "out of memory");
-  MPI_Bcast(text, (int)len, MPI_CHAR, 0, w->comm);
-  return text;
+  return mn_world_bcast_text(w, text);
 }
 
 int mn_eval_main(int argc, char **argv) {

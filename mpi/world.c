@@ -46,17 +46,8 @@ void mn_world_abort(const mn_world *w, const char *fmt, ...) {
   abort(); /* not reached */
 }
 
-char *mn_world_bcast_file(const mn_world *w, const char *path, size_t max_bytes) {
-  mn_err err;
-  char *text = NULL;
-  long long len = -1;
-  if (w->rank == 0) {
-    text = mn_read_file(path, max_bytes, &err);
-    if (text)
-      len = (long long)strlen(text);
-    else
-      fprintf(stderr, "mpinet: error: %s\n", err.msg);
-  }
+char *mn_world_bcast_text(const mn_world *w, char *text) {
+  long long len = w->rank == 0 && text ? (long long)strlen(text) : -1;
   MPI_Bcast(&len, 1, MPI_LONG_LONG, 0, w->comm);
   if (len < 0) {
     free(text);
@@ -66,10 +57,18 @@ char *mn_world_bcast_file(const mn_world *w, const char *path, size_t max_bytes)
   int ok = text != NULL, all;
   MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, w->comm);
   if (!all) {
-    if (!ok) fprintf(stderr, "mpinet: error: rank %d: out of memory for %s\n", w->rank, path);
+    if (!ok) fprintf(stderr, "mpinet: error: rank %d: out of memory for the config\n", w->rank);
     free(text);
     return NULL;
   }
   MPI_Bcast(text, (int)len, MPI_CHAR, 0, w->comm);
   return text;
+}
+
+char *mn_world_bcast_file(const mn_world *w, const char *path, size_t max_bytes) {
+  mn_err err;
+  char *text = NULL;
+  if (w->rank == 0 && !(text = mn_read_file(path, max_bytes, &err)))
+    fprintf(stderr, "mpinet: error: %s\n", err.msg);
+  return mn_world_bcast_text(w, text);
 }

@@ -29,6 +29,9 @@ int mn_world_agree(const mn_world *w, int rc, const mn_err *err);
 /* One line on stderr, then MPI_Abort of the whole job. */
 _Noreturn void mn_world_abort(const mn_world *w, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Every rank receives rank 0's NUL-terminated text (rank 0 passes ownership of its malloc'ed
+ * copy, or NULL after printing why it has none: then every rank gets NULL). Callers free. */
+char *mn_world_bcast_text(const mn_world *w, char *text);
 /* Rank 0 reads a file and every rank receives its bytes (NUL-terminated, caller frees);
  * NULL on every rank if rank 0 could not read it (rank 0 prints why). */
 char *mn_world_bcast_file(const mn_world *w, const char *path, size_t max_bytes);
