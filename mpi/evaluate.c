@@ -1,6 +1,8 @@
 /* evaluate.c: chunk-aligned distributed evaluation. */
 #include "evaluate.h"
 
+#include "watchdog.h"
+
 #include <stdint.h>
 #include <string.h>
 
@@ -42,6 +44,7 @@ void mn_eval_local(mn_net *net, const mn_split *test, int eval_batch, float *x, 
                       t + (size_t)done * test->info.classes);
       done += part;
     }
+    mn_watchdog_tick();
     const mn_pass pass = {.training = false};
     const float *o = mn_net_forward(net, &pass, x, count);
     mn_loss_compute(net->loss, mn_net_final_act(net), o, test->info.has_labels ? y : NULL,

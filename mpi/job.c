@@ -45,7 +45,8 @@ int mn_job_settings(mn_config *cfg, mn_settings *s, mn_err *err) {
       mn_cfg_bool(train, "overlap", true, &s->overlap, err) != 0 ||
       mn_cfg_string(train, "bucket_mb", "auto", &bucket, err) != 0 ||
       mn_cfg_int(train, "threads", 0, 0, 1024, &s->threads, err) != 0 ||
-      mn_cfg_bool(train, "check_allocations", false, &s->check_allocations, err) != 0)
+      mn_cfg_bool(train, "check_allocations", false, &s->check_allocations, err) != 0 ||
+      mn_cfg_double(train, "watchdog_seconds", 300.0, 0.0, 1e7, &s->watchdog_s, err) != 0)
     return -1;
   if (strcmp(bucket, "auto") == 0) {
     s->bucket_mb = 0.0;

@@ -27,6 +27,7 @@ typedef struct {
   double bucket_mb; /* [train] bucket_mb: 0 = auto (timed at start-up) */
   long threads;     /* [train] threads: BLAS threads per rank, 0 = OPENBLAS_NUM_THREADS or 1 */
   bool check_allocations; /* [train] check_allocations: fail if a step allocates */
+  double watchdog_s;      /* [train] watchdog_seconds: 0 = off */
   mn_optimizer opt;
 } mn_settings;
 

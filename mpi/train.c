@@ -28,6 +28,7 @@
 #include "job.h"
 #include "loader.h"
 #include "run_dir.h"
+#include "watchdog.h"
 #include "world.h"
 
 static void usage(FILE *out) {
@@ -49,7 +50,11 @@ static void usage(FILE *out) {
           "                           layerN.key=value for the N-th [layer]\n"
           "  --resume RUN_DIR         continue from RUN_DIR's latest checkpoint, at the exact\n"
           "                           step, writing further checkpoints there\n"
-          "Exit status: 0 done, 1 error (one line 'mpinet: error: ...'), 2 bad usage.\n");
+          "  SIGUSR1 or SIGTERM to any rank (SIGUSR1 to mpirun, which forwards it): every rank\n"
+          "  stops after the same step, a checkpoint is written, exit status 75: requeue and\n"
+          "  --resume. A rank without progress for train.watchdog_seconds ends the job.\n"
+          "Exit status: 0 done, 1 error (one line 'mpinet: error: ...'), 2 bad usage,\n"
+          "3 watchdog (no progress), 75 stopped by a signal after a checkpoint.\n");
 }
 
 typedef struct {
@@ -142,6 +147,7 @@ static int check_replicas(trainer *tr, mn_err *err) {
 static int save_checkpoint(trainer *tr, long long step, long long epoch) {
   mn_err err;
   int rc = 0;
+  mn_watchdog_phase(MN_PHASE_CHECKPOINT, step - 1);
   if (tr->w.rank == 0) {
     char path[1100];
     mn_run_dir_checkpoint_path(tr->s.run_dir, step, path, sizeof path);
@@ -193,6 +199,7 @@ static void json_number(char *buf, size_t len, double v) {
 /* Evaluates, reduces train and test sums in one allreduce, reports on rank 0. */
 static int report(trainer *tr, long long epoch, long long step, const train_sums *ts,
                   double train_seconds, long long samples) {
+  mn_watchdog_phase(MN_PHASE_EVALUATION, step - 1);
   /* Batch norm running statistics are per rank (unless sync = true); evaluation and
    * checkpoints use their average, so every rank evaluates the same model. */
   mn_average_floats(&tr->w, tr->net.state, tr->net.nstate);
@@ -294,7 +301,8 @@ static void rows_for_step(void *user, long long step, uint32_t *rows) {
                    rows);
 }
 
-/* The loop proper; returns 0 or -1 (already reported). */
+/* The loop proper; returns 0 when done, 1 when stopped by a signal (after a checkpoint), or
+ * -1 on errors (already reported). */
 static int train_loop(trainer *tr, long long step) {
   const mn_settings *s = &tr->s;
   const long spe = tr->sampler.steps_per_epoch;
@@ -314,6 +322,7 @@ static int train_loop(trainer *tr, long long step) {
   }
   mn_loader_start(&tr->loader, step);
   mn_net_zero_grads(net); /* from here on the optimizer zeroes them as it consumes them */
+  bool stopping = false;
 
   while (step < stop) {
     const long long epoch = step / spe;
@@ -323,8 +332,10 @@ static int train_loop(trainer *tr, long long step) {
     long s_in = (long)(step % spe);
     for (; s_in < spe && step < stop; s_in++, step++) {
       double ta = MPI_Wtime();
+      mn_watchdog_phase(MN_PHASE_DATA, step);
       const mn_batch *b = mn_loader_next(&tr->loader, step);
       double tb = MPI_Wtime();
+      mn_watchdog_phase(MN_PHASE_FORWARD, step);
       pass.step = step;
       pass.sample_ids = b->ids;
       const float *out = mn_net_forward(net, &pass, b->x, lb);
@@ -332,12 +343,18 @@ static int train_loop(trainer *tr, long long step) {
       mn_loss_compute(net->loss, mn_net_final_act(net), out, labels ? b->y : NULL,
                       labels ? NULL : b->t, lb, net->outputs, scale, mn_net_output_grad(net), &st);
       net->grads[net->nparams] = isfinite(st.loss_sum) ? 0.0f : 1.0f;
+      net->grads[net->nparams + 1] = mn_stop_signal() ? 1.0f : 0.0f;
       double tc = MPI_Wtime();
+      mn_watchdog_phase(MN_PHASE_BACKWARD, step);
       mn_grad_sync_begin(&tr->sync);
       mn_net_backward(net, &pass, b->x, lb, NULL);
       double td = MPI_Wtime();
+      mn_watchdog_phase(MN_PHASE_ALLREDUCE, step);
       mn_grad_sync_finish(&tr->sync);
       double te = MPI_Wtime();
+      mn_watchdog_phase(MN_PHASE_OPTIMIZER, step);
+      /* every rank sees the same sum, so all stop after this same step */
+      stopping = net->grads[net->nparams + 1] != 0.0f;
       if (net->grads[net->nparams] != 0.0f) {
         if (tr->w.rank == 0)
           fprintf(stderr,
@@ -367,6 +384,10 @@ static int train_loop(trainer *tr, long long step) {
           last_print = now;
         }
       }
+      if (stopping) {
+        s_in++, step++;
+        break;
+      }
     }
     double seconds = MPI_Wtime() - t0;
     bool epoch_done = s_in == spe;
@@ -374,7 +395,14 @@ static int train_loop(trainer *tr, long long step) {
     if (report(tr, epoch + 1, step, &ts, seconds, samples) != 0) return -1;
     bool last = step == stop;
     bool due = epoch_done && s->every_epochs > 0 && (epoch + 1) % s->every_epochs == 0;
-    if ((due || last) && save_checkpoint(tr, step, epochs_done) != 0) return -1;
+    if ((due || last || stopping) && save_checkpoint(tr, step, epochs_done) != 0) return -1;
+    if (stopping) {
+      if (tr->w.rank == 0)
+        printf("stopped by a signal after step %lld: checkpoint written to %s; continue with "
+               "--resume %s (exit status %d)\n",
+               step, s->run_dir, s->run_dir, MN_EXIT_REQUEUE);
+      return 1;
+    }
   }
   return 0;
 }
@@ -400,6 +428,8 @@ static int setup(trainer *tr, const char *config_path, char **sets, int nsets,
   }
   if (rc == 0) rc = mn_job_settings(&tr->cfg, &tr->s, &err);
   if (mn_world_agree(w, rc, &err) != 0) return -1;
+  mn_watchdog_start(w->rank, tr->s.watchdog_s);
+  mn_watchdog_phase(MN_PHASE_DATA, -1);
 
   mn_settings *s = &tr->s;
   if (s->batch % w->size != 0) {
@@ -631,6 +661,7 @@ int mn_train_main(int argc, char **argv) {
   trainer tr;
   memset(&tr, 0, sizeof tr);
   mn_world_init(&argc, &argv, &tr.w);
+  mn_signals_install();
   tr.t_start = MPI_Wtime();
   mn_h5_quiet();
   int rc = setup(&tr, config, sets, nsets, resume);
@@ -647,8 +678,9 @@ int mn_train_main(int argc, char **argv) {
     printf(" | replicas identical on all %d ranks (fnv1a64 %016" PRIx64 ") | run dir %s\n",
            tr.w.size, mn_net_param_hash(&tr.net), tr.s.run_dir);
   }
+  mn_watchdog_stop();
   teardown(&tr);
   free(sets);
   mn_world_finalize();
-  return rc == 0 ? 0 : 1;
+  return rc == 0 ? 0 : rc == 1 ? MN_EXIT_REQUEUE : 1;
 }

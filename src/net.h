@@ -13,8 +13,9 @@
 #include "layer.h"
 #include "loss.h"
 
-/* Spare floats after the gradients: flags that ride along the gradient allreduce. */
-#define MN_GRAD_TAIL 1
+/* Spare floats after the gradients: flags that ride along the gradient allreduce
+ * (mpi/train.c: [0] ranks with a non-finite loss, [1] ranks asked to stop by a signal). */
+#define MN_GRAD_TAIL 2
 
 typedef struct {
   int nlayers;

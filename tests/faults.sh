@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Real faults on real processes (tests/faults.sh CASE N):
+#   term-one-rank  SIGTERM to ONE rank only: every rank stops after the same step, writes a
+#                  checkpoint and exits 75; --resume then ends bit-identical to a run that was
+#                  never interrupted.
+#   usr1-mpirun    SIGUSR1 to mpirun (which forwards it): the same, exit 75.
+#   kill9          kill -9 of one rank: mpirun ends non-zero within 15 s; restarting from the
+#                  last checkpoint ends bit-identical to the uninterrupted run.
+#   sigstop        SIGSTOP of one rank: the peers' watchdog (3 s here) ends the job within
+#                  3 + 5 s with a line naming the phase; no process is left behind.
+source "$(dirname "$0")/lib.sh"
+case=${1:?case}
+N=${2:-2}
+make_blobs "$WORK/d.h5" --train 4800 --test 200 --features 16 --classes 4
+job() { # job NAME: a config whose steps take a few ms, 100 steps per epoch
+  write_mlp_config "$WORK/$1.ini" "$WORK/d.h5" "$WORK/$1"
+  sed -i 's/^epochs = 2$/epochs = 12/; s/^units = 32$/units = 512/; s/^units = 24$/units = 256/' "$WORK/$1.ini"
+}
+# start NAME ARGS...: launches mpirun in the background; sets PID
+start() {
+  local name=$1; shift
+  mpirun "${MPIRUN_FLAGS[@]}" -np "$N" "$MPINET" train "$WORK/$name.ini" "$@" \
+    > "$WORK/$name.log" 2> "$WORK/$name.err" &
+  PID=$!
+}
+# wait_for FILE: until FILE exists (training has reached an epoch end), at most 60 s
+wait_for() {
+  for _ in $(seq 600); do [ -s "$1" ] && return 0; sleep 0.1; done
+  fail "timed out waiting for $1"
+}
+rank_pid() { pgrep -P "$PID" -f "$MPINET" | sed -n "${1}p"; }
+# finish: waits for mpirun, at most 15 s after the fault; sets RC and TOOK
+finish() {
+  local t0=$1
+  for _ in $(seq 150); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$PID" 2>/dev/null; then kill -9 "$PID"; fail "mpirun still running 15 s after the fault"; fi
+  RC=0; wait "$PID" || RC=$?
+  TOOK=$(echo "$(date +%s.%N) - $t0" | bc)
+  echo "mpirun exited $RC, ${TOOK}s after the fault"
+}
+straight() { # the uninterrupted reference run
+  job straight
+  run_mpi "$N" train "$WORK/straight.ini" > /dev/null
+}
+final=ckpt-00001200.h5 # 12 epochs x 100 steps
+
+case $case in
+term-one-rank | usr1-mpirun)
+  job cut
+  start cut
+  wait_for "$WORK/cut/metrics.jsonl"
+  t0=$(date +%s.%N)
+  if [ "$case" = term-one-rank ]; then kill -TERM "$(rank_pid 2)"; else kill -USR1 "$PID"; fi
+  finish "$t0"
+  cat "$WORK/cut.log" "$WORK/cut.err"
+  [ "$RC" -eq 75 ] || fail "exit status $RC, expected 75"
+  grep -q "stopped by a signal after step" "$WORK/cut.log" || fail "no stop message"
+  stopped=$(grep -Eo 'after step [0-9]+' "$WORK/cut.log" | awk '{print $3}')
+  [ "$(cat "$WORK/cut/latest")" = "ckpt-$(printf %08d "$stopped").h5" ] || fail "latest is not the stop step"
+  run_mpi "$N" train --resume "$WORK/cut" > "$WORK/resume.log"
+  straight
+  "$TEST_TOOLS/compare_params" "$WORK/straight/$final" "$WORK/cut/$final" --exact
+  ;;
+kill9)
+  job cut
+  start cut --set checkpoint.keep=100
+  wait_for "$WORK/cut/latest"
+  sleep 0.3
+  t0=$(date +%s.%N)
+  kill -9 "$(rank_pid 2)"
+  finish "$t0"
+  [ "$RC" -ne 0 ] || fail "mpirun exited 0 after a rank was killed"
+  echo "restarting from $(cat "$WORK/cut/latest")"
+  run_mpi "$N" train --resume "$WORK/cut" > "$WORK/resume.log"
+  straight
+  "$TEST_TOOLS/compare_params" "$WORK/straight/$final" "$WORK/cut/$final" --exact
+  ;;
+sigstop)
+  job cut
+  start cut --set train.watchdog_seconds=3
+  wait_for "$WORK/cut/metrics.jsonl"
+  victim=$(rank_pid 2)
+  t0=$(date +%s.%N)
+  kill -STOP "$victim"
+  finish "$t0"
+  cat "$WORK/cut.err" | grep mpinet || true
+  [ "$RC" -ne 0 ] || fail "mpirun exited 0"
+  (( $(echo "$TOOK < 8" | bc) )) || fail "took ${TOOK}s, more than the watchdog's 3 s + 5 s"
+  grep -Eq "^mpinet: error: rank [0-9]+: no progress for 3 s in (gradient allreduce|backward|forward|data loading|optimizer|evaluation)" \
+    "$WORK/cut.err" || fail "no watchdog line naming the phase"
+  sleep 1 # dead, or a zombie waiting for a reaper (containers without an init): not stopped
+  state=$(ps -o stat= -p "$victim" || true)
+  case $state in "" | Z*) ;; *) kill -9 "$victim"; fail "the stopped rank was left behind ($state)" ;; esac
+  ;;
+*) fail "unknown case $case" ;;
+esac
