@@ -87,6 +87,29 @@ static bool is_rank0_env(void) {
   return !r || strcmp(r, "0") == 0;
 }
 
+/* Loads `path` (what `latest` names); if it is unreadable or corrupt, the newest older
+ * checkpoint of the run directory that loads, with a warning naming both files. On success
+ * path holds the file that was loaded. */
+static int load_with_fallback(trainer *tr, const char *dir, char *path, size_t len, mn_ckpt_meta *m,
+                              mn_err *err) {
+  if (mn_checkpoint_load(path, &tr->net, &tr->s.opt, m, err) == 0) return 0;
+  mn_err first = *err;
+  static long long steps[4096];
+  char latest[1100];
+  snprintf(latest, sizeof latest, "%s", path);
+  for (int i = mn_run_dir_list(dir, steps, 4096) - 1; i >= 0; i--) {
+    mn_run_dir_checkpoint_path(dir, steps[i], path, len);
+    if (strcmp(path, latest) == 0) continue;
+    if (mn_checkpoint_load(path, &tr->net, &tr->s.opt, m, err) == 0) {
+      fprintf(stderr, "mpinet: warning: %s; resuming from the previous checkpoint %s instead\n",
+              first.msg, path);
+      return 0;
+    }
+  }
+  *err = first;
+  return -1;
+}
+
 /* Loads or initialises parameters; returns the step to start from. */
 static int start_state(trainer *tr, const char *resume_dir, long long *step) {
   mn_err err;
@@ -97,7 +120,7 @@ static int start_state(trainer *tr, const char *resume_dir, long long *step) {
       char path[1100];
       mn_ckpt_meta m;
       rc = mn_run_dir_latest(resume_dir, path, sizeof path, &err);
-      if (rc == 0) rc = mn_checkpoint_load(path, &tr->net, &tr->s.opt, &m, &err);
+      if (rc == 0) rc = load_with_fallback(tr, resume_dir, path, sizeof path, &m, &err);
       if (rc == 0) {
         meta[0] = m.step;
         meta[1] = m.world_size;

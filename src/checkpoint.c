@@ -12,6 +12,49 @@
 
 #define MN_VERSION_STRING "mpinet 0.1.0"
 
+/* FNV-1a, 64 bits, continued from h. */
+static uint64_t fnv(uint64_t h, const void *data, size_t n) {
+  const unsigned char *p = data;
+  for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ULL;
+  return h;
+}
+
+/* Parameters, layer state and every attribute a resume relies on. */
+static uint64_t model_hash(const mn_net *net, const mn_ckpt_meta *m) {
+  char text[256];
+  snprintf(text, sizeof text,
+           "step=%lld epoch=%lld seed=%lld world=%lld bucket=%lld overlap=%lld n=%zu", m->step,
+           m->epoch, m->seed, m->world_size, m->bucket_floats, m->grad_overlap, net->nparams);
+  uint64_t h = fnv(0xcbf29ce484222325ULL, net->params, net->nparams * sizeof(float));
+  h = fnv(h, net->state, net->nstate * sizeof(float));
+  h = fnv(h, text, strlen(text));
+  h = fnv(h, m->config_text ? m->config_text : "", m->config_text ? strlen(m->config_text) : 0);
+  return fnv(h, m->data_path ? m->data_path : "", m->data_path ? strlen(m->data_path) : 0);
+}
+
+static uint64_t optimizer_hash(const mn_optimizer *opt) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (int b = 0; opt && b < opt->nbuf; b++) h = fnv(h, opt->buf[b], opt->n * sizeof(float));
+  return h;
+}
+
+static int write_hash(hid_t f, const char *name, uint64_t h) {
+  char text[32];
+  snprintf(text, sizeof text, "%016" PRIx64, h);
+  return mn_h5_write_attr_string(f, name, text);
+}
+
+static int check_hash(hid_t f, const char *path, const char *name, uint64_t have, mn_err *err) {
+  char *want = mn_h5_read_attr_string(f, name), text[32];
+  snprintf(text, sizeof text, "%016" PRIx64, have);
+  int rc = want && strcmp(want, text) == 0
+               ? 0
+               : mn_fail(err, "%s: %s %s does not match the stored %s (corrupt file)", path, name,
+                         text, want ? want : "(missing)");
+  free(want);
+  return rc;
+}
+
 /* Which tensors a group holds: parameters (or buffers laid out like them), or state. */
 static bool wanted(const mn_tensor_info *t, bool state) { return t->is_state == state; }
 
@@ -60,13 +103,17 @@ int mn_checkpoint_save(const char *path, const mn_net *net, const mn_optimizer *
   char tmp[1100];
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
   mn_h5_quiet();
-  /* The 1.8+ file format checksums metadata (object headers, B-trees) too, so damage
-   * outside the Fletcher32-protected arrays is caught as well; h5py and h5dump read it. */
+  /* The file is built in memory (HDF5's core driver, no backing store) and written out by
+   * us: HDF5 never sees a failing disk, whose errors (ENOSPC in H5Fclose) leave the library
+   * with a half-closed file that crashes it at exit. The default (oldest) file format, because
+   * HDF5 1.10's H5Fget_file_image leaves a stale superblock checksum in images of the newer
+   * formats (HDF5 issue 1915). Its metadata carries no checksums, so the content hashes below
+   * cover what Fletcher32 on the arrays does not: every value and every attribute. */
   hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-  H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST);
+  H5Pset_fapl_core(fapl, (size_t)1 << 20, 0);
   hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
   H5Pclose(fapl);
-  if (f < 0) return mn_fail(err, "%s: cannot create checkpoint", tmp);
+  if (f < 0) return mn_fail(err, "%s: cannot create checkpoint in memory", tmp);
   int rc = write_tensors(f, "params", net, net->params, false, "");
   if (rc == 0 && net->nstate > 0) rc = write_tensors(f, "state", net, net->state, true, "");
   for (int b = 0; rc == 0 && opt && b < opt->nbuf; b++) {
@@ -88,14 +135,25 @@ int mn_checkpoint_save(const char *path, const mn_net *net, const mn_optimizer *
          mn_h5_write_attr_long(f, "grad_overlap", meta->grad_overlap) |
          mn_h5_write_attr_long(f, "nparams", (long long)net->nparams) |
          mn_h5_write_attr_string(f, "param_hash_fnv1a64", hash) |
+         write_hash(f, "model_hash_fnv1a64", model_hash(net, meta)) |
+         write_hash(f, "optimizer_hash_fnv1a64", optimizer_hash(opt)) |
          mn_h5_write_attr_string(f, "config", meta->config_text ? meta->config_text : "") |
          mn_h5_write_attr_string(f, "data_path", meta->data_path ? meta->data_path : "");
-  if (H5Fclose(f) < 0) rc = -1;
+  void *image = NULL;
+  ssize_t size = -1;
+  if (rc == 0 && H5Fflush(f, H5F_SCOPE_GLOBAL) >= 0 && (size = H5Fget_file_image(f, NULL, 0)) > 0 &&
+      (image = malloc((size_t)size)) != NULL)
+    rc = H5Fget_file_image(f, image, (size_t)size) == size ? 0 : -1;
+  else
+    rc = -1;
+  H5Fclose(f);
   if (rc != 0) {
-    unlink(tmp);
-    return mn_fail(err, "%s: writing the checkpoint failed (disk full or unwritable?)", tmp);
+    free(image);
+    return mn_fail(err, "%s: building the checkpoint failed (out of memory?)", tmp);
   }
-  return mn_commit_file(tmp, path, err);
+  rc = mn_write_bytes_atomic(path, image, (size_t)size, err);
+  free(image);
+  return rc;
 }
 
 static int read_meta(hid_t f, const char *path, mn_ckpt_meta *meta, mn_err *err) {
@@ -198,15 +256,8 @@ int mn_checkpoint_load(const char *path, mn_net *net, mn_optimizer *opt, mn_ckpt
       mn_fail_prefix(err, "optimizer state (written with another [train] optimizer or "
                           "momentum setting?)");
   }
-  if (rc == 0) {
-    char *want = mn_h5_read_attr_string(f, "param_hash_fnv1a64");
-    char have[32];
-    snprintf(have, sizeof have, "%016" PRIx64, mn_net_param_hash(net));
-    if (!want || strcmp(want, have) != 0)
-      rc = mn_fail(err, "%s: parameter hash %s does not match the stored %s (corrupt file)", path,
-                   have, want ? want : "(missing)");
-    free(want);
-  }
+  if (rc == 0) rc = check_hash(f, path, "model_hash_fnv1a64", model_hash(net, meta), err);
+  if (rc == 0 && opt) rc = check_hash(f, path, "optimizer_hash_fnv1a64", optimizer_hash(opt), err);
   H5Fclose(f);
   if (rc != 0) mn_ckpt_meta_free(meta);
   return rc;

@@ -3,9 +3,10 @@
  * /params/<NN>_<type>/<tensor>, /state/<NN>_<type>/<tensor> (batch norm running statistics)
  * and /optimizer/<NN>_<type>/<tensor>_<momentum|adam_m|adam_v> hold float32 arrays with their
  * real shapes, chunked with Fletcher32 so corruption is caught on read;
- * root attributes say what wrote the file, the step and epoch, the seed, the world size, the
- * full effective config and a hash of the parameter bytes (checked after loading). Saving
- * writes PATH.tmp, fsyncs and renames, so a job killed mid-write leaves older files intact. */
+ * root attributes say what wrote the file, the step and epoch, the seed, the world size and
+ * the full effective config; two content hashes (parameters + state + attributes, and the
+ * optimizer buffers) are checked after loading. Saving writes PATH.tmp, fsyncs and renames,
+ * so a job killed mid-write, or a full disk, leaves older files intact. */
 #ifndef MN_CHECKPOINT_H
 #define MN_CHECKPOINT_H
 

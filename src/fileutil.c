@@ -55,21 +55,24 @@ int mn_commit_file(const char *tmp, const char *final, mn_err *err) {
   return 0;
 }
 
-int mn_write_file_atomic(const char *path, const char *text, mn_err *err) {
+int mn_write_bytes_atomic(const char *path, const void *bytes, size_t n, mn_err *err) {
   char tmp[1100];
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
   FILE *f = fopen(tmp, "wb");
   if (!f) return mn_fail(err, "%s: cannot create (%s)", tmp, strerror(errno));
-  size_t n = strlen(text);
-  bool ok = fwrite(text, 1, n, f) == n;
+  bool ok = fwrite(bytes, 1, n, f) == n;
   ok = fflush(f) == 0 && ok;
   int e = errno;
-  if (fclose(f) != 0) ok = false;
+  if (fclose(f) != 0) ok = false, e = errno;
   if (!ok) {
     unlink(tmp);
     return mn_fail(err, "%s: write failed (%s)", tmp, strerror(e));
   }
   return mn_commit_file(tmp, path, err);
+}
+
+int mn_write_file_atomic(const char *path, const char *text, mn_err *err) {
+  return mn_write_bytes_atomic(path, text, strlen(text), err);
 }
 
 char *mn_read_file(const char *path, size_t max_bytes, mn_err *err) {

@@ -9,6 +9,9 @@
 int mn_mkdir_p(const char *dir, mn_err *err);
 /* fsync a file, then rename it over `final` and fsync the directory. */
 int mn_commit_file(const char *tmp, const char *final, mn_err *err);
+/* Writes n bytes to path via path.tmp + mn_commit_file; on any failure (disk full) path.tmp
+ * is removed and path is untouched. */
+int mn_write_bytes_atomic(const char *path, const void *bytes, size_t n, mn_err *err);
 /* Writes `text` to path via path.tmp + mn_commit_file. */
 int mn_write_file_atomic(const char *path, const char *text, mn_err *err);
 /* Reads a whole (small) file; caller frees. NULL with err on failure. */

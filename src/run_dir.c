@@ -24,23 +24,27 @@ static int compare_ll(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-int mn_run_dir_commit(const char *dir, long long step, int keep, mn_err *err) {
-  char path[1100], text[64];
-  snprintf(path, sizeof path, "%s/latest", dir);
-  snprintf(text, sizeof text, "ckpt-%08lld.h5\n", step);
-  if (mn_write_file_atomic(path, text, err) != 0) return -1;
-
+int mn_run_dir_list(const char *dir, long long *steps, int max) {
   DIR *d = opendir(dir);
   if (!d) return 0;
-  long long steps[4096];
   int n = 0;
   struct dirent *e;
-  while ((e = readdir(d)) != NULL && n < 4096) {
+  while ((e = readdir(d)) != NULL && n < max) {
     long long s;
     if (is_checkpoint_name(e->d_name, &s)) steps[n++] = s;
   }
   closedir(d);
   qsort(steps, (size_t)n, sizeof steps[0], compare_ll);
+  return n;
+}
+
+int mn_run_dir_commit(const char *dir, long long step, int keep, mn_err *err) {
+  char path[1100], text[64];
+  snprintf(path, sizeof path, "%s/latest", dir);
+  snprintf(text, sizeof text, "ckpt-%08lld.h5\n", step);
+  if (mn_write_file_atomic(path, text, err) != 0) return -1;
+  static long long steps[4096];
+  const int n = mn_run_dir_list(dir, steps, 4096);
   for (int i = 0; i < n - keep; i++) {
     if (steps[i] == step) continue;
     mn_run_dir_checkpoint_path(dir, steps[i], path, sizeof path);

@@ -13,6 +13,8 @@ void mn_run_dir_checkpoint_path(const char *dir, long long step, char *buf, size
 /* Points `latest` at the checkpoint of `step` (atomically) and deletes the oldest
  * checkpoints beyond `keep`. */
 int mn_run_dir_commit(const char *dir, long long step, int keep, mn_err *err);
+/* The steps of the checkpoints in dir, ascending (at most max); how many. */
+int mn_run_dir_list(const char *dir, long long *steps, int max);
 /* The checkpoint `latest` names; fails if there is none. */
 int mn_run_dir_latest(const char *dir, char *path, size_t len, mn_err *err);
 /* True if the directory holds any checkpoint or a `latest` pointer. */
