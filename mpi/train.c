@@ -14,8 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cblas.h>
@@ -28,6 +26,7 @@
 #include "job.h"
 #include "loader.h"
 #include "run_dir.h"
+#include "trainer.h"
 #include "watchdog.h"
 #include "world.h"
 
@@ -56,30 +55,6 @@ static void usage(FILE *out) {
           "Exit status: 0 done, 1 error (one line 'mpinet: error: ...'), 2 bad usage,\n"
           "3 watchdog (no progress), 75 stopped by a signal after a checkpoint.\n");
 }
-
-typedef struct {
-  mn_world w;
-  mn_config cfg;
-  mn_settings s;
-  mn_split train, test;
-  mn_sampler sampler;
-  mn_net net;
-  char *config_text; /* effective config, written to the run dir and checkpoints */
-  mn_loader loader;  /* training batches, prefetched */
-  mn_grad_sync sync; /* bucketed gradient allreduce */
-  float *ex;         /* evaluation batch buffers, eval_batch rows */
-  int32_t *ey;
-  float *et;
-  long long resumed_bucket; /* bucket size the resumed checkpoint was written with */
-  bool resumed_overlap;     /* and whether it overlapped */
-  int tune_candidates;      /* bucket configurations timed at start-up (0: none) */
-  double first_step_unix;
-  size_t heap_in_use; /* allocator bytes in use after warm-up (check_allocations) */
-  FILE *metrics;
-  double t_start;
-  bool bar; /* live progress bar (rank 0) rather than periodic lines */
-  double last_test_loss, last_test_acc;
-} trainer;
 
 static bool is_rank0_env(void) {
   const char *r = getenv("OMPI_COMM_WORLD_RANK");
@@ -152,21 +127,6 @@ static int start_state(trainer *tr, const char *resume_dir, long long *step) {
   return 0;
 }
 
-/* Checks collectively that every rank holds bit-identical parameters. */
-static int check_replicas(trainer *tr, mn_err *err) {
-  uint64_t mine = mn_net_param_hash(&tr->net);
-  uint64_t *all = malloc((size_t)tr->w.size * sizeof *all);
-  if (!all) mn_world_abort(&tr->w, "out of memory");
-  MPI_Allgather(&mine, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, tr->w.comm);
-  int bad = -1;
-  for (int r = 1; r < tr->w.size && bad < 0; r++)
-    if (all[r] != all[0]) bad = r;
-  free(all);
-  if (bad >= 0)
-    return mn_fail(err, "replicas diverged: rank %d's parameters differ from rank 0's", bad);
-  return 0;
-}
-
 static int save_checkpoint(trainer *tr, long long step, long long epoch) {
   mn_err err;
   int rc = 0;
@@ -188,109 +148,6 @@ static int save_checkpoint(trainer *tr, long long step, long long epoch) {
       mn_fail_prefix(&err, "checkpoint at step %lld (earlier checkpoints are intact)", step);
   }
   return mn_world_agree(&tr->w, rc, &err);
-}
-
-enum { PHASE_DATA, PHASE_FORWARD, PHASE_BACKWARD, PHASE_COMM, PHASE_OPTIMIZER, PHASES };
-static const char *const phase_names[PHASES] = {"data", "forward", "backward", "comm", "optimizer"};
-
-typedef struct {
-  double loss_sum, correct, count;
-  double time[PHASES]; /* seconds this rank spent in each phase of the steps */
-} train_sums;
-
-static double unix_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* Peak resident set size of this process, in MiB. */
-static double peak_rss_mb(void) {
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return (double)ru.ru_maxrss / 1024.0;
-}
-
-/* JSON has no NaN: a value that does not exist (accuracy of a regression) is null. */
-static void json_number(char *buf, size_t len, double v) {
-  if (isfinite(v))
-    snprintf(buf, len, "%.6g", v);
-  else
-    snprintf(buf, len, "null");
-}
-
-/* Evaluates, reduces train and test sums in one allreduce, reports on rank 0. */
-static int report(trainer *tr, long long epoch, long long step, const train_sums *ts,
-                  double train_seconds, long long samples) {
-  mn_watchdog_phase(MN_PHASE_EVALUATION, step - 1);
-  /* Batch norm running statistics are per rank (unless sync = true); evaluation and
-   * checkpoints use their average, so every rank evaluates the same model. */
-  mn_average_floats(&tr->w, tr->net.state, tr->net.nstate);
-  mn_eval_sums es;
-  mn_eval_local(&tr->net, &tr->test, (int)tr->s.eval_batch, tr->ex, tr->ey, tr->et, &es);
-  double local[6 + PHASES] = {ts->loss_sum, ts->correct, ts->count,
-                              es.loss_sum,  es.correct,  es.count};
-  for (int i = 0; i < PHASES; i++) local[6 + i] = ts->time[i];
-  double sum[6 + PHASES], rss = peak_rss_mb();
-  MPI_Allreduce(local, sum, 6 + PHASES, MPI_DOUBLE, MPI_SUM, tr->w.comm);
-  MPI_Allreduce(MPI_IN_PLACE, &rss, 1, MPI_DOUBLE, MPI_MAX, tr->w.comm);
-  mn_err err;
-  if (mn_world_agree(&tr->w, check_replicas(tr, &err), &err) != 0) return -1;
-  if (tr->w.rank != 0) return 0;
-  double train_loss = sum[2] > 0 ? sum[0] / sum[2] : NAN;
-  double train_acc = sum[2] > 0 ? sum[1] / sum[2] : NAN;
-  double test_loss = sum[3] / sum[5], test_acc = sum[4] / sum[5];
-  tr->last_test_loss = test_loss;
-  tr->last_test_acc = test_acc;
-  double sps = train_seconds > 0 ? (double)samples / train_seconds : 0.0;
-  double wall = MPI_Wtime() - tr->t_start;
-  double lr = mn_optim_lr(&tr->s.opt, step > 0 ? step - 1 : 0);
-  bool labels = tr->test.info.has_labels;
-  if (tr->bar) printf("\r\033[K");
-  printf("epoch %lld/%ld  step %lld  train_loss %.4f  test_loss %.4f", epoch, tr->s.epochs, step,
-         train_loss, test_loss);
-  if (labels) printf("  test_acc %.2f%%", 100.0 * test_acc);
-  printf("  %.0f samples/s  %.1f s\n", sps, wall);
-  fflush(stdout);
-  if (tr->metrics) {
-    char train_acc_s[32], test_acc_s[32];
-    json_number(train_acc_s, sizeof train_acc_s, labels ? train_acc : NAN);
-    json_number(test_acc_s, sizeof test_acc_s, labels ? test_acc : NAN);
-    fprintf(tr->metrics,
-            "{\"epoch\": %lld, \"step\": %lld, \"train_loss\": %.6g, \"train_accuracy\": %s, "
-            "\"test_loss\": %.6g, \"test_accuracy\": %s, \"test_correct\": %.0f, "
-            "\"test_count\": %.0f, \"lr\": %.6g, \"samples_per_s\": %.1f, \"wall_s\": %.3f, "
-            "\"world_size\": %d, \"train_seconds\": %.4f, ",
-            epoch, step, train_loss, train_acc_s, test_loss, test_acc_s, sum[4], sum[5], lr, sps,
-            wall, tr->w.size, train_seconds);
-    /* where the steps' time went, averaged over ranks */
-    for (int i = 0; i < PHASES; i++)
-      fprintf(tr->metrics, "\"time_%s_s\": %.4f, ", phase_names[i], sum[6 + i] / tr->w.size);
-    fprintf(tr->metrics,
-            "\"peak_rss_mb\": %.1f, \"bucket_mb\": %.3f, \"overlap\": %s, "
-            "\"prefetch\": %s, \"first_step_unix\": %.3f}\n",
-            rss, (double)tr->sync.bucket_floats * 4 / 1e6, tr->s.overlap ? "true" : "false",
-            tr->s.prefetch ? "true" : "false", tr->first_step_unix);
-    fflush(tr->metrics);
-  }
-  return 0;
-}
-
-static void progress(const trainer *tr, long long epoch, long step, double loss, double seconds,
-                     long samples) {
-  if (tr->bar) {
-    int width = 30, done = (int)(width * (step + 1) / tr->sampler.steps_per_epoch);
-    char bar[40];
-    for (int i = 0; i < width; i++) bar[i] = i < done ? '#' : '.';
-    bar[width] = '\0';
-    printf("\r\033[Kepoch %lld/%ld [%s] %ld/%ld  loss %.4f  %.0f samples/s", epoch + 1,
-           tr->s.epochs, bar, step + 1, tr->sampler.steps_per_epoch, loss,
-           seconds > 0 ? samples / seconds : 0.0);
-  } else {
-    printf("epoch %lld/%ld  step %ld/%ld  loss %.4f  %.0f samples/s\n", epoch + 1, tr->s.epochs,
-           step + 1, tr->sampler.steps_per_epoch, loss, seconds > 0 ? samples / seconds : 0.0);
-  }
-  fflush(stdout);
 }
 
 /* train.check_allocations: the steady state must not allocate. The allocator's in-use bytes
@@ -389,7 +246,7 @@ static int train_loop(trainer *tr, long long step) {
       }
       mn_optim_step(&tr->s.opt, net->params, net->grads, step);
       double tf = MPI_Wtime();
-      if (tr->first_step_unix == 0.0) tr->first_step_unix = unix_now();
+      if (tr->first_step_unix == 0.0) tr->first_step_unix = mn_unix_now();
       if (s->check_allocations && check_heap(tr, step) != 0) return -1;
       ts.time[PHASE_DATA] += tb - ta;
       ts.time[PHASE_FORWARD] += tc - tb;
@@ -403,7 +260,7 @@ static int train_loop(trainer *tr, long long step) {
       if (tr->w.rank == 0) {
         double now = MPI_Wtime();
         if ((tty && now - last_print > 0.25) || (!tty && now - last_print > s->progress_s)) {
-          progress(tr, epoch, s_in, ts.loss_sum / ts.count, now - t0, (long)samples);
+          mn_trainer_progress(tr, epoch, s_in, ts.loss_sum / ts.count, now - t0, (long)samples);
           last_print = now;
         }
       }
@@ -415,7 +272,7 @@ static int train_loop(trainer *tr, long long step) {
     double seconds = MPI_Wtime() - t0;
     bool epoch_done = s_in == spe;
     long long epochs_done = epoch_done ? epoch + 1 : epoch;
-    if (report(tr, epoch + 1, step, &ts, seconds, samples) != 0) return -1;
+    if (mn_trainer_report(tr, epoch + 1, step, &ts, seconds, samples) != 0) return -1;
     bool last = step == stop;
     bool due = epoch_done && s->every_epochs > 0 && (epoch + 1) % s->every_epochs == 0;
     if ((due || last || stopping) && save_checkpoint(tr, step, epochs_done) != 0) return -1;
@@ -531,82 +388,6 @@ static int setup(trainer *tr, const char *config_path, char **sets, int nsets,
   return 0;
 }
 
-/* One training step's forward and backward on the first batch, with nothing kept: the
- * gradients are zeroed and batch-norm statistics restored afterwards (timing runs only). */
-typedef struct {
-  trainer *tr;
-  const mn_batch *batch;
-  float *state_copy;
-  int calls;
-} dry_run;
-
-static void dry_step(void *user) {
-  dry_run *d = user;
-  trainer *tr = d->tr;
-  mn_net *net = &tr->net;
-  const bool labels = tr->train.info.has_labels;
-  const int lb = tr->sampler.local_batch;
-  mn_pass pass = {.training = true,
-                  .seed = (uint64_t)tr->s.seed,
-                  .sample_ids = d->batch->ids,
-                  .allreduce_sum = mn_allreduce_doubles,
-                  .allreduce_user = &tr->w,
-                  .grads_ready = mn_grad_sync_ready,
-                  .grads_user = &tr->sync};
-  const float *out = mn_net_forward(net, &pass, d->batch->x, lb);
-  mn_loss_stats st = {0};
-  mn_loss_compute(net->loss, mn_net_final_act(net), out, labels ? d->batch->y : NULL,
-                  labels ? NULL : d->batch->t, lb, net->outputs, 1.0f / (float)tr->s.batch,
-                  mn_net_output_grad(net), &st);
-  mn_grad_sync_begin(&tr->sync);
-  mn_net_backward(net, &pass, d->batch->x, lb, NULL);
-  mn_grad_sync_finish(&tr->sync);
-  mn_net_zero_grads(net);
-  memcpy(net->state, d->state_copy, net->nstate * sizeof(float));
-  d->calls++;
-}
-
-/* Gradient buckets and overlap: as configured; as the resumed run had them (the same
- * reduction order keeps the bits); or, by default, timed on this model and communicator
- * before the first step at 2 ranks (mn_grad_sync_tune: dry steps that change nothing) and
- * by a fixed rule at 3+ ranks. */
-static int setup_sync(trainer *tr, long long first_step) {
-  mn_settings *s = &tr->s;
-  const size_t n = tr->net.nparams + MN_GRAD_TAIL;
-  if (s->bucket_mb > 0.0 || tr->w.size == 1) {
-    size_t bucket = s->bucket_mb > 0.0 ? (size_t)(s->bucket_mb * 1e6 / 4) : n;
-    mn_grad_sync_init(&tr->sync, &tr->w, tr->net.grads, n, bucket < 1024 ? 1024 : bucket,
-                      s->overlap);
-    return 0;
-  }
-  if (tr->resumed_bucket > 0) {
-    s->overlap = tr->resumed_overlap;
-    mn_grad_sync_init(&tr->sync, &tr->w, tr->net.grads, n, (size_t)tr->resumed_bucket, s->overlap);
-    return 0;
-  }
-  if (tr->w.size > 2) {
-    /* At 3+ ranks the bucket size decides which allreduce algorithm sums which partial sums
-     * first, hence the last bits: a timed choice would make two fresh runs of the same job
-     * differ. A fixed rule keeps "same config + same world size = same bits": one bucket up
-     * to 4 MB of gradients, else 4 MB buckets overlapped with backward. (At 2 ranks every
-     * algorithm computes a + b for each element, so timing may choose freely.) */
-    const size_t four_mb = (size_t)1 << 20;
-    mn_grad_sync_init(&tr->sync, &tr->w, tr->net.grads, n, n <= four_mb ? n : four_mb, n > four_mb);
-    s->overlap = tr->sync.overlap;
-    return 0;
-  }
-  dry_run d = {.tr = tr, .batch = mn_loader_next(&tr->loader, first_step)};
-  d.state_copy = malloc(tr->net.nstate * sizeof(float) + 1);
-  if (!d.state_copy) mn_world_abort(&tr->w, "out of memory");
-  memcpy(d.state_copy, tr->net.state, tr->net.nstate * sizeof(float));
-  mn_grad_sync_init(&tr->sync, &tr->w, tr->net.grads, n, n, false);
-  dry_step(&d); /* warm-up: first touches, MPI connections */
-  tr->tune_candidates = mn_grad_sync_tune(&tr->sync, dry_step, &d, 2);
-  s->overlap = tr->sync.overlap;
-  free(d.state_copy);
-  return 0;
-}
-
 static void teardown(trainer *tr) {
   if (tr->metrics) fclose(tr->metrics);
   mn_loader_destroy(&tr->loader);
@@ -690,7 +471,7 @@ int mn_train_main(int argc, char **argv) {
   int rc = setup(&tr, config, sets, nsets, resume);
   long long step = 0;
   if (rc == 0) rc = start_state(&tr, resume, &step);
-  if (rc == 0) rc = setup_sync(&tr, step);
+  if (rc == 0) rc = mn_trainer_setup_sync(&tr, step);
   if (rc == 0) {
     if (tr.w.rank == 0) describe(&tr);
     rc = train_loop(&tr, step);

@@ -1,0 +1,126 @@
+/* report.c: what a training run tells its user after every epoch: evaluation on the test
+ * split, a check that every replica holds the same parameters, one console line and one
+ * metrics.jsonl row with the step-time split. */
+#define _GNU_SOURCE
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "evaluate.h"
+#include "trainer.h"
+#include "watchdog.h"
+
+/* Checks collectively that every rank holds bit-identical parameters. */
+static int check_replicas(trainer *tr, mn_err *err) {
+  uint64_t mine = mn_net_param_hash(&tr->net);
+  uint64_t *all = malloc((size_t)tr->w.size * sizeof *all);
+  if (!all) mn_world_abort(&tr->w, "out of memory");
+  MPI_Allgather(&mine, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, tr->w.comm);
+  int bad = -1;
+  for (int r = 1; r < tr->w.size && bad < 0; r++)
+    if (all[r] != all[0]) bad = r;
+  free(all);
+  if (bad >= 0)
+    return mn_fail(err, "replicas diverged: rank %d's parameters differ from rank 0's", bad);
+  return 0;
+}
+
+static const char *const phase_names[PHASES] = {"data", "forward", "backward", "comm", "optimizer"};
+
+double mn_unix_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Peak resident set size of this process, in MiB. */
+static double peak_rss_mb(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return (double)ru.ru_maxrss / 1024.0;
+}
+
+/* JSON has no NaN: a value that does not exist (accuracy of a regression) is null. */
+static void json_number(char *buf, size_t len, double v) {
+  if (isfinite(v))
+    snprintf(buf, len, "%.6g", v);
+  else
+    snprintf(buf, len, "null");
+}
+
+/* Evaluates, reduces train and test sums in one allreduce, reports on rank 0. */
+int mn_trainer_report(trainer *tr, long long epoch, long long step, const train_sums *ts,
+                      double train_seconds, long long samples) {
+  mn_watchdog_phase(MN_PHASE_EVALUATION, step - 1);
+  /* Batch norm running statistics are per rank (unless sync = true); evaluation and
+   * checkpoints use their average, so every rank evaluates the same model. */
+  mn_average_floats(&tr->w, tr->net.state, tr->net.nstate);
+  mn_eval_sums es;
+  mn_eval_local(&tr->net, &tr->test, (int)tr->s.eval_batch, tr->ex, tr->ey, tr->et, &es);
+  double local[6 + PHASES] = {ts->loss_sum, ts->correct, ts->count,
+                              es.loss_sum,  es.correct,  es.count};
+  for (int i = 0; i < PHASES; i++) local[6 + i] = ts->time[i];
+  double sum[6 + PHASES], rss = peak_rss_mb();
+  MPI_Allreduce(local, sum, 6 + PHASES, MPI_DOUBLE, MPI_SUM, tr->w.comm);
+  MPI_Allreduce(MPI_IN_PLACE, &rss, 1, MPI_DOUBLE, MPI_MAX, tr->w.comm);
+  mn_err err;
+  if (mn_world_agree(&tr->w, check_replicas(tr, &err), &err) != 0) return -1;
+  if (tr->w.rank != 0) return 0;
+  double train_loss = sum[2] > 0 ? sum[0] / sum[2] : NAN;
+  double train_acc = sum[2] > 0 ? sum[1] / sum[2] : NAN;
+  double test_loss = sum[3] / sum[5], test_acc = sum[4] / sum[5];
+  tr->last_test_loss = test_loss;
+  tr->last_test_acc = test_acc;
+  double sps = train_seconds > 0 ? (double)samples / train_seconds : 0.0;
+  double wall = MPI_Wtime() - tr->t_start;
+  double lr = mn_optim_lr(&tr->s.opt, step > 0 ? step - 1 : 0);
+  bool labels = tr->test.info.has_labels;
+  if (tr->bar) printf("\r\033[K");
+  printf("epoch %lld/%ld  step %lld  train_loss %.4f  test_loss %.4f", epoch, tr->s.epochs, step,
+         train_loss, test_loss);
+  if (labels) printf("  test_acc %.2f%%", 100.0 * test_acc);
+  printf("  %.0f samples/s  %.1f s\n", sps, wall);
+  fflush(stdout);
+  if (tr->metrics) {
+    char train_acc_s[32], test_acc_s[32];
+    json_number(train_acc_s, sizeof train_acc_s, labels ? train_acc : NAN);
+    json_number(test_acc_s, sizeof test_acc_s, labels ? test_acc : NAN);
+    fprintf(tr->metrics,
+            "{\"epoch\": %lld, \"step\": %lld, \"train_loss\": %.6g, \"train_accuracy\": %s, "
+            "\"test_loss\": %.6g, \"test_accuracy\": %s, \"test_correct\": %.0f, "
+            "\"test_count\": %.0f, \"lr\": %.6g, \"samples_per_s\": %.1f, \"wall_s\": %.3f, "
+            "\"world_size\": %d, \"train_seconds\": %.4f, ",
+            epoch, step, train_loss, train_acc_s, test_loss, test_acc_s, sum[4], sum[5], lr, sps,
+            wall, tr->w.size, train_seconds);
+    /* where the steps' time went, averaged over ranks */
+    for (int i = 0; i < PHASES; i++)
+      fprintf(tr->metrics, "\"time_%s_s\": %.4f, ", phase_names[i], sum[6 + i] / tr->w.size);
+    fprintf(tr->metrics,
+            "\"peak_rss_mb\": %.1f, \"bucket_mb\": %.3f, \"overlap\": %s, "
+            "\"prefetch\": %s, \"first_step_unix\": %.3f}\n",
+            rss, (double)tr->sync.bucket_floats * 4 / 1e6, tr->s.overlap ? "true" : "false",
+            tr->s.prefetch ? "true" : "false", tr->first_step_unix);
+    fflush(tr->metrics);
+  }
+  return 0;
+}
+
+void mn_trainer_progress(const trainer *tr, long long epoch, long step, double loss, double seconds,
+                         long samples) {
+  if (tr->bar) {
+    int width = 30, done = (int)(width * (step + 1) / tr->sampler.steps_per_epoch);
+    char bar[40];
+    for (int i = 0; i < width; i++) bar[i] = i < done ? '#' : '.';
+    bar[width] = '\0';
+    printf("\r\033[Kepoch %lld/%ld [%s] %ld/%ld  loss %.4f  %.0f samples/s", epoch + 1,
+           tr->s.epochs, bar, step + 1, tr->sampler.steps_per_epoch, loss,
+           seconds > 0 ? samples / seconds : 0.0);
+  } else {
+    printf("epoch %lld/%ld  step %ld/%ld  loss %.4f  %.0f samples/s\n", epoch + 1, tr->s.epochs,
+           step + 1, tr->sampler.steps_per_epoch, loss, seconds > 0 ? samples / seconds : 0.0);
+  }
+  fflush(stdout);
+}

@@ -1,0 +1,83 @@
+/* sync_setup.c: how the trainer picks its gradient buckets and overlap: as configured, as a
+ * resumed run had them, by a fixed rule at 3+ ranks, or by timing this very model at 2 ranks
+ * with dry steps that change nothing. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "trainer.h"
+
+/* One training step's forward and backward on the first batch, with nothing kept: the
+ * gradients are zeroed and batch-norm statistics restored afterwards (timing runs only). */
+typedef struct {
+  trainer *tr;
+  const mn_batch *batch;
+  float *state_copy;
+  int calls;
+} dry_run;
+
+static void dry_step(void *user) {
+  dry_run *d = user;
+  trainer *tr = d->tr;
+  mn_net *net = &tr->net;
+  const bool labels = tr->train.info.has_labels;
+  const int lb = tr->sampler.local_batch;
+  mn_pass pass = {.training = true,
+                  .seed = (uint64_t)tr->s.seed,
+                  .sample_ids = d->batch->ids,
+                  .allreduce_sum = mn_allreduce_doubles,
+                  .allreduce_user = &tr->w,
+                  .grads_ready = mn_grad_sync_ready,
+                  .grads_user = &tr->sync};
+  const float *out = mn_net_forward(net, &pass, d->batch->x, lb);
+  mn_loss_stats st = {0};
+  mn_loss_compute(net->loss, mn_net_final_act(net), out, labels ? d->batch->y : NULL,
+                  labels ? NULL : d->batch->t, lb, net->outputs, 1.0f / (float)tr->s.batch,
+                  mn_net_output_grad(net), &st);
+  mn_grad_sync_begin(&tr->sync);
+  mn_net_backward(net, &pass, d->batch->x, lb, NULL);
+  mn_grad_sync_finish(&tr->sync);
+  mn_net_zero_grads(net);
+  memcpy(net->state, d->state_copy, net->nstate * sizeof(float));
+  d->calls++;
+}
+
+/* Gradient buckets and overlap: as configured; as the resumed run had them (the same
+ * reduction order keeps the bits); or, by default, timed on this model and communicator
+ * before the first step at 2 ranks (mn_grad_sync_tune: dry steps that change nothing) and
+ * by a fixed rule at 3+ ranks. */
+int mn_trainer_setup_sync(trainer *tr, long long first_step) {
+  mn_settings *s = &tr->s;
+  const size_t n = tr->net.nparams + MN_GRAD_TAIL;
+  if (s->bucket_mb > 0.0 || tr->w.size == 1) {
+    size_t bucket = s->bucket_mb > 0.0 ? (size_t)(s->bucket_mb * 1e6 / 4) : n;
+    mn_grad_sync_init(&tr->sync, &tr->w, tr->net.grads, n, bucket < 1024 ? 1024 : bucket,
+                      s->overlap);
+    return 0;
+  }
+  if (tr->resumed_bucket > 0) {
+    s->overlap = tr->resumed_overlap;
+    mn_grad_sync_init(&tr->sync, &tr->w, tr->net.grads, n, (size_t)tr->resumed_bucket, s->overlap);
+    return 0;
+  }
+  if (tr->w.size > 2) {
+    /* At 3+ ranks the bucket size decides which allreduce algorithm sums which partial sums
+     * first, hence the last bits: a timed choice would make two fresh runs of the same job
+     * differ. A fixed rule keeps "same config + same world size = same bits": one bucket up
+     * to 4 MB of gradients, else 4 MB buckets overlapped with backward. (At 2 ranks every
+     * algorithm computes a + b for each element, so timing may choose freely.) */
+    const size_t four_mb = (size_t)1 << 20;
+    mn_grad_sync_init(&tr->sync, &tr->w, tr->net.grads, n, n <= four_mb ? n : four_mb, n > four_mb);
+    s->overlap = tr->sync.overlap;
+    return 0;
+  }
+  dry_run d = {.tr = tr, .batch = mn_loader_next(&tr->loader, first_step)};
+  d.state_copy = malloc(tr->net.nstate * sizeof(float) + 1);
+  if (!d.state_copy) mn_world_abort(&tr->w, "out of memory");
+  memcpy(d.state_copy, tr->net.state, tr->net.nstate * sizeof(float));
+  mn_grad_sync_init(&tr->sync, &tr->w, tr->net.grads, n, n, false);
+  dry_step(&d); /* warm-up: first touches, MPI connections */
+  tr->tune_candidates = mn_grad_sync_tune(&tr->sync, dry_step, &d, 2);
+  s->overlap = tr->sync.overlap;
+  free(d.state_copy);
+  return 0;
+}

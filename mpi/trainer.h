@@ -1,0 +1,63 @@
+/* trainer.h: the state of one `mpinet train` run, shared by the files that make up the
+ * trainer: train.c (set-up, the loop, checkpoints), report.c (evaluation, metrics.jsonl,
+ * progress lines) and sync_setup.c (choosing gradient buckets). Not a public interface. */
+#ifndef MN_TRAINER_H
+#define MN_TRAINER_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "config.h"
+#include "dataset.h"
+#include "grad_sync.h"
+#include "job.h"
+#include "loader.h"
+#include "net.h"
+#include "sampler.h"
+#include "world.h"
+
+typedef struct trainer {
+  mn_world w;
+  mn_config cfg;
+  mn_settings s;
+  mn_split train, test;
+  mn_sampler sampler;
+  mn_net net;
+  char *config_text; /* effective config, written to the run dir and checkpoints */
+  mn_loader loader;  /* training batches, prefetched */
+  mn_grad_sync sync; /* bucketed gradient allreduce */
+  float *ex;         /* evaluation batch buffers, eval_batch rows */
+  int32_t *ey;
+  float *et;
+  long long resumed_bucket; /* bucket size the resumed checkpoint was written with */
+  bool resumed_overlap;     /* and whether it overlapped */
+  int tune_candidates;      /* bucket configurations timed at start-up (0: none) */
+  double first_step_unix;
+  size_t heap_in_use; /* allocator bytes in use after warm-up (check_allocations) */
+  FILE *metrics;
+  double t_start;
+  bool bar; /* live progress bar (rank 0) rather than periodic lines */
+  double last_test_loss, last_test_acc;
+} trainer;
+
+/* Where a step's time goes. */
+enum { PHASE_DATA, PHASE_FORWARD, PHASE_BACKWARD, PHASE_COMM, PHASE_OPTIMIZER, PHASES };
+
+typedef struct {
+  double loss_sum, correct, count;
+  double time[PHASES]; /* seconds this rank spent in each phase of the steps */
+} train_sums;
+
+/* Wall-clock time, seconds since the epoch. */
+double mn_unix_now(void);
+/* Evaluates, checks the replicas, reduces train and test sums, and reports on rank 0
+ * (console line and metrics.jsonl). Collective. */
+int mn_trainer_report(trainer *tr, long long epoch, long long step, const train_sums *ts,
+                      double train_seconds, long long samples);
+/* A progress line (rank 0): a live bar or a plain line. */
+void mn_trainer_progress(const trainer *tr, long long epoch, long step, double loss, double seconds,
+                         long samples);
+/* Chooses gradient buckets and overlap (collective); see sync_setup.c. */
+int mn_trainer_setup_sync(trainer *tr, long long first_step);
+
+#endif
