@@ -287,6 +287,45 @@ static int train_loop(trainer *tr, long long step) {
   return 0;
 }
 
+/* What every rank must agree on before the first collective of training. Ranks that were
+ * given different arguments (an MPMD launch), read a different file under the same path on
+ * another node, or run another build would otherwise hang or corrupt each other in the
+ * first allreduce; here one allgather finds them and every rank stops with the same line. */
+static int check_agreement(trainer *tr) {
+  enum { FIELDS = 8 };
+  static const char *const what[FIELDS] = {"effective config (hash)",
+                                           "training rows",
+                                           "values per sample",
+                                           "outputs",
+                                           "parameters",
+                                           "layer state",
+                                           "steps per epoch",
+                                           "local batch"};
+  uint64_t config_hash = 0xcbf29ce484222325ULL;
+  for (const char *c = tr->config_text; *c; c++)
+    config_hash = (config_hash ^ (unsigned char)*c) * 0x100000001b3ULL;
+  const long long mine[FIELDS] = {(long long)(config_hash >> 1), (long long)tr->sampler.rows,
+                                  (long long)tr->train.row_len,  tr->net.outputs,
+                                  (long long)tr->net.nparams,    (long long)tr->net.nstate,
+                                  tr->sampler.steps_per_epoch,   tr->sampler.local_batch};
+  long long *all = malloc((size_t)tr->w.size * FIELDS * sizeof *all);
+  if (!all) mn_world_abort(&tr->w, "out of memory");
+  MPI_Allgather(mine, FIELDS, MPI_LONG_LONG, all, FIELDS, MPI_LONG_LONG, tr->w.comm);
+  int rc = 0;
+  for (int r = 1; r < tr->w.size && rc == 0; r++)
+    for (int f = 0; f < FIELDS && rc == 0; f++)
+      if (all[r * FIELDS + f] != all[f]) {
+        rc = -1;
+        if (tr->w.rank == 0)
+          fprintf(stderr,
+                  "mpinet: error: rank %d disagrees with rank 0 on the %s (%lld vs %lld): "
+                  "different arguments, data files or builds on different ranks?\n",
+                  r, what[f], all[r * FIELDS + f], all[f]);
+      }
+  free(all);
+  return rc;
+}
+
 /* Everything before the loop: config, data, model, state, run directory. */
 static int setup(trainer *tr, const char *config_path, char **sets, int nsets,
                  const char *resume_dir) {
@@ -367,9 +406,12 @@ static int setup(trainer *tr, const char *config_path, char **sets, int nsets,
   tr->bar = s->progress == MN_PROGRESS_BAR ||
             (s->progress == MN_PROGRESS_AUTO && isatty(STDOUT_FILENO) && isatty(STDERR_FILENO));
 
-  /* The run directory: never overwrite an earlier run's checkpoints. */
   tr->config_text = mn_config_to_text(&tr->cfg);
-  rc = tr->config_text ? 0 : mn_fail(&err, "out of memory");
+  if (!tr->config_text) mn_world_abort(w, "out of memory");
+  if (check_agreement(tr) != 0) return -1;
+
+  /* The run directory: never overwrite an earlier run's checkpoints. */
+  rc = 0;
   if (rc == 0 && w->rank == 0) {
     if (!resume_dir && mn_run_dir_has_checkpoints(s->run_dir))
       rc = mn_fail(&err,

@@ -51,5 +51,19 @@ unknown-layer-type)
 nan-loss)
   expect_error 20 "non-finite loss at step [0-9]+" \
     run_mpi 2 train "$WORK/job.ini" --set train.lr=1000 --set train.warmup_epochs=0 ;;
+desync-args)
+  # an MPMD launch that gives rank 1 another learning rate
+  expect_error 10 "rank 1 disagrees with rank 0 on the effective config" \
+    timeout -k 5 60 mpirun "${MPIRUN_FLAGS[@]}" -np 1 "$MPINET" train "$WORK/job.ini" : \
+    -np 1 "$MPINET" train "$WORK/job.ini" --set train.lr=0.5 ;;
+desync-data)
+  # the same relative data path names different files for the two ranks (as on two nodes)
+  mkdir -p "$WORK/a" "$WORK/b"
+  make_blobs "$WORK/a/d.h5" --train 256 --test 64 --features 16 --classes 4
+  make_blobs "$WORK/b/d.h5" --train 192 --test 64 --features 16 --classes 4
+  sed -i "s|^path = .*|path = d.h5|" "$WORK/job.ini"
+  expect_error 10 "rank 1 disagrees with rank 0 on the training rows \(192 vs 256\)" \
+    timeout -k 5 60 mpirun "${MPIRUN_FLAGS[@]}" -np 1 -wdir "$WORK/a" "$MPINET" train "$WORK/job.ini" : \
+    -np 1 -wdir "$WORK/b" "$MPINET" train "$WORK/job.ini" ;;
 *) fail "unknown case $case" ;;
 esac
