@@ -41,12 +41,15 @@ int mn_job_settings(mn_config *cfg, mn_settings *s, mn_err *err) {
     return -1;
   const char *bucket;
   static const char *const prefetch_names[] = {"false", "true", "auto", NULL};
+  static const char *const nonfinite_names[] = {"stop", "skip", NULL};
+  int nonfinite;
   if (mn_cfg_choice(data, "prefetch", prefetch_names, 2, &s->prefetch, err) != 0 ||
       mn_cfg_bool(train, "overlap", true, &s->overlap, err) != 0 ||
       mn_cfg_string(train, "bucket_mb", "auto", &bucket, err) != 0 ||
       mn_cfg_int(train, "threads", 0, 0, 1024, &s->threads, err) != 0 ||
       mn_cfg_bool(train, "check_allocations", false, &s->check_allocations, err) != 0 ||
-      mn_cfg_double(train, "watchdog_seconds", 300.0, 0.0, 1e7, &s->watchdog_s, err) != 0)
+      mn_cfg_double(train, "watchdog_seconds", 300.0, 0.0, 1e7, &s->watchdog_s, err) != 0 ||
+      mn_cfg_choice(train, "on_nonfinite", nonfinite_names, 0, &nonfinite, err) != 0)
     return -1;
   if (strcmp(bucket, "auto") == 0) {
     s->bucket_mb = 0.0;
@@ -59,6 +62,7 @@ int mn_job_settings(mn_config *cfg, mn_settings *s, mn_err *err) {
       return mn_fail(err, "%s: '%s' is not auto or a size in MB (0.004 to 4096)", where, bucket);
     }
   }
+  s->skip_nonfinite = nonfinite == 1;
   s->shuffle = (mn_shuffle_mode)shuffle;
   s->loss = (mn_loss_kind)loss;
   s->progress = (mn_progress)progress;

@@ -28,6 +28,7 @@ typedef struct {
   long threads;     /* [train] threads: BLAS threads per rank, 0 = OPENBLAS_NUM_THREADS or 1 */
   bool check_allocations; /* [train] check_allocations: fail if a step allocates */
   double watchdog_s;      /* [train] watchdog_seconds: 0 = off */
+  bool skip_nonfinite;    /* [train] on_nonfinite = skip (default stop) */
   mn_optimizer opt;
 } mn_settings;
 

@@ -85,24 +85,26 @@ int mn_trainer_report(trainer *tr, long long epoch, long long step, const train_
   printf("  %.0f samples/s  %.1f s\n", sps, wall);
   fflush(stdout);
   if (tr->metrics) {
-    char train_acc_s[32], test_acc_s[32];
+    char train_acc_s[32], test_acc_s[32], train_loss_s[32], test_loss_s[32];
+    json_number(train_loss_s, sizeof train_loss_s, train_loss);
+    json_number(test_loss_s, sizeof test_loss_s, test_loss);
     json_number(train_acc_s, sizeof train_acc_s, labels ? train_acc : NAN);
     json_number(test_acc_s, sizeof test_acc_s, labels ? test_acc : NAN);
     fprintf(tr->metrics,
-            "{\"epoch\": %lld, \"step\": %lld, \"train_loss\": %.6g, \"train_accuracy\": %s, "
-            "\"test_loss\": %.6g, \"test_accuracy\": %s, \"test_correct\": %.0f, "
+            "{\"epoch\": %lld, \"step\": %lld, \"train_loss\": %s, \"train_accuracy\": %s, "
+            "\"test_loss\": %s, \"test_accuracy\": %s, \"test_correct\": %.0f, "
             "\"test_count\": %.0f, \"lr\": %.6g, \"samples_per_s\": %.1f, \"wall_s\": %.3f, "
             "\"world_size\": %d, \"train_seconds\": %.4f, ",
-            epoch, step, train_loss, train_acc_s, test_loss, test_acc_s, sum[4], sum[5], lr, sps,
-            wall, tr->w.size, train_seconds);
+            epoch, step, train_loss_s, train_acc_s, test_loss_s, test_acc_s, sum[4], sum[5], lr,
+            sps, wall, tr->w.size, train_seconds);
     /* where the steps' time went, averaged over ranks */
     for (int i = 0; i < PHASES; i++)
       fprintf(tr->metrics, "\"time_%s_s\": %.4f, ", phase_names[i], sum[6 + i] / tr->w.size);
     fprintf(tr->metrics,
             "\"peak_rss_mb\": %.1f, \"bucket_mb\": %.3f, \"overlap\": %s, "
-            "\"prefetch\": %s, \"first_step_unix\": %.3f}\n",
+            "\"prefetch\": %s, \"first_step_unix\": %.3f, \"skipped_steps\": %lld}\n",
             rss, (double)tr->sync.bucket_floats * 4 / 1e6, tr->s.overlap ? "true" : "false",
-            tr->s.prefetch ? "true" : "false", tr->first_step_unix);
+            tr->s.prefetch ? "true" : "false", tr->first_step_unix, tr->skipped_steps);
     fflush(tr->metrics);
   }
   return 0;

@@ -235,16 +235,28 @@ static int train_loop(trainer *tr, long long step) {
       mn_watchdog_phase(MN_PHASE_OPTIMIZER, step);
       /* every rank sees the same sum, so all stop after this same step */
       stopping = net->grads[net->nparams + 1] != 0.0f;
+      bool skipped = false;
       if (net->grads[net->nparams] != 0.0f) {
+        if (!s->skip_nonfinite) {
+          if (tr->w.rank == 0)
+            fprintf(stderr,
+                    "mpinet: error: non-finite loss at step %lld (epoch %lld) on %.0f "
+                    "rank(s); stopping (lower train.lr?); the last checkpoint in %s is "
+                    "intact\n",
+                    step + 1, epoch + 1, net->grads[net->nparams], s->run_dir);
+          return -1;
+        }
+        /* train.on_nonfinite = skip: every rank drops this step's update together */
         if (tr->w.rank == 0)
           fprintf(stderr,
-                  "mpinet: error: non-finite loss at step %lld (epoch %lld) on %.0f "
-                  "rank(s); stopping (lower train.lr?); the last checkpoint in %s is "
-                  "intact\n",
-                  step + 1, epoch + 1, net->grads[net->nparams], s->run_dir);
-        return -1;
+                  "mpinet: warning: non-finite loss at step %lld on %.0f rank(s): step "
+                  "skipped on every rank\n",
+                  step + 1, net->grads[net->nparams]);
+        tr->skipped_steps++;
+        mn_net_zero_grads(net);
+        skipped = true;
       }
-      mn_optim_step(&tr->s.opt, net->params, net->grads, step);
+      if (!skipped) mn_optim_step(&tr->s.opt, net->params, net->grads, step);
       double tf = MPI_Wtime();
       if (tr->first_step_unix == 0.0) tr->first_step_unix = mn_unix_now();
       if (s->check_allocations && check_heap(tr, step) != 0) return -1;
@@ -253,9 +265,11 @@ static int train_loop(trainer *tr, long long step) {
       ts.time[PHASE_BACKWARD] += td - tc;
       ts.time[PHASE_COMM] += te - td;
       ts.time[PHASE_OPTIMIZER] += tf - te;
-      ts.loss_sum += st.loss_sum;
-      ts.correct += (double)st.correct;
-      ts.count += lb;
+      if (!skipped) {
+        ts.loss_sum += st.loss_sum;
+        ts.correct += (double)st.correct;
+        ts.count += lb;
+      }
       samples += s->batch;
       if (tr->w.rank == 0) {
         double now = MPI_Wtime();

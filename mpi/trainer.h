@@ -33,6 +33,7 @@ typedef struct trainer {
   bool resumed_overlap;     /* and whether it overlapped */
   int tune_candidates;      /* bucket configurations timed at start-up (0: none) */
   double first_step_unix;
+  long long skipped_steps; /* steps dropped on every rank for a non-finite loss */
   size_t heap_in_use; /* allocator bytes in use after warm-up (check_allocations) */
   FILE *metrics;
   double t_start;

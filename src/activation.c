@@ -36,7 +36,8 @@ void mn_activation_forward(mn_activation act, float alpha, float *y, size_t rows
     for (size_t i = 0; i < n; i++) y[i] = tanhf(y[i]);
     break;
   case MN_ACT_RELU:
-    for (size_t i = 0; i < n; i++) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
+    /* written so that a NaN stays NaN: a fault must reach the loss, not turn into 0 */
+    for (size_t i = 0; i < n; i++) y[i] = y[i] < 0.0f ? 0.0f : y[i];
     break;
   case MN_ACT_SOFTMAX: softmax_rows(y, rows, width); break;
   case MN_ACT_LEAKY_RELU:

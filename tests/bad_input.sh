@@ -51,6 +51,12 @@ unknown-layer-type)
 nan-loss)
   expect_error 20 "non-finite loss at step [0-9]+" \
     run_mpi 2 train "$WORK/job.ini" --set train.lr=1000 --set train.warmup_epochs=0 ;;
+nan-one-rank)
+  # shard mode: only rank 1 holds the row that overflows, so only it sees a NaN
+  "$TEST_TOOLS/make_bad_data" huge-last-row "$WORK/huge.h5"
+  expect_error 20 "non-finite loss at step [0-9]+ \(epoch [0-9]+\) on 1 rank\(s\)" \
+    run_mpi 2 train "$WORK/job.ini" --set data.path="$WORK/huge.h5" --set data.shuffle=shard \
+    --set train.batch=8 --set layer3.units=3 --set layer1.activation=relu ;;
 desync-args)
   # an MPMD launch that gives rank 1 another learning rate
   expect_error 10 "rank 1 disagrees with rank 0 on the effective config" \

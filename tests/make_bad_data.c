@@ -2,7 +2,9 @@
  * bad-input tests.   make_bad_data KIND OUT.h5   with KIND one of:
  *   no-train-x     /train/x deleted
  *   label-range    a training label equal to the class count
- *   row-mismatch   /train/y shorter than /train/x */
+ *   row-mismatch   /train/y shorter than /train/x
+ *   huge-last-row  a valid file whose last training row holds 3e38 (the loss overflows
+ *                  when a batch takes it: a NaN on the one rank that holds that row) */
 #include <stdio.h>
 #include <string.h>
 
@@ -13,13 +15,16 @@ enum { N = 64, F = 8, K = 3 };
 
 int main(int argc, char **argv) {
   if (argc != 3) {
-    fprintf(stderr, "usage: make_bad_data no-train-x|label-range|row-mismatch OUT.h5\n");
+    fprintf(stderr,
+            "usage: make_bad_data no-train-x|label-range|row-mismatch|huge-last-row OUT.h5\n");
     return 2;
   }
   const char *kind = argv[1], *out = argv[2];
   static float x[N * F];
   static int32_t y[N];
   for (int i = 0; i < N * F; i++) x[i] = (float)(i % 7) - 3.0f;
+  if (strcmp(kind, "huge-last-row") == 0)
+    for (int j = 0; j < F; j++) x[(N - 1) * F + j] = 3e38f;
   for (int i = 0; i < N; i++) y[i] = i % K;
   bool label_range = strcmp(kind, "label-range") == 0;
   if (label_range) y[N / 2] = K; /* one past the last class */
@@ -41,7 +46,7 @@ int main(int argc, char **argv) {
     size_t dims[1] = {rows};
     rc = mn_h5_write_array(g, "y", H5T_NATIVE_INT32, 1, dims, y, false) != 0;
     H5Gclose(g);
-  } else if (!label_range) {
+  } else if (!label_range && strcmp(kind, "huge-last-row") != 0) {
     fprintf(stderr, "make_bad_data: unknown kind %s\n", kind);
     rc = 2;
   }
