@@ -38,9 +38,13 @@ finish() {
   TOOK=$(echo "$(date +%s.%N) - $t0" | bc)
   echo "mpirun exited $RC, ${TOOK}s after the fault"
 }
-straight() { # the uninterrupted reference run
+# resume_matches_straight: continues the interrupted run to its end, then checks it against a
+# run that was never interrupted, bit for bit
+resume_matches_straight() {
+  run_mpi "$N" train --resume "$WORK/cut" > "$WORK/resume.log"
   job straight
   run_mpi "$N" train "$WORK/straight.ini" > /dev/null
+  "$TEST_TOOLS/compare_params" "$WORK/straight/$final" "$WORK/cut/$final" --exact
 }
 final=ckpt-00001200.h5 # 12 epochs x 100 steps
 
@@ -57,9 +61,7 @@ term-one-rank | usr1-mpirun)
   grep -q "stopped by a signal after step" "$WORK/cut.log" || fail "no stop message"
   stopped=$(grep -Eo 'after step [0-9]+' "$WORK/cut.log" | awk '{print $3}')
   [ "$(cat "$WORK/cut/latest")" = "ckpt-$(printf %08d "$stopped").h5" ] || fail "latest is not the stop step"
-  run_mpi "$N" train --resume "$WORK/cut" > "$WORK/resume.log"
-  straight
-  "$TEST_TOOLS/compare_params" "$WORK/straight/$final" "$WORK/cut/$final" --exact
+  resume_matches_straight
   ;;
 kill9)
   job cut
@@ -71,9 +73,7 @@ kill9)
   finish "$t0"
   [ "$RC" -ne 0 ] || fail "mpirun exited 0 after a rank was killed"
   echo "restarting from $(cat "$WORK/cut/latest")"
-  run_mpi "$N" train --resume "$WORK/cut" > "$WORK/resume.log"
-  straight
-  "$TEST_TOOLS/compare_params" "$WORK/straight/$final" "$WORK/cut/$final" --exact
+  resume_matches_straight
   ;;
 sigstop)
   job cut
