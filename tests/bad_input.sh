@@ -57,6 +57,47 @@ nan-one-rank)
   expect_error 20 "non-finite loss at step [0-9]+ \(epoch [0-9]+\) on 1 rank\(s\)" \
     run_mpi 2 train "$WORK/job.ini" --set data.path="$WORK/huge.h5" --set data.shuffle=shard \
     --set train.batch=8 --set layer3.units=3 --set layer1.activation=relu ;;
+syntax)
+  printf '[train]\nlr 0.1\n' >> "$WORK/job.ini"
+  expect_error 10 "job.ini:[0-9]+: cannot parse line" run_mpi 2 train "$WORK/job.ini" ;;
+unknown-section)
+  printf '[trian]\nlr = 0.1\n' >> "$WORK/job.ini"
+  expect_error 10 "job.ini:[0-9]+: unknown section \[trian\]" run_mpi 2 train "$WORK/job.ini" ;;
+out-of-range)
+  sed -i 's/^epochs = 2$/epochs = -1/' "$WORK/job.ini"
+  expect_error 10 "job.ini:[0-9]+: \[train\] epochs: -1 is out of range" run_mpi 2 train "$WORK/job.ini" ;;
+malformed-set)
+  expect_error 10 "--set trainlr=1: expected section.key=value" \
+    run_mpi 2 train "$WORK/job.ini" --set trainlr=1 ;;
+two-configs)
+  expect_error 10 "train: expected one CONFIG.ini" run_mpi 2 train "$WORK/job.ini" "$WORK/job.ini" ;;
+kernel-too-large)
+  awk '/^\[layer\]/ && !done { printf "[layer]\ntype = reshape\nshape = 1,4,4\n[layer]\ntype = conv2d\nfilters = 2\nsize = 7\n"; done = 1 } { print }' \
+    "$WORK/job.ini" > "$WORK/conv.ini"
+  expect_error 10 "conv.ini:[0-9]+: \[layer 2\]: conv2d layer gets input of shape \(1, 4, 4\): kernel 7x7 is larger" \
+    run_mpi 2 train "$WORK/conv.ini" ;;
+labels-needed)
+  "$MPINET" convert synthetic --kind regression -o "$WORK/r.h5" --features 16 --classes 4 > /dev/null
+  expect_error 10 "cross_entropy needs integer class labels but $WORK/r.h5 has float targets" \
+    run_mpi 2 train "$WORK/job.ini" --set data.path="$WORK/r.h5" ;;
+resume-nothing)
+  mkdir -p "$WORK/empty"
+  expect_error 10 "$WORK/empty: no checkpoint to resume from" \
+    run_mpi 2 train "$WORK/job.ini" --resume "$WORK/empty" ;;
+resume-other-model)
+  run_mpi 2 train "$WORK/job.ini" --set train.max_steps=2 > /dev/null
+  expect_error 10 "ckpt-00000002.h5: /params/00_dense/W has shape \(32, 16\) but the model's is \(64, 16\)" \
+    run_mpi 2 train "$WORK/job.ini" --resume "$WORK/run" --set layer1.units=64 ;;
+eval-missing)
+  expect_error 10 "$WORK/nope.h5: cannot open" run_mpi 2 eval "$WORK/nope.h5" "$WORK/d.h5" ;;
+eval-not-checkpoint)
+  expect_error 10 "$WORK/d.h5: not an mpinet checkpoint" run_mpi 2 eval "$WORK/d.h5" "$WORK/d.h5" ;;
+info-missing)
+  expect_error 10 "$WORK/nope.h5: cannot open" "$MPINET" info "$WORK/nope.h5" ;;
+convert-missing)
+  expect_error 10 "$WORK/none-images: cannot open" "$MPINET" convert idx \
+    --train-images "$WORK/none-images" --train-labels "$WORK/x" --test-images "$WORK/x" \
+    --test-labels "$WORK/x" -o "$WORK/out.h5" ;;
 desync-args)
   # an MPMD launch that gives rank 1 another learning rate
   expect_error 10 "rank 1 disagrees with rank 0 on the effective config" \
