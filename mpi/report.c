@@ -2,6 +2,8 @@
  * split, a check that every replica holds the same parameters, one console line and one
  * metrics.jsonl row with the step-time split. */
 #define _GNU_SOURCE
+#include <dirent.h>
+#include <hdf5.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +45,26 @@ static double peak_rss_mb(void) {
   return (double)ru.ru_maxrss / 1024.0;
 }
 
+/* What a long run must not accumulate (the soak job watches these): resident memory now, open
+ * file descriptors and open HDF5 objects of this process. */
+static void resources(double *rss_mb, double *fds, double *h5_objects) {
+  long pages = 0, resident = 0;
+  FILE *f = fopen("/proc/self/statm", "r");
+  if (f) {
+    if (fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+    fclose(f);
+  }
+  *rss_mb = (double)resident * (double)sysconf(_SC_PAGESIZE) / (1024.0 * 1024.0);
+  *fds = 0;
+  DIR *d = opendir("/proc/self/fd");
+  if (d) {
+    while (readdir(d)) *fds += 1;
+    closedir(d);
+    *fds -= 3; /* ".", ".." and the descriptor of this very listing */
+  }
+  *h5_objects = (double)H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL);
+}
+
 /* JSON has no NaN: a value that does not exist (accuracy of a regression) is null. */
 static void json_number(char *buf, size_t len, double v) {
   if (isfinite(v))
@@ -63,7 +85,9 @@ int mn_trainer_report(trainer *tr, long long epoch, long long step, const train_
   double local[6 + PHASES] = {ts->loss_sum, ts->correct, ts->count,
                               es.loss_sum,  es.correct,  es.count};
   for (int i = 0; i < PHASES; i++) local[6 + i] = ts->time[i];
-  double sum[6 + PHASES], rss = peak_rss_mb();
+  double sum[6 + PHASES], rss = peak_rss_mb(), held[3];
+  resources(&held[0], &held[1], &held[2]); /* the largest over ranks is reported */
+  MPI_Allreduce(MPI_IN_PLACE, held, 3, MPI_DOUBLE, MPI_MAX, tr->w.comm);
   MPI_Allreduce(local, sum, 6 + PHASES, MPI_DOUBLE, MPI_SUM, tr->w.comm);
   MPI_Allreduce(MPI_IN_PLACE, &rss, 1, MPI_DOUBLE, MPI_MAX, tr->w.comm);
   mn_err err;
@@ -102,9 +126,11 @@ int mn_trainer_report(trainer *tr, long long epoch, long long step, const train_
       fprintf(tr->metrics, "\"time_%s_s\": %.4f, ", phase_names[i], sum[6 + i] / tr->w.size);
     fprintf(tr->metrics,
             "\"peak_rss_mb\": %.1f, \"bucket_mb\": %.3f, \"overlap\": %s, "
-            "\"prefetch\": %s, \"first_step_unix\": %.3f, \"skipped_steps\": %lld}\n",
+            "\"prefetch\": %s, \"first_step_unix\": %.3f, \"skipped_steps\": %lld, "
+            "\"rss_mb\": %.1f, \"open_fds\": %.0f, \"hdf5_objects\": %.0f}\n",
             rss, (double)tr->sync.bucket_floats * 4 / 1e6, tr->s.overlap ? "true" : "false",
-            tr->s.prefetch ? "true" : "false", tr->first_step_unix, tr->skipped_steps);
+            tr->s.prefetch ? "true" : "false", tr->first_step_unix, tr->skipped_steps, held[0],
+            held[1], held[2]);
     fflush(tr->metrics);
   }
   return 0;
