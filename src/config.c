@@ -115,6 +115,15 @@ static int handler(void *user, const char *section, const char *name, const char
     ctx->failed = true;
     return 0;
   }
+  /* The reader registers each header line; should inih see a section it did not (a header
+   * behind a byte-order mark, say), the section starts here (found by jobs/fuzz). */
+  if (cfg->count == 0 || strcmp(cfg->sections[cfg->count - 1].name, section) != 0) {
+    if (!add_section(cfg, section, ctx->line)) {
+      mn_fail(ctx->err, "%s: out of memory", cfg->path);
+      ctx->failed = true;
+      return 0;
+    }
+  }
   mn_cfg_section *s = &cfg->sections[cfg->count - 1];
   if (find_entry(s, name)) {
     mn_fail(ctx->err, "%s:%d: [%s] key '%s' given twice", cfg->path, ctx->line, section, name);
@@ -129,9 +138,8 @@ static int handler(void *user, const char *section, const char *name, const char
   return 1;
 }
 
-int mn_config_parse(mn_config *cfg, const char *path, const char *text, mn_err *err) {
-  memset(cfg, 0, sizeof *cfg);
-  snprintf(cfg->path, sizeof cfg->path, "%s", path);
+/* The parse proper; on failure cfg may hold partial sections (mn_config_parse frees them). */
+static int parse(mn_config *cfg, const char *path, const char *text, mn_err *err) {
   parse_ctx ctx = {.cfg = cfg, .pos = text, .err = err};
   int rc = ini_parse_stream(reader, &ctx, handler, &ctx);
   if (ctx.failed) return -1;
@@ -148,6 +156,14 @@ int mn_config_parse(mn_config *cfg, const char *path, const char *text, mn_err *
         return mn_fail(err, "%s:%d: section [%s] given twice (only [layer] may repeat)", path,
                        cfg->sections[i].line, cfg->sections[i].name);
   return 0;
+}
+
+int mn_config_parse(mn_config *cfg, const char *path, const char *text, mn_err *err) {
+  memset(cfg, 0, sizeof *cfg);
+  snprintf(cfg->path, sizeof cfg->path, "%s", path);
+  if (parse(cfg, path, text, err) == 0) return 0;
+  mn_config_free(cfg); /* a failed parse leaves nothing to free (found by jobs/fuzz) */
+  return -1;
 }
 
 int mn_config_load_file(mn_config *cfg, const char *path, mn_err *err) {

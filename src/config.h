@@ -36,7 +36,8 @@ struct mn_config {
   int count, cap;
 };
 
-/* Parses INI text; `path` is only used in messages. */
+/* Parses INI text; `path` is only used in messages. On failure nothing stays allocated
+ * (mn_config_free is then a harmless no-op). */
 int mn_config_parse(mn_config *cfg, const char *path, const char *text, mn_err *err);
 int mn_config_load_file(mn_config *cfg, const char *path, mn_err *err);
 /* Applies one `section.key=value` override (`layerN.key=value` for the N-th [layer]). */
