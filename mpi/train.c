@@ -23,6 +23,7 @@
 #include "fileutil.h"
 #include "grad_sync.h"
 #include "h5util.h"
+#include "hash.h"
 #include "job.h"
 #include "loader.h"
 #include "run_dir.h"
@@ -315,9 +316,7 @@ static int check_agreement(trainer *tr) {
                                            "layer state",
                                            "steps per epoch",
                                            "local batch"};
-  uint64_t config_hash = 0xcbf29ce484222325ULL;
-  for (const char *c = tr->config_text; *c; c++)
-    config_hash = (config_hash ^ (unsigned char)*c) * 0x100000001b3ULL;
+  const uint64_t config_hash = mn_fnv1a64(MN_FNV_SEED, tr->config_text, strlen(tr->config_text));
   const long long mine[FIELDS] = {(long long)(config_hash >> 1), (long long)tr->sampler.rows,
                                   (long long)tr->train.row_len,  tr->net.outputs,
                                   (long long)tr->net.nparams,    (long long)tr->net.nstate,

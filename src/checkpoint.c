@@ -9,15 +9,9 @@
 
 #include "fileutil.h"
 #include "h5util.h"
+#include "hash.h"
 
 #define MN_VERSION_STRING "mpinet 0.1.0"
-
-/* FNV-1a, 64 bits, continued from h. */
-static uint64_t fnv(uint64_t h, const void *data, size_t n) {
-  const unsigned char *p = data;
-  for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ULL;
-  return h;
-}
 
 /* Parameters, layer state and every attribute a resume relies on. */
 static uint64_t model_hash(const mn_net *net, const mn_ckpt_meta *m) {
@@ -25,16 +19,17 @@ static uint64_t model_hash(const mn_net *net, const mn_ckpt_meta *m) {
   snprintf(text, sizeof text,
            "step=%lld epoch=%lld seed=%lld world=%lld bucket=%lld overlap=%lld n=%zu", m->step,
            m->epoch, m->seed, m->world_size, m->bucket_floats, m->grad_overlap, net->nparams);
-  uint64_t h = fnv(0xcbf29ce484222325ULL, net->params, net->nparams * sizeof(float));
-  h = fnv(h, net->state, net->nstate * sizeof(float));
-  h = fnv(h, text, strlen(text));
-  h = fnv(h, m->config_text ? m->config_text : "", m->config_text ? strlen(m->config_text) : 0);
-  return fnv(h, m->data_path ? m->data_path : "", m->data_path ? strlen(m->data_path) : 0);
+  uint64_t h = mn_fnv1a64(MN_FNV_SEED, net->params, net->nparams * sizeof(float));
+  h = mn_fnv1a64(h, net->state, net->nstate * sizeof(float));
+  h = mn_fnv1a64(h, text, strlen(text));
+  h = mn_fnv1a64(h, m->config_text ? m->config_text : "",
+                 m->config_text ? strlen(m->config_text) : 0);
+  return mn_fnv1a64(h, m->data_path ? m->data_path : "", m->data_path ? strlen(m->data_path) : 0);
 }
 
 static uint64_t optimizer_hash(const mn_optimizer *opt) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (int b = 0; opt && b < opt->nbuf; b++) h = fnv(h, opt->buf[b], opt->n * sizeof(float));
+  uint64_t h = MN_FNV_SEED;
+  for (int b = 0; opt && b < opt->nbuf; b++) h = mn_fnv1a64(h, opt->buf[b], opt->n * sizeof(float));
   return h;
 }
 

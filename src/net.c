@@ -2,6 +2,8 @@
  * backward with the activations the network applies for every layer. */
 #include "net.h"
 
+#include "hash.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,13 +192,7 @@ void mn_net_zero_grads(mn_net *net) {
 mn_activation mn_net_final_act(const mn_net *net) { return net->layers[net->nlayers - 1].act; }
 
 uint64_t mn_net_param_hash(const mn_net *net) {
-  const unsigned char *p = (const unsigned char *)net->params;
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (size_t i = 0; i < net->nparams * sizeof(float); i++) {
-    h ^= p[i];
-    h *= 0x100000001b3ULL;
-  }
-  return h;
+  return mn_fnv1a64(MN_FNV_SEED, net->params, net->nparams * sizeof(float));
 }
 
 void mn_net_describe(const mn_net *net, char *buf, size_t len) {

@@ -6,14 +6,11 @@
 #include <unistd.h>
 
 #include "dataset.h"
+#include "fuzz_file.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   char path[64];
-  snprintf(path, sizeof path, "/tmp/mpinet-fuzz-h5-%d.h5", (int)getpid());
-  FILE *f = fopen(path, "wb");
-  if (!f) return 0;
-  fwrite(data, 1, size, f);
-  fclose(f);
+  if (fuzz_write_file(data, size, "h5", ".h5", path, sizeof path) != 0) return 0;
   mn_split_info info;
   mn_split s;
   mn_err err;

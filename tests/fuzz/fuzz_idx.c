@@ -6,14 +6,11 @@
 #include <unistd.h>
 
 #include "convert.h"
+#include "fuzz_file.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   char path[64];
-  snprintf(path, sizeof path, "/tmp/mpinet-fuzz-idx-%d", (int)getpid());
-  FILE *f = fopen(path, "wb");
-  if (!f) return 0;
-  fwrite(data, 1, size, f);
-  fclose(f);
+  if (fuzz_write_file(data, size, "idx", "", path, sizeof path) != 0) return 0;
   for (int dims = 1; dims <= 3; dims += 2) {
     mn_idx_file idx;
     mn_err err;
