@@ -2,15 +2,21 @@
 #include "grad_sync.h"
 
 #include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
+
+#include "net.h"
 
 #define CHUNK ((size_t)1 << 30) /* MPI counts are int: split larger buffers */
 
 void mn_grad_sync_init(mn_grad_sync *s, const mn_world *w, float *buf, size_t n,
-                       size_t bucket_floats, bool overlap) {
+                       size_t check, size_t bucket_floats, bool overlap) {
   s->w = w;
   s->buf = buf;
   s->n = n;
+  s->check = check < n ? check : n;
+  s->scanned = 0;
+  s->first_bad = SIZE_MAX;
   s->overlap = overlap;
   if (bucket_floats == 0 || bucket_floats > CHUNK) bucket_floats = n < CHUNK ? n : CHUNK;
   /* never more than MN_MAX_BUCKETS buckets */
@@ -28,10 +34,27 @@ static void post(mn_grad_sync *s, int b) {
   MPI_Iallreduce(MPI_IN_PLACE, s->buf + lo, (int)count, MPI_FLOAT, MPI_SUM, s->w->comm, &s->req[b]);
 }
 
-void mn_grad_sync_begin(mn_grad_sync *s) { s->posted = 0; }
+void mn_grad_sync_begin(mn_grad_sync *s) {
+  s->posted = 0;
+  s->scanned = 0;
+  s->first_bad = SIZE_MAX;
+}
+
+static void scan(mn_grad_sync *s, size_t upto) {
+  if (upto > s->check) upto = s->check;
+  if (upto <= s->scanned) return;
+  if (s->first_bad == SIZE_MAX) {
+    size_t bad = s->scanned + mn_first_nonfinite(s->buf + s->scanned, upto - s->scanned);
+    if (bad < upto) s->first_bad = bad;
+  }
+  s->scanned = upto;
+}
+
+void mn_grad_sync_scan_rest(mn_grad_sync *s) { scan(s, s->check); }
 
 void mn_grad_sync_ready(void *user, size_t upto) {
   mn_grad_sync *s = user;
+  scan(s, upto);
   if (!s->overlap || s->w->size == 1) return;
   /* the last bucket also holds the tail flags: it waits for finish() */
   while (s->posted < s->nbuckets - 1 && s->bounds[s->posted + 1] <= upto) post(s, s->posted++);
@@ -42,6 +65,7 @@ void mn_grad_sync_ready(void *user, size_t upto) {
 }
 
 void mn_grad_sync_finish(mn_grad_sync *s) {
+  scan(s, s->check);
   if (s->w->size == 1) return;
   if (!s->overlap) {
     mn_grad_allreduce(s->w, s->buf, s->n);
@@ -103,9 +127,10 @@ int mn_grad_sync_tune(mn_grad_sync *s, void (*dry_step)(void *user), void *user,
   }
   double seconds[MAX_CANDIDATES] = {0};
   float *const buf = s->buf;
+  const size_t check = s->check;
   for (int r = 0; r < rounds; r++)
     for (int c = 0; c < count; c++) {
-      mn_grad_sync_init(s, w, buf, n, sizes[c], overlap[c]);
+      mn_grad_sync_init(s, w, buf, n, check, sizes[c], overlap[c]);
       MPI_Barrier(w->comm);
       double t0 = MPI_Wtime();
       dry_step(user);
@@ -115,7 +140,7 @@ int mn_grad_sync_tune(mn_grad_sync *s, void (*dry_step)(void *user), void *user,
   int best = 0;
   for (int c = 1; c < count; c++)
     if (seconds[c] < seconds[best]) best = c;
-  mn_grad_sync_init(s, w, buf, n, sizes[best], overlap[best]);
+  mn_grad_sync_init(s, w, buf, n, check, sizes[best], overlap[best]);
   return count;
 }
 

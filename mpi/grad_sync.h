@@ -8,9 +8,11 @@
  * also tests the requests in flight, which is what makes Open MPI progress them while we
  * compute. mn_grad_sync_finish posts the rest and waits: the time spent there is the
  * exposed communication. With overlap off, everything is one allreduce at the end.
- * The buffer carries MN_GRAD_TAIL extra floats after the gradients: per-rank flags (a
- * non-finite loss) ride along in the last bucket, so every rank learns of a fault at the
- * same step without an extra collective. */
+ * The buffer ends with a few spare floats (mn_net.tail, mpi/step_record.h): per-rank
+ * records ride along in the last bucket, so every rank learns of a fault, a stop request or
+ * a desynchronised peer at the same step without an extra collective.
+ * Before a bucket is posted, its local gradients are scanned for NaN and infinity (while
+ * they are hot in cache): a rank that produced a non-finite gradient is known by name. */
 #ifndef MN_GRAD_SYNC_H
 #define MN_GRAD_SYNC_H
 
@@ -25,6 +27,9 @@ typedef struct {
   const mn_world *w;
   float *buf;
   size_t n;             /* floats, tail included */
+  size_t check;         /* floats [0, check) are scanned for non-finite values (0: none) */
+  size_t scanned;       /* how far this step's scan got */
+  size_t first_bad;     /* index of this step's first non-finite gradient, or SIZE_MAX */
   size_t bucket_floats; /* 0: one bucket */
   bool overlap;
   int nbuckets, posted;
@@ -33,12 +38,15 @@ typedef struct {
 } mn_grad_sync;
 
 void mn_grad_sync_init(mn_grad_sync *s, const mn_world *w, float *buf, size_t n,
-                       size_t bucket_floats, bool overlap);
+                       size_t check, size_t bucket_floats, bool overlap);
 /* Before backward. */
 void mn_grad_sync_begin(mn_grad_sync *s);
 /* mn_pass.grads_ready: gradients [0, upto) are final. */
 void mn_grad_sync_ready(void *user, size_t upto);
-/* After backward: posts what is left and waits for everything. */
+/* After backward: scans what backward left unscanned; afterwards first_bad is final and the
+ * tail may be written. */
+void mn_grad_sync_scan_rest(mn_grad_sync *s);
+/* After backward (and the tail written): posts what is left and waits for everything. */
 void mn_grad_sync_finish(mn_grad_sync *s);
 /* Times MPI_Allreduce on the real communicator for a few sizes (collective) and returns the
  * smallest bucket, in floats, that still moves data at >= 80% of the best rate seen: small

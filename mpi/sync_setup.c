@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
 #include "trainer.h"
 
 /* One training step's forward and backward on the first batch, with nothing kept: the
@@ -45,18 +46,18 @@ static void dry_step(void *user) {
  * reduction order keeps the bits); or, by default, timed on this model and communicator
  * before the first step at 2 ranks (mn_grad_sync_tune: dry steps that change nothing) and
  * by a fixed rule at 3+ ranks. */
-int mn_trainer_setup_sync(trainer *tr, long long first_step) {
+static int choose(trainer *tr, long long first_step) {
   mn_settings *s = &tr->s;
-  const size_t n = tr->net.nparams + MN_GRAD_TAIL;
+  const size_t n = tr->net.nparams + tr->net.tail, g = tr->net.nparams;
   if (s->bucket_mb > 0.0 || tr->w.size == 1) {
     size_t bucket = s->bucket_mb > 0.0 ? (size_t)(s->bucket_mb * 1e6 / 4) : n;
-    mn_grad_sync_init(&tr->sync, &tr->w, tr->net.grads, n, bucket < 1024 ? 1024 : bucket,
+    mn_grad_sync_init(&tr->sync, &tr->w, tr->net.grads, n, g, bucket < 1024 ? 1024 : bucket,
                       s->overlap);
     return 0;
   }
   if (tr->resumed_bucket > 0) {
     s->overlap = tr->resumed_overlap;
-    mn_grad_sync_init(&tr->sync, &tr->w, tr->net.grads, n, (size_t)tr->resumed_bucket, s->overlap);
+    mn_grad_sync_init(&tr->sync, &tr->w, tr->net.grads, n, g, (size_t)tr->resumed_bucket, s->overlap);
     return 0;
   }
   if (tr->w.size > 2) {
@@ -66,7 +67,7 @@ int mn_trainer_setup_sync(trainer *tr, long long first_step) {
      * to 4 MB of gradients, else 4 MB buckets overlapped with backward. (At 2 ranks every
      * algorithm computes a + b for each element, so timing may choose freely.) */
     const size_t four_mb = (size_t)1 << 20;
-    mn_grad_sync_init(&tr->sync, &tr->w, tr->net.grads, n, n <= four_mb ? n : four_mb, n > four_mb);
+    mn_grad_sync_init(&tr->sync, &tr->w, tr->net.grads, n, g, n <= four_mb ? n : four_mb, n > four_mb);
     s->overlap = tr->sync.overlap;
     return 0;
   }
@@ -74,10 +75,21 @@ int mn_trainer_setup_sync(trainer *tr, long long first_step) {
   d.state_copy = malloc(tr->net.nstate * sizeof(float) + 1);
   if (!d.state_copy) mn_world_abort(&tr->w, "out of memory");
   memcpy(d.state_copy, tr->net.state, tr->net.nstate * sizeof(float));
-  mn_grad_sync_init(&tr->sync, &tr->w, tr->net.grads, n, n, false);
+  mn_grad_sync_init(&tr->sync, &tr->w, tr->net.grads, n, g, n, false);
   dry_step(&d); /* warm-up: first touches, MPI connections */
   tr->tune_candidates = mn_grad_sync_tune(&tr->sync, dry_step, &d, 2);
   s->overlap = tr->sync.overlap;
   free(d.state_copy);
+  return 0;
+}
+
+int mn_trainer_setup_sync(trainer *tr, long long first_step) {
+  if (choose(tr, first_step) != 0) return -1;
+  /* the layout every rank must share, carried in each step's record (step_record.h) */
+  const mn_grad_sync *sync = &tr->sync;
+  uint64_t h = mn_fnv1a64(MN_FNV_SEED, sync->bounds, (size_t)(sync->nbuckets + 1) * sizeof(size_t));
+  h = mn_fnv1a64(h, &tr->net.tail, sizeof tr->net.tail);
+  h = mn_fnv1a64(h, &sync->overlap, sizeof sync->overlap);
+  tr->layout_hash = (uint32_t)(h ^ (h >> 24) ^ (h >> 48)) & 0xFFFFFFu;
   return 0;
 }

@@ -27,6 +27,7 @@
 #include "job.h"
 #include "loader.h"
 #include "run_dir.h"
+#include "step_record.h"
 #include "trainer.h"
 #include "watchdog.h"
 #include "world.h"
@@ -55,12 +56,6 @@ static void usage(FILE *out) {
           "  --resume. A rank without progress for train.watchdog_seconds ends the job.\n"
           "Exit status: 0 done, 1 error (one line 'mpinet: error: ...'), 2 bad usage,\n"
           "3 watchdog (no progress), 75 stopped by a signal after a checkpoint.\n");
-}
-
-static bool is_rank0_env(void) {
-  const char *r = getenv("OMPI_COMM_WORLD_RANK");
-  if (!r) r = getenv("PMIX_RANK");
-  return !r || strcmp(r, "0") == 0;
 }
 
 /* Loads `path` (what `latest` names); if it is unreadable or corrupt, the newest older
@@ -182,6 +177,48 @@ static void rows_for_step(void *user, long long step, uint32_t *rows) {
                    rows);
 }
 
+/* This rank's record for the step (step_record.h): faults found here, a stop request, and
+ * the fingerprint every rank must share. A rank with a non-finite loss looks for the first
+ * layer whose output went non-finite (only then: a diagnosis, not a per-step cost). */
+static void write_record(trainer *tr, const mn_loss_stats *st, int lb, long long step,
+                         long long stop) {
+  mn_net *net = &tr->net;
+  uint32_t rec[MN_REC_FIELDS] = {0};
+  if (!isfinite(st->loss_sum)) {
+    int layer = mn_net_first_nonfinite_output(net, lb);
+    rec[MN_REC_LOSS] = (uint32_t)(1 + (layer >= 0 ? layer : net->nlayers));
+  }
+  if (tr->sync.first_bad != SIZE_MAX) {
+    int layer = mn_net_layer_at(net, tr->sync.first_bad);
+    rec[MN_REC_GRAD] = (uint32_t)(1 + (layer >= 0 ? layer : net->nlayers));
+  }
+  rec[MN_REC_STOP] = mn_stop_signal() ? 1 : 0;
+  rec[MN_REC_STEP] = (uint32_t)step;
+  rec[MN_REC_LAYOUT] = tr->layout_hash;
+  rec[MN_REC_LEFT] = (uint32_t)(stop - step);
+  mn_record_write(net->grads + net->nparams, tr->w.size, tr->w.rank, rec);
+}
+
+/* "loss at step 7 (epoch 1) on rank 1 (first non-finite output: layer 02_dense)" */
+static void describe_fault(const trainer *tr, const mn_record_verdict *v, long long step,
+                           char *buf, size_t len) {
+  const mn_net *net = &tr->net;
+  const bool loss = v->loss_ranks > 0;
+  const int rank = loss ? v->loss_rank : v->grad_rank;
+  const int layer = loss ? v->loss_layer : v->grad_layer;
+  const int ranks = loss ? v->loss_ranks : v->grad_ranks;
+  const char *name = layer >= 0 && layer < net->nlayers ? net->layers[layer].name : NULL;
+  char others[64] = "";
+  if (ranks > 1) snprintf(others, sizeof others, " and %d other rank(s)", ranks - 1);
+  snprintf(buf, len, "non-finite %s at step %lld (epoch %lld) on rank %d%s (%s%s)",
+           loss ? "loss" : "gradient", step + 1, step / tr->sampler.steps_per_epoch + 1, rank,
+           others,
+           !name ? "every layer's output finite: the loss itself overflowed"
+           : loss ? "first non-finite output: layer "
+                  : "first one in the parameters of layer ",
+           name ? name : "");
+}
+
 /* The loop proper; returns 0 when done, 1 when stopped by a signal (after a checkpoint), or
  * -1 on errors (already reported). */
 static int train_loop(trainer *tr, long long step) {
@@ -215,6 +252,10 @@ static int train_loop(trainer *tr, long long step) {
       double ta = MPI_Wtime();
       mn_watchdog_phase(MN_PHASE_DATA, step);
       const mn_batch *b = mn_loader_next(&tr->loader, step);
+      if (step == tr->fault_step && !tr->fault_nan) { /* test hook, see setup() */
+        tr->fault_step = -1;
+        continue;
+      }
       double tb = MPI_Wtime();
       mn_watchdog_phase(MN_PHASE_FORWARD, step);
       pass.step = step;
@@ -223,36 +264,46 @@ static int train_loop(trainer *tr, long long step) {
       mn_loss_stats st = {0};
       mn_loss_compute(net->loss, mn_net_final_act(net), out, labels ? b->y : NULL,
                       labels ? NULL : b->t, lb, net->outputs, scale, mn_net_output_grad(net), &st);
-      net->grads[net->nparams] = isfinite(st.loss_sum) ? 0.0f : 1.0f;
-      net->grads[net->nparams + 1] = mn_stop_signal() ? 1.0f : 0.0f;
       double tc = MPI_Wtime();
       mn_watchdog_phase(MN_PHASE_BACKWARD, step);
       mn_grad_sync_begin(&tr->sync);
+      if (step == tr->fault_step && tr->fault_nan) net->layers[0].grads[0] = NAN; /* test hook */
       mn_net_backward(net, &pass, b->x, lb, NULL);
       double td = MPI_Wtime();
       mn_watchdog_phase(MN_PHASE_ALLREDUCE, step);
+      mn_grad_sync_scan_rest(&tr->sync);
+      write_record(tr, &st, lb, step, stop);
       mn_grad_sync_finish(&tr->sync);
       double te = MPI_Wtime();
       mn_watchdog_phase(MN_PHASE_OPTIMIZER, step);
-      /* every rank sees the same sum, so all stop after this same step */
-      stopping = net->grads[net->nparams + 1] != 0.0f;
+      /* every rank read the same records, so all take the same decisions at this step */
+      mn_record_verdict v;
+      mn_record_read(net->grads + net->nparams, tr->w.size, &v);
+      if (v.desync_ranks > 0) {
+        if (tr->w.rank == 0)
+          fprintf(stderr,
+                  "mpinet: error: ranks out of step at the gradient allreduce of step %lld: "
+                  "%d rank(s) disagree with rank 0 (%s); stopping before they deadlock in a "
+                  "later collective; the last checkpoint in %s is intact\n",
+                  step + 1, v.desync_ranks, v.desync, s->run_dir);
+        return -1;
+      }
+      stopping = v.stop;
       bool skipped = false;
-      if (net->grads[net->nparams] != 0.0f) {
+      if (v.loss_ranks + v.grad_ranks > 0) {
+        char what[400];
+        describe_fault(tr, &v, step, what, sizeof what);
         if (!s->skip_nonfinite) {
           if (tr->w.rank == 0)
             fprintf(stderr,
-                    "mpinet: error: non-finite loss at step %lld (epoch %lld) on %.0f "
-                    "rank(s); stopping (lower train.lr?); the last checkpoint in %s is "
-                    "intact\n",
-                    step + 1, epoch + 1, net->grads[net->nparams], s->run_dir);
+                    "mpinet: error: %s; stopping (lower train.lr?); the last checkpoint in %s "
+                    "is intact\n",
+                    what, s->run_dir);
           return -1;
         }
         /* train.on_nonfinite = skip: every rank drops this step's update together */
         if (tr->w.rank == 0)
-          fprintf(stderr,
-                  "mpinet: warning: non-finite loss at step %lld on %.0f rank(s): step "
-                  "skipped on every rank\n",
-                  step + 1, net->grads[net->nparams]);
+          fprintf(stderr, "mpinet: warning: %s: step skipped on every rank\n", what);
         tr->skipped_steps++;
         mn_net_zero_grads(net);
         skipped = true;
@@ -362,6 +413,20 @@ static int setup(trainer *tr, const char *config_path, char **sets, int nsets,
   if (mn_world_agree(w, rc, &err) != 0) return -1;
   mn_watchdog_start(w->rank, tr->s.watchdog_s);
   mn_watchdog_phase(MN_PHASE_DATA, -1);
+  /* Test hooks (tests/faults.sh), MPINET_FAULT=KIND:RANK:STEP; at step STEP, rank RANK
+   *   skip-batch  consumes the batch without training on it, as a rank with an off-by-one in
+   *               its data would: the step records must stop the job before a deadlock;
+   *   nan-grad    finds a NaN in its first layer's gradient (with a finite loss). */
+  tr->fault_step = -1;
+  const char *fault = getenv("MPINET_FAULT");
+  char kind[16];
+  int fault_rank;
+  long long fault_step;
+  if (fault && sscanf(fault, "%15[a-z-]:%d:%lld", kind, &fault_rank, &fault_step) == 3 &&
+      fault_rank == w->rank) {
+    tr->fault_step = fault_step - 1;
+    tr->fault_nan = strcmp(kind, "nan-grad") == 0;
+  }
 
   mn_settings *s = &tr->s;
   if (s->batch % w->size != 0) {
@@ -393,6 +458,7 @@ static int setup(trainer *tr, const char *config_path, char **sets, int nsets,
   if (rc == 0) rc = mn_eval_load(&tr->test, s->data_path, "test", (int)s->eval_batch, w, &err);
   int max_batch = (int)(s->batch / w->size > s->eval_batch ? s->batch / w->size : s->eval_batch);
   if (rc == 0) rc = mn_job_model(&tr->cfg, s, &info, max_batch, &tr->net, &err);
+  if (rc == 0) rc = mn_net_set_tail(&tr->net, mn_record_tail(w->size), &err);
   if (rc == 0)
     rc = mn_optim_setup(&s->opt, &tr->net, s->batch, tr->sampler.steps_per_epoch, s->epochs, &err);
   if (rc == 0) {
@@ -492,24 +558,24 @@ int mn_train_main(int argc, char **argv) {
                                        {0, 0, 0, 0}};
   int c;
   optind = 1;
-  opterr = is_rank0_env();
+  opterr = mn_first_rank_env();
   while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
     switch (c) {
     case 's': sets[nsets++] = optarg; break;
     case 'r': resume = optarg; break;
     case 'h':
-      if (is_rank0_env()) usage(stdout);
+      if (mn_first_rank_env()) usage(stdout);
       free(sets);
       return 0;
     default:
-      if (is_rank0_env()) usage(stderr);
+      if (mn_first_rank_env()) usage(stderr);
       free(sets);
       return 2;
     }
   }
   const char *config = optind < argc ? argv[optind] : NULL;
   if (optind + 1 < argc || (!config && !resume)) {
-    if (is_rank0_env()) {
+    if (mn_first_rank_env()) {
       fprintf(stderr, "mpinet: error: train: expected one CONFIG.ini (or --resume RUN_DIR)\n");
       usage(stderr);
     }

@@ -32,6 +32,9 @@ typedef struct trainer {
   long long resumed_bucket; /* bucket size the resumed checkpoint was written with */
   bool resumed_overlap;     /* and whether it overlapped */
   int tune_candidates;      /* bucket configurations timed at start-up (0: none) */
+  uint32_t layout_hash;     /* 24 bits of the gradient buffer's layout (step_record.h) */
+  long long fault_step;     /* test hook MPINET_FAULT (train.c setup): its step, or -1 */
+  bool fault_nan;
   double first_step_unix;
   long long skipped_steps; /* steps dropped on every rank for a non-finite loss */
   size_t heap_in_use; /* allocator bytes in use after warm-up (check_allocations) */

@@ -47,3 +47,12 @@ void *mn_alloc(size_t n, size_t size, const char *what, mn_err *err) {
   if (!p) mn_fail(err, "%s: out of memory (%zu bytes)", what, bytes);
   return p;
 }
+
+bool mn_first_rank_env(void) {
+  static const char *const vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"};
+  for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+    const char *r = getenv(vars[i]);
+    if (r) return strcmp(r, "0") == 0;
+  }
+  return true;
+}

@@ -6,6 +6,7 @@
 #ifndef MN_ERROR_H
 #define MN_ERROR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct {
@@ -23,5 +24,9 @@ int mn_mul_size(size_t a, size_t b, size_t *out);
 
 /* malloc/calloc that report what they were for. */
 void *mn_alloc(size_t n, size_t size, const char *what, mn_err *err);
+
+/* False in a process that an MPI launcher started as a rank other than 0 (Open MPI's,
+ * PMIx's or PMI's rank variable): usage errors found before MPI_Init print once per job. */
+bool mn_first_rank_env(void);
 
 #endif

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "convert.h"
+#include "error.h"
 #include "info.h"
 #include "train.h"
 
@@ -53,6 +54,7 @@ int main(int argc, char **argv) {
             help ? "" : "mpinet: error: convert: expected idx, csv or synthetic\n");
     return help ? 0 : 2;
   }
-  fprintf(stderr, "mpinet: error: unknown command '%s' (try mpinet --help)\n", cmd);
+  if (mn_first_rank_env())
+    fprintf(stderr, "mpinet: error: unknown command '%s' (try mpinet --help)\n", cmd);
   return 2;
 }

@@ -4,6 +4,7 @@
 
 #include "hash.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,7 +104,7 @@ int mn_net_create(mn_net *net, mn_config *cfg, mn_shape in, int outputs, mn_loss
   }
 
   net->params = mn_alloc(net->nparams, sizeof(float), "parameters", err);
-  net->grads = mn_alloc(net->nparams + MN_GRAD_TAIL, sizeof(float), "gradients", err);
+  net->grads = mn_alloc(net->nparams, sizeof(float), "gradients", err);
   net->state = mn_alloc(net->nstate, sizeof(float), "layer state", err);
   if (!net->params || !net->grads || !net->state) goto fail;
   /* Last layer first: backward completes the buffer front to back. */
@@ -186,7 +187,53 @@ void mn_net_backward(mn_net *net, const mn_pass *p, const float *x, int batch, f
 }
 
 void mn_net_zero_grads(mn_net *net) {
-  memset(net->grads, 0, (net->nparams + MN_GRAD_TAIL) * sizeof(float));
+  memset(net->grads, 0, (net->nparams + net->tail) * sizeof(float));
+}
+
+int mn_net_set_tail(mn_net *net, size_t floats, mn_err *err) {
+  float *g = mn_alloc(net->nparams + floats, sizeof(float), "gradients", err);
+  if (!g) return -1;
+  memcpy(g, net->grads, net->nparams * sizeof(float));
+  for (int i = 0; i < net->nlayers; i++) net->layers[i].grads = g + net->layers[i].param_offset;
+  free(net->grads);
+  net->grads = g;
+  net->tail = floats;
+  return 0;
+}
+
+int mn_net_layer_at(const mn_net *net, size_t offset) {
+  for (int i = 0; i < net->nlayers; i++) {
+    const mn_layer *l = &net->layers[i];
+    if (offset >= l->param_offset && offset < l->param_offset + l->nparams) return i;
+  }
+  return -1;
+}
+
+size_t mn_first_nonfinite(const float *x, size_t n) {
+  /* x * 0 is 0 for finite x and NaN otherwise; 16 independent sums vectorise */
+  enum { LANES = 16, BLOCK = 4096 };
+  for (size_t at = 0; at < n; at += BLOCK) {
+    const size_t end = n - at < BLOCK ? n : at + BLOCK;
+    float acc[LANES] = {0};
+    size_t i = at;
+    for (; i + LANES <= end; i += LANES)
+      for (int j = 0; j < LANES; j++) acc[j] += x[i + j] * 0.0f;
+    float t = 0.0f;
+    for (; i < end; i++) t += x[i] * 0.0f;
+    for (int j = 0; j < LANES; j++) t += acc[j];
+    if (t != 0.0f)
+      for (i = at; i < end; i++)
+        if (!isfinite(x[i])) return i;
+  }
+  return n;
+}
+
+int mn_net_first_nonfinite_output(const mn_net *net, int batch) {
+  for (int i = 0; i < net->nlayers; i++) {
+    const size_t n = (size_t)batch * mn_shape_count(net->layers[i].out);
+    if (mn_first_nonfinite(net->acts[i], n) < n) return i;
+  }
+  return -1;
 }
 
 mn_activation mn_net_final_act(const mn_net *net) { return net->layers[net->nlayers - 1].act; }

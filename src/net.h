@@ -13,16 +13,14 @@
 #include "layer.h"
 #include "loss.h"
 
-/* Spare floats after the gradients: flags that ride along the gradient allreduce
- * (mpi/train.c: [0] ranks with a non-finite loss, [1] ranks asked to stop by a signal). */
-#define MN_GRAD_TAIL 2
-
 typedef struct {
   int nlayers;
   mn_layer *layers;
   size_t nparams;
   float *params;
-  float *grads; /* nparams + MN_GRAD_TAIL */
+  float *grads; /* nparams, then `tail` spare floats that ride along the gradient allreduce
+                   (mpi/step_record.h: per-rank faults, stop requests, step fingerprints) */
+  size_t tail;
   size_t nstate;
   float *state;
   mn_shape in_shape;
@@ -48,6 +46,16 @@ float *mn_net_output_grad(mn_net *net);
  * receives the gradient w.r.t. the input x (gradient checks). */
 void mn_net_backward(mn_net *net, const mn_pass *p, const float *x, int batch, float *dx);
 void mn_net_zero_grads(mn_net *net);
+/* Makes room for `floats` spare floats after the gradients (zeroed); layers are re-pointed
+ * at the new buffer. Call before training, never per step. */
+int mn_net_set_tail(mn_net *net, size_t floats, mn_err *err);
+/* The layer whose parameter slice holds parameter index `offset`; -1 if none. */
+int mn_net_layer_at(const mn_net *net, size_t offset);
+/* The first layer (in forward order) whose output for the last forward pass of `batch` rows
+ * holds a NaN or infinity; -1 if none. A diagnosis, not a per-step check. */
+int mn_net_first_nonfinite_output(const mn_net *net, int batch);
+/* The index of the first non-finite float of x[0, n), or n if all are finite (vectorised). */
+size_t mn_first_nonfinite(const float *x, size_t n);
 /* The activation of the last layer, as the loss needs to know it. */
 mn_activation mn_net_final_act(const mn_net *net);
 /* A 64-bit FNV-1a hash of the parameter bytes: equal replicas have equal hashes. */

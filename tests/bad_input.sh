@@ -54,7 +54,7 @@ nan-loss)
 nan-one-rank)
   # shard mode: only rank 1 holds the row that overflows, so only it sees a NaN
   "$TEST_TOOLS/make_bad_data" huge-last-row "$WORK/huge.h5"
-  expect_error 20 "non-finite loss at step [0-9]+ \(epoch [0-9]+\) on 1 rank\(s\)" \
+  expect_error 20 "non-finite loss at step [0-9]+ \(epoch [0-9]+\) on rank 1 \(first non-finite output: layer 00_dense\)" \
     run_mpi 2 train "$WORK/job.ini" --set data.path="$WORK/huge.h5" --set data.shuffle=shard \
     --set train.batch=8 --set layer3.units=3 --set layer1.activation=relu ;;
 syntax)
@@ -112,5 +112,32 @@ desync-data)
   expect_error 10 "rank 1 disagrees with rank 0 on the training rows \(192 vs 256\)" \
     timeout -k 5 60 mpirun "${MPIRUN_FLAGS[@]}" -np 1 -wdir "$WORK/a" "$MPINET" train "$WORK/job.ini" : \
     -np 1 -wdir "$WORK/b" "$MPINET" train "$WORK/job.ini" ;;
+nan-in-data)
+  "$TEST_TOOLS/make_bad_data" nan-x "$WORK/nan.h5"
+  expect_error 10 "$WORK/nan.h5: /train/x has a non-finite value at row 5" \
+    run_mpi 2 train "$WORK/job.ini" --set data.path="$WORK/nan.h5" --set layer3.units=3 ;;
+unknown-command)
+  expect_error 10 "unknown command 'trian'" run_mpi 2 trian "$WORK/job.ini" ;;
+corrupt-checkpoint-eval)
+  run_mpi 2 train "$WORK/job.ini" --set train.max_steps=2 > /dev/null
+  cp "$WORK/run/ckpt-00000002.h5" "$WORK/cut.h5"
+  truncate -s 3000 "$WORK/cut.h5"
+  expect_error 10 "$WORK/cut.h5: HDF5 cannot open it \(corrupt or truncated\?\)" \
+    run_mpi 2 eval "$WORK/cut.h5" "$WORK/d.h5"
+  "$MPINET" info "$WORK/run/ckpt-00000002.h5" > /dev/null || fail "the intact checkpoint no longer loads" ;;
+no-layers)
+  sed -i '/^\[layer\]/,$d' "$WORK/job.ini"
+  expect_error 10 "job.ini: no \[layer\] sections" run_mpi 2 train "$WORK/job.ini" ;;
+bad-activation)
+  expect_error 10 "--set layer1.activation: 'relux' is not one of: none, sigmoid, tanh" \
+    run_mpi 2 train "$WORK/job.ini" --set layer1.activation=relux ;;
+reshape-mismatch)
+  awk '/^\[layer\]/ && !done { printf "[layer]\ntype = reshape\nshape = 3,3,3\n"; done = 1 } { print }' \
+    "$WORK/job.ini" > "$WORK/rs.ini"
+  expect_error 10 "rs.ini:[0-9]+: \[layer 1\]: reshape layer gets input of shape \(16\): cannot reshape it to \(3, 3, 3\)" \
+    run_mpi 2 train "$WORK/rs.ini" ;;
+convert-bad-kind)
+  expect_error 10 "--kind nope: expected blobs, regression or sequence" \
+    "$MPINET" convert synthetic --kind nope -o "$WORK/x.h5" ;;
 *) fail "unknown case $case" ;;
 esac

@@ -8,6 +8,12 @@
 #                  last checkpoint ends bit-identical to the uninterrupted run.
 #   sigstop        SIGSTOP of one rank: the peers' watchdog (3 s here) ends the job within
 #                  3 + 5 s with a line naming the phase; no process is left behind.
+#   desync         the last rank consumes one batch more than its peers (MPINET_FAULT hook):
+#                  the per-step fingerprint stops every rank at that step with one line
+#                  naming the disagreeing rank, before any collective can deadlock.
+#   nan-grad       a NaN in rank 1's gradient with a finite loss: every rank stops at that
+#                  step naming rank 1 and the layer; with on_nonfinite = skip every rank
+#                  skips it and the replicas stay identical.
 source "$(dirname "$0")/lib.sh"
 case=${1:?case}
 N=${2:-2}
@@ -91,6 +97,43 @@ sigstop)
   sleep 1 # dead, or a zombie waiting for a reaper (containers without an init): not stopped
   state=$(ps -o stat= -p "$victim" || true)
   case $state in "" | Z*) ;; *) kill -9 "$victim"; fail "the stopped rank was left behind ($state)" ;; esac
+  ;;
+desync)
+  job cut
+  export MPINET_FAULT=skip-batch:$((N - 1)):150
+  t0=$(date +%s.%N)
+  start cut
+  finish "$t0"
+  unset MPINET_FAULT
+  cat "$WORK/cut.err" | grep mpinet || true
+  [ "$RC" -ne 0 ] || fail "mpirun exited 0"
+  [ "$(grep -c '^mpinet: error:' "$WORK/cut.err")" -eq 1 ] || fail "expected exactly one error line"
+  grep -Eq "^mpinet: error: ranks out of step at the gradient allreduce of step 150: 1 rank\(s\) disagree with rank 0 \(rank $((N - 1)): step 151, 1050 steps left, layout [0-9a-f]+; rank 0: step 150, 1051 steps left" \
+    "$WORK/cut.err" || fail "no line naming the disagreeing rank and both steps"
+  [ "$(cat "$WORK/cut/latest")" = ckpt-00000100.h5 ] || fail "latest moved"
+  "$MPINET" info "$WORK/cut/ckpt-00000100.h5" > /dev/null || fail "the last checkpoint does not load"
+  ;;
+nan-grad)
+  job cut
+  export MPINET_FAULT=nan-grad:1:150
+  t0=$(date +%s.%N)
+  start cut
+  finish "$t0"
+  cat "$WORK/cut.err" | grep mpinet || true
+  [ "$RC" -ne 0 ] || fail "mpirun exited 0"
+  [ "$(grep -c '^mpinet: error:' "$WORK/cut.err")" -eq 1 ] || fail "expected exactly one error line"
+  grep -q "^mpinet: error: non-finite gradient at step 150 (epoch 2) on rank 1 (first one in the parameters of layer 00_dense)" \
+    "$WORK/cut.err" || fail "no line naming the step, rank and layer"
+  [ "$(cat "$WORK/cut/latest")" = ckpt-00000100.h5 ] || fail "latest moved"
+  job skip
+  run_mpi "$N" train "$WORK/skip.ini" --set train.on_nonfinite=skip --set train.epochs=2 \
+    > "$WORK/skip.log" 2> "$WORK/skip.err"
+  unset MPINET_FAULT
+  cat "$WORK/skip.err"
+  [ "$(grep -c 'non-finite gradient at step 150 (epoch 2) on rank 1 .*: step skipped on every rank' "$WORK/skip.err")" -eq 1 ] \
+    || fail "expected one skipped step"
+  grep -q "replicas identical on all $N ranks" "$WORK/skip.log" || fail "replicas differ"
+  grep -q '"skipped_steps": 1' <(tail -1 "$WORK/skip/metrics.jsonl") || fail "metrics lack the count"
   ;;
 *) fail "unknown case $case" ;;
 esac

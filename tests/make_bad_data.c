@@ -3,8 +3,10 @@
  *   no-train-x     /train/x deleted
  *   label-range    a training label equal to the class count
  *   row-mismatch   /train/y shorter than /train/x
+ *   nan-x          a NaN among the training values (row 5)
  *   huge-last-row  a valid file whose last training row holds 3e38 (the loss overflows
  *                  when a batch takes it: a NaN on the one rank that holds that row) */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -16,7 +18,7 @@ enum { N = 64, F = 8, K = 3 };
 int main(int argc, char **argv) {
   if (argc != 3) {
     fprintf(stderr,
-            "usage: make_bad_data no-train-x|label-range|row-mismatch|huge-last-row OUT.h5\n");
+            "usage: make_bad_data no-train-x|label-range|row-mismatch|nan-x|huge-last-row OUT.h5\n");
     return 2;
   }
   const char *kind = argv[1], *out = argv[2];
@@ -25,6 +27,8 @@ int main(int argc, char **argv) {
   for (int i = 0; i < N * F; i++) x[i] = (float)(i % 7) - 3.0f;
   if (strcmp(kind, "huge-last-row") == 0)
     for (int j = 0; j < F; j++) x[(N - 1) * F + j] = 3e38f;
+  const bool nan_x = strcmp(kind, "nan-x") == 0;
+  if (nan_x) x[5 * F + 2] = NAN;
   for (int i = 0; i < N; i++) y[i] = i % K;
   bool label_range = strcmp(kind, "label-range") == 0;
   if (label_range) y[N / 2] = K; /* one past the last class */
@@ -46,7 +50,7 @@ int main(int argc, char **argv) {
     size_t dims[1] = {rows};
     rc = mn_h5_write_array(g, "y", H5T_NATIVE_INT32, 1, dims, y, false) != 0;
     H5Gclose(g);
-  } else if (!label_range && strcmp(kind, "huge-last-row") != 0) {
+  } else if (!label_range && !nan_x && strcmp(kind, "huge-last-row") != 0) {
     fprintf(stderr, "make_bad_data: unknown kind %s\n", kind);
     rc = 2;
   }

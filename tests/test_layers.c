@@ -220,6 +220,29 @@ static void test_config_errors(void) {
                       (mn_shape){3, {1, 5, 5}}, "[layer 1]", "padding 'wide'");
 }
 
+/* mn_first_nonfinite: the gradient scan must find a NaN or infinity anywhere (block
+ * boundaries, the unrolled tail), and nothing in finite data of any sign. */
+static void test_first_nonfinite(void) {
+  enum { N = 3 * 4096 + 37 };
+  static float x[N];
+  for (size_t i = 0; i < N; i++) x[i] = (i % 3 == 0 ? -1.0f : 1.0f) * 3.0e38f * (float)(i % 2);
+  x[7] = -0.0f;
+  CHECK(mn_first_nonfinite(x, N) == N, "finite data flagged at %zu", mn_first_nonfinite(x, N));
+  const size_t at[] = {0, 15, 16, 4095, 4096, 8191, N - 37, N - 1};
+  const float bad[] = {NAN, INFINITY, -INFINITY};
+  for (size_t a = 0; a < sizeof at / sizeof at[0]; a++)
+    for (int b = 0; b < 3; b++) {
+      const float keep = x[at[a]];
+      x[at[a]] = bad[b];
+      size_t got = mn_first_nonfinite(x, N);
+      CHECK(got == at[a], "value %g at %zu found at %zu", (double)bad[b], at[a], got);
+      x[at[a]] = keep;
+    }
+  x[100] = NAN, x[9000] = NAN;
+  CHECK(mn_first_nonfinite(x, N) == 100, "not the first of two");
+  CHECK(mn_first_nonfinite(x, 0) == 0, "empty");
+}
+
 int main(void) {
   test_conv_forward_reference(2, 7, 6, 3, 3, 3, 1, "valid", 0, 0);
   test_conv_forward_reference(3, 9, 8, 2, 3, 2, 2, "same", 1, 0);
@@ -230,5 +253,6 @@ int main(void) {
   test_dropout();
   test_batchnorm_running_stats();
   test_config_errors();
+  test_first_nonfinite();
   return check_report("test_layers");
 }
