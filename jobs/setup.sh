@@ -5,7 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(gcc make cmake pkg-config openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools
-          libopenblas-dev libinih-dev zlib1g-dev dataset-fashion-mnist bc)
+          libopenblas-dev libinih-dev zlib1g-dev dataset-fashion-mnist bc
+          # tests and cluster tooling: a throwaway SLURM, network namespaces, plots, h5py
+          slurm-wlm munge iproute2 gnuplot-nox python3-h5py)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -350,6 +350,7 @@ static int train_loop(trainer *tr, long long step) {
       return 1;
     }
   }
+  tr->final_step = step;
   return 0;
 }
 
@@ -499,6 +500,8 @@ static int setup(trainer *tr, const char *config_path, char **sets, int nsets,
                    s->run_dir, s->run_dir);
     if (rc == 0) rc = mn_mkdir_p(s->run_dir, &err);
     char path[1100];
+    snprintf(path, sizeof path, "%s/finished", s->run_dir);
+    unlink(path); /* a resumed run is not finished until it says so again */
     snprintf(path, sizeof path, "%s/config.ini", s->run_dir);
     if (rc == 0) rc = mn_write_file_atomic(path, tr->config_text, &err);
     snprintf(path, sizeof path, "%s/metrics.jsonl", s->run_dir);
@@ -602,6 +605,14 @@ int mn_train_main(int argc, char **argv) {
     if (tr.test.info.has_labels) printf("  test_accuracy %.2f%%", 100.0 * tr.last_test_acc);
     printf(" | replicas identical on all %d ranks (fnv1a64 %016" PRIx64 ") | run dir %s\n",
            tr.w.size, mn_net_param_hash(&tr.net), tr.s.run_dir);
+    /* the run's own word that it reached its end: job scripts check it rather than trust a
+     * launcher's exit status (srun exits 0 when it fails to launch the tasks) */
+    char path[1100], text[64];
+    snprintf(path, sizeof path, "%s/finished", tr.s.run_dir);
+    snprintf(text, sizeof text, "step %lld\n", tr.final_step);
+    mn_err err;
+    if (mn_write_file_atomic(path, text, &err) != 0)
+      fprintf(stderr, "mpinet: warning: %s\n", err.msg);
   }
   mn_watchdog_stop();
   teardown(&tr);

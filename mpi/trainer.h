@@ -36,6 +36,7 @@ typedef struct trainer {
   long long fault_step;     /* test hook MPINET_FAULT (train.c setup): its step, or -1 */
   bool fault_nan;
   double first_step_unix;
+  long long final_step;    /* where the loop ended */
   long long skipped_steps; /* steps dropped on every rank for a non-finite loss */
   size_t heap_in_use; /* allocator bytes in use after warm-up (check_allocations) */
   FILE *metrics;
