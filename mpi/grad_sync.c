@@ -31,6 +31,7 @@ void mn_grad_sync_init(mn_grad_sync *s, const mn_world *w, float *buf, size_t n,
 
 static void post(mn_grad_sync *s, int b) {
   const size_t lo = s->bounds[b], count = s->bounds[b + 1] - lo;
+  if (s->timing) s->posted_at[b] = MPI_Wtime(), s->done_at[b] = 0.0;
   MPI_Iallreduce(MPI_IN_PLACE, s->buf + lo, (int)count, MPI_FLOAT, MPI_SUM, s->w->comm, &s->req[b]);
 }
 
@@ -58,7 +59,14 @@ void mn_grad_sync_ready(void *user, size_t upto) {
   if (!s->overlap || s->w->size == 1) return;
   /* the last bucket also holds the tail flags: it waits for finish() */
   while (s->posted < s->nbuckets - 1 && s->bounds[s->posted + 1] <= upto) post(s, s->posted++);
-  if (s->posted > 0) {
+  if (s->posted > 0 && s->timing) {
+    for (int b = 0; b < s->posted; b++)
+      if (s->done_at[b] == 0.0) {
+        int done;
+        MPI_Test(&s->req[b], &done, MPI_STATUS_IGNORE);
+        if (done) s->done_at[b] = MPI_Wtime();
+      }
+  } else if (s->posted > 0) {
     int done;
     MPI_Testall(s->posted, s->req, &done, MPI_STATUSES_IGNORE);
   }
@@ -66,13 +74,25 @@ void mn_grad_sync_ready(void *user, size_t upto) {
 
 void mn_grad_sync_finish(mn_grad_sync *s) {
   scan(s, s->check);
+  s->timed = 0;
   if (s->w->size == 1) return;
   if (!s->overlap) {
+    const double t0 = s->timing ? MPI_Wtime() : 0.0;
     mn_grad_allreduce(s->w, s->buf, s->n);
+    if (s->timing) s->posted_at[0] = t0, s->done_at[0] = MPI_Wtime(), s->timed = 1;
     return;
   }
   while (s->posted < s->nbuckets) post(s, s->posted++);
-  MPI_Waitall(s->nbuckets, s->req, MPI_STATUSES_IGNORE);
+  if (!s->timing) {
+    MPI_Waitall(s->nbuckets, s->req, MPI_STATUSES_IGNORE);
+    return;
+  }
+  for (int b = 0; b < s->nbuckets; b++)
+    if (s->done_at[b] == 0.0) {
+      MPI_Wait(&s->req[b], MPI_STATUS_IGNORE);
+      s->done_at[b] = MPI_Wtime();
+    }
+  s->timed = s->nbuckets;
 }
 
 size_t mn_grad_sync_pick_bucket(const mn_world *w, size_t n, double *chosen_mb) {

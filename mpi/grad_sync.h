@@ -33,6 +33,9 @@ typedef struct {
   size_t bucket_floats; /* 0: one bucket */
   bool overlap;
   int nbuckets, posted;
+  bool timing;          /* record when each bucket is posted and seen complete (timeline) */
+  int timed;            /* buckets with times from the last step */
+  double posted_at[MN_MAX_BUCKETS], done_at[MN_MAX_BUCKETS];
   size_t bounds[MN_MAX_BUCKETS + 1];
   MPI_Request req[MN_MAX_BUCKETS];
 } mn_grad_sync;

@@ -29,6 +29,7 @@ typedef struct {
   bool check_allocations; /* [train] check_allocations: fail if a step allocates */
   double watchdog_s;      /* [train] watchdog_seconds: 0 = off */
   bool skip_nonfinite;    /* [train] on_nonfinite = skip (default stop) */
+  long timeline_steps;    /* [train] timeline_steps: steps in RUN_DIR/timeline.json, 0 = off */
   mn_optimizer opt;
 } mn_settings;
 

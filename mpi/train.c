@@ -219,6 +219,19 @@ static void describe_fault(const trainer *tr, const mn_record_verdict *v, long l
            name ? name : "");
 }
 
+/* A traced step's events: phases on the compute track, buckets on the communication one. */
+static void trace_step(trainer *tr, long long step, double ta, double tb, double tc, double td,
+                       double te, double tf) {
+  mn_timeline *t = &tr->tl;
+  mn_timeline_add(t, MN_TL_DATA, 0, step, ta, tb);
+  mn_timeline_add(t, MN_TL_FORWARD, 0, step, tb, tc);
+  mn_timeline_add(t, MN_TL_BACKWARD, 0, step, tc, td);
+  mn_timeline_add(t, MN_TL_COMM_WAIT, 0, step, td, te);
+  mn_timeline_add(t, MN_TL_OPTIMIZER, 0, step, te, tf);
+  for (int b = 0; b < tr->sync.timed; b++)
+    mn_timeline_add(t, MN_TL_BUCKET, b, step, tr->sync.posted_at[b], tr->sync.done_at[b]);
+}
+
 /* The loop proper; returns 0 when done, 1 when stopped by a signal (after a checkpoint), or
  * -1 on errors (already reported). */
 static int train_loop(trainer *tr, long long step) {
@@ -258,6 +271,11 @@ static int train_loop(trainer *tr, long long step) {
       }
       double tb = MPI_Wtime();
       mn_watchdog_phase(MN_PHASE_FORWARD, step);
+      const bool traced = mn_timeline_on(&tr->tl, step);
+      tr->sync.timing = traced;
+      pass.layer_done = traced ? mn_timeline_layer : NULL;
+      pass.layer_user = &tr->tl;
+      tr->tl.step = step, tr->tl.layer_t = tb;
       pass.step = step;
       pass.sample_ids = b->ids;
       const float *out = mn_net_forward(net, &pass, b->x, lb);
@@ -266,13 +284,14 @@ static int train_loop(trainer *tr, long long step) {
                       labels ? NULL : b->t, lb, net->outputs, scale, mn_net_output_grad(net), &st);
       double tc = MPI_Wtime();
       mn_watchdog_phase(MN_PHASE_BACKWARD, step);
+      tr->tl.layer_t = tc;
       mn_grad_sync_begin(&tr->sync);
       if (step == tr->fault_step && tr->fault_nan) net->layers[0].grads[0] = NAN; /* test hook */
       mn_net_backward(net, &pass, b->x, lb, NULL);
-      double td = MPI_Wtime();
-      mn_watchdog_phase(MN_PHASE_ALLREDUCE, step);
       mn_grad_sync_scan_rest(&tr->sync);
       write_record(tr, &st, lb, step, stop);
+      double td = MPI_Wtime();
+      mn_watchdog_phase(MN_PHASE_ALLREDUCE, step);
       mn_grad_sync_finish(&tr->sync);
       double te = MPI_Wtime();
       mn_watchdog_phase(MN_PHASE_OPTIMIZER, step);
@@ -310,6 +329,7 @@ static int train_loop(trainer *tr, long long step) {
       }
       if (!skipped) mn_optim_step(&tr->s.opt, net->params, net->grads, step);
       double tf = MPI_Wtime();
+      if (traced) trace_step(tr, step, ta, tb, tc, td, te, tf);
       if (tr->first_step_unix == 0.0) tr->first_step_unix = mn_unix_now();
       if (s->check_allocations && check_heap(tr, step) != 0) return -1;
       ts.time[PHASE_DATA] += tb - ta;
@@ -338,10 +358,15 @@ static int train_loop(trainer *tr, long long step) {
     double seconds = MPI_Wtime() - t0;
     bool epoch_done = s_in == spe;
     long long epochs_done = epoch_done ? epoch + 1 : epoch;
+    double t_eval = MPI_Wtime();
     if (mn_trainer_report(tr, epoch + 1, step, &ts, seconds, samples) != 0) return -1;
+    double t_ckpt = MPI_Wtime();
+    mn_timeline_add(&tr->tl, MN_TL_EVAL, 0, step - 1, t_eval, t_ckpt);
     bool last = step == stop;
     bool due = epoch_done && s->every_epochs > 0 && (epoch + 1) % s->every_epochs == 0;
     if ((due || last || stopping) && save_checkpoint(tr, step, epochs_done) != 0) return -1;
+    if (due || last || stopping)
+      mn_timeline_add(&tr->tl, MN_TL_CHECKPOINT, 0, step - 1, t_ckpt, MPI_Wtime());
     if (stopping) {
       if (tr->w.rank == 0)
         printf("stopped by a signal after step %lld: checkpoint written to %s; continue with "
@@ -597,8 +622,25 @@ int mn_train_main(int argc, char **argv) {
   if (rc == 0) rc = start_state(&tr, resume, &step);
   if (rc == 0) rc = mn_trainer_setup_sync(&tr, step);
   if (rc == 0) {
+    mn_err err;
+    rc = mn_timeline_init(&tr.tl, &tr.w, &tr.net, tr.sync.nbuckets, step, tr.s.timeline_steps,
+                          &err);
+    rc = mn_world_agree(&tr.w, rc, &err);
+  }
+  if (rc == 0) {
     if (tr.w.rank == 0) describe(&tr);
     rc = train_loop(&tr, step);
+  }
+  if ((rc == 0 || rc == 1) && tr.tl.ev) { /* every rank got here: the loop's ends are agreed */
+    mn_err err;
+    char path[1100];
+    snprintf(path, sizeof path, "%s/timeline.json", tr.s.run_dir);
+    if (mn_timeline_write(&tr.tl, &tr.w, &tr.net, path, &err) != 0)
+      fprintf(stderr, "mpinet: warning: %s\n", err.msg);
+    else if (tr.w.rank == 0)
+      printf("timeline: %s (%zu events per rank from step %lld on; open it in "
+             "https://ui.perfetto.dev or chrome://tracing)\n",
+             path, tr.tl.n, tr.tl.first + 1);
   }
   if (rc == 0 && tr.w.rank == 0) {
     printf("done: final test_loss %.4f", tr.last_test_loss);
@@ -615,6 +657,7 @@ int mn_train_main(int argc, char **argv) {
       fprintf(stderr, "mpinet: warning: %s\n", err.msg);
   }
   mn_watchdog_stop();
+  mn_timeline_free(&tr.tl);
   teardown(&tr);
   free(sets);
   mn_world_finalize();

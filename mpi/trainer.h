@@ -14,6 +14,7 @@
 #include "loader.h"
 #include "net.h"
 #include "sampler.h"
+#include "timeline.h"
 #include "world.h"
 
 typedef struct trainer {
@@ -26,6 +27,7 @@ typedef struct trainer {
   char *config_text; /* effective config, written to the run dir and checkpoints */
   mn_loader loader;  /* training batches, prefetched */
   mn_grad_sync sync; /* bucketed gradient allreduce */
+  mn_timeline tl;    /* [train] timeline_steps */
   float *ex;         /* evaluation batch buffers, eval_batch rows */
   int32_t *ey;
   float *et;

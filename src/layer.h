@@ -52,6 +52,10 @@ typedef struct {
    * backward goes on. NULL: nobody listens. */
   void (*grads_ready)(void *user, size_t upto);
   void *grads_user;
+  /* Called after each layer's forward (backward = 0) and backward (backward = 1), its
+   * activation included (the MPI layer's timeline); NULL: nobody listens. */
+  void (*layer_done)(void *user, int layer, int backward);
+  void *layer_user;
 } mn_pass;
 
 typedef struct mn_layer mn_layer;

@@ -163,6 +163,7 @@ const float *mn_net_forward(mn_net *net, const mn_pass *p, const float *x, int b
     mn_layer *l = &net->layers[i];
     l->ops->forward(l, p, in, net->acts[i], batch);
     mn_activation_forward(l->act, l->alpha, net->acts[i], (size_t)batch, mn_shape_count(l->out));
+    if (p->layer_done) p->layer_done(p->layer_user, i, 0);
     in = net->acts[i];
   }
   return in;
@@ -178,6 +179,7 @@ void mn_net_backward(mn_net *net, const mn_pass *p, const float *x, int batch, f
       mn_activation_backward(l->act, l->alpha, net->acts[i], net->dcur, (size_t)batch,
                              mn_shape_count(l->out));
     l->ops->backward(l, p, in, net->acts[i], net->dcur, i > 0 ? net->dnext : dx, batch);
+    if (p->layer_done) p->layer_done(p->layer_user, i, 1);
     if (p->grads_ready && l->nparams > 0)
       p->grads_ready(p->grads_user, l->param_offset + l->nparams);
     float *t = net->dcur;
