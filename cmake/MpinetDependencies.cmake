@@ -22,6 +22,9 @@ if(NOT MPINET_HDF5_IS_PARALLEL)
     "The HDF5 found in ${MPINET_HDF5_INCLUDE_DIRS} is the serial build; mpinet needs the "
     "parallel one. On Debian/Ubuntu: apt-get install libhdf5-openmpi-dev")
 endif()
+if(TARGET mpinet::hdf5) # included again (an installed mpinetConfig.cmake found twice)
+  return()
+endif()
 add_library(mpinet::hdf5 INTERFACE IMPORTED)
 # hdf5.h of the parallel build includes mpi.h, so the core needs MPI's include path even
 # though no file in src/ includes mpi.h itself.

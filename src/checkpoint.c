@@ -1,5 +1,6 @@
 /* checkpoint.c: checkpoint save (atomic) and load (validated) in HDF5. */
 #include "checkpoint.h"
+#include "version.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -11,7 +12,6 @@
 #include "h5util.h"
 #include "hash.h"
 
-#define MN_VERSION_STRING "mpinet 0.1.0"
 
 /* Parameters, layer state and every attribute a resume relies on. */
 static uint64_t model_hash(const mn_net *net, const mn_ckpt_meta *m) {
@@ -121,7 +121,7 @@ int mn_checkpoint_save(const char *path, const mn_net *net, const mn_optimizer *
   if (rc == 0)
     rc = mn_h5_write_attr_string(f, "format", "mpinet-checkpoint") |
          mn_h5_write_attr_long(f, "format_version", MN_CHECKPOINT_FORMAT) |
-         mn_h5_write_attr_string(f, "producer", MN_VERSION_STRING) |
+         mn_h5_write_attr_string(f, "producer", "mpinet " MN_VERSION) |
          mn_h5_write_attr_long(f, "step", meta->step) |
          mn_h5_write_attr_long(f, "epoch", meta->epoch) |
          mn_h5_write_attr_long(f, "seed", meta->seed) |

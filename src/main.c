@@ -7,6 +7,7 @@
 #include "error.h"
 #include "info.h"
 #include "train.h"
+#include "version.h"
 
 static void usage(FILE *out) {
   fprintf(out,
@@ -33,7 +34,7 @@ int main(int argc, char **argv) {
     return argc < 2 ? 2 : 0;
   }
   if (strcmp(argv[1], "--version") == 0) {
-    printf("mpinet 0.1.0\n");
+    printf("mpinet %s\n", MN_VERSION);
     return 0;
   }
   const char *cmd = argv[1];
