@@ -14,8 +14,11 @@
 static int write_split(hid_t f, const char *name, const mn_split_data *s) {
   hid_t g = H5Gcreate2(f, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   if (g < 0) return -1;
+  /* uint8 pixels compress well (Fashion-MNIST: about 3:1); float features hardly at all
+   * (about 1.2:1) while gzip would cost every read, streaming included, ~150 MB/s of CPU:
+   * float x is stored uncompressed (still chunked, still Fletcher32-checked) */
   int rc = mn_h5_write_array(g, "x", s->x_is_u8 ? H5T_NATIVE_UINT8 : H5T_NATIVE_FLOAT, s->rank,
-                             s->dims, s->x, true);
+                             s->dims, s->x, s->x_is_u8);
   if (rc == 0 && s->labels)
     rc = mn_h5_write_array(g, "y", H5T_NATIVE_INT32, 1, s->dims, s->labels, true);
   else if (rc == 0) {

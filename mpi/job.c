@@ -44,6 +44,7 @@ int mn_job_settings(mn_config *cfg, mn_settings *s, mn_err *err) {
   static const char *const nonfinite_names[] = {"stop", "skip", NULL};
   int nonfinite;
   if (mn_cfg_choice(data, "prefetch", prefetch_names, 2, &s->prefetch, err) != 0 ||
+      mn_cfg_double(data, "memory_mb", 0.0, 0.0, 1e9, &s->memory_mb, err) != 0 ||
       mn_cfg_bool(train, "overlap", true, &s->overlap, err) != 0 ||
       mn_cfg_string(train, "bucket_mb", "auto", &bucket, err) != 0 ||
       mn_cfg_int(train, "threads", 0, 0, 1024, &s->threads, err) != 0 ||

@@ -21,6 +21,8 @@ typedef struct {
   mn_progress progress;
   const char *run_dir;
   long every_epochs, keep;
+  double memory_mb; /* [data] memory_mb: training rows a rank may hold; 0 = no cap (shard
+                       mode streams a larger shard from the file, stream.h) */
   int prefetch;     /* [data] prefetch: assemble the next batch on a thread: 0 false, 1 true,
                        2 auto = only when this node has a core to spare for the thread */
   bool overlap;     /* [train] overlap: all-reduce gradient buckets during backward */

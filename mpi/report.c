@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "evaluate.h"
+#include "h5util.h"
 #include "trainer.h"
 #include "watchdog.h"
 
@@ -62,7 +63,9 @@ static void resources(double *rss_mb, double *fds, double *h5_objects) {
     closedir(d);
     *fds -= 3; /* ".", ".." and the descriptor of this very listing */
   }
+  mn_h5_lock(); /* a stream reader may be in HDF5 */
   *h5_objects = (double)H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL);
+  mn_h5_unlock();
 }
 
 /* JSON has no NaN: a value that does not exist (accuracy of a regression) is null. */

@@ -265,6 +265,7 @@ static int train_loop(trainer *tr, long long step) {
       double ta = MPI_Wtime();
       mn_watchdog_phase(MN_PHASE_DATA, step);
       const mn_batch *b = mn_loader_next(&tr->loader, step);
+      if (!b) mn_world_abort(&tr->w, "%s", tr->stream.error); /* the stream could not read */
       if (step == tr->fault_step && !tr->fault_nan) { /* test hook, see setup() */
         tr->fault_step = -1;
         continue;
@@ -478,8 +479,24 @@ static int setup(trainer *tr, const char *config_path, char **sets, int nsets,
                          (int)s->batch, &err);
   if (rc == 0) {
     const mn_sampler *sm = &tr->sampler;
-    rc = mn_split_load(&tr->train, s->data_path, "train", sm->held_begin, sm->held_begin + sm->held,
-                       &err);
+    const double held_mb = (double)sm->held * (double)mn_shape_count(info.shape) *
+                           (info.x_is_u8 ? 1.0 : 4.0) / 1e6;
+    if (s->memory_mb > 0.0 && held_mb > s->memory_mb && s->shuffle == MN_SHUFFLE_GLOBAL) {
+      rc = mn_fail(&err,
+                   "%s: [data] memory_mb = %g but global shuffling holds every training row "
+                   "on every rank (%.1f MB): use shuffle = shard to stream from the file",
+                   tr->cfg.path, s->memory_mb, held_mb);
+    } else if (s->memory_mb > 0.0 && held_mb > s->memory_mb) {
+      /* shard mode over budget: rows come from the file, a window at a time */
+      tr->streaming = true;
+      rc = mn_split_load(&tr->train, s->data_path, "train", sm->held_begin, sm->held_begin, &err);
+      if (rc == 0)
+        rc = mn_stream_open(&tr->stream, s->data_path, "train", sm->held_begin, sm->held,
+                            (size_t)(s->memory_mb * 1e6), (uint64_t)s->seed, w->rank, &err);
+    } else {
+      rc = mn_split_load(&tr->train, s->data_path, "train", sm->held_begin,
+                         sm->held_begin + sm->held, &err);
+    }
   }
   if (rc == 0) rc = mn_eval_load(&tr->test, s->data_path, "test", (int)s->eval_batch, w, &err);
   int max_batch = (int)(s->batch / w->size > s->eval_batch ? s->batch / w->size : s->eval_batch);
@@ -499,6 +516,8 @@ static int setup(trainer *tr, const char *config_path, char **sets, int nsets,
   if (rc == 0)
     rc = mn_loader_init(&tr->loader, &tr->train, tr->sampler.local_batch, rows_for_step,
                         &tr->sampler, tr->sampler.held_begin, s->prefetch == 1, &err);
+  if (rc == 0 && tr->streaming)
+    mn_loader_use_stream(&tr->loader, &tr->stream, tr->sampler.steps_per_epoch);
   if (rc == 0) {
     /* one BLAS thread per rank unless asked: ranks sharing a node must not fight for cores */
     const char *env = getenv("OPENBLAS_NUM_THREADS");
@@ -539,7 +558,8 @@ static int setup(trainer *tr, const char *config_path, char **sets, int nsets,
 
 static void teardown(trainer *tr) {
   if (tr->metrics) fclose(tr->metrics);
-  mn_loader_destroy(&tr->loader);
+  mn_loader_destroy(&tr->loader); /* first: its thread may be waiting on the stream */
+  if (tr->streaming) mn_stream_close(&tr->stream);
   free(tr->ex), free(tr->ey), free(tr->et), free(tr->config_text);
   mn_optim_free(&tr->s.opt);
   mn_net_destroy(&tr->net);
@@ -557,9 +577,16 @@ static void describe(const trainer *tr) {
          tr->w.size > 1 ? "s" : "", tr->s.data_path, tr->sampler.rows, shape, net->outputs,
          tr->train.info.has_labels ? "classes" : "targets");
   if (tr->s.shuffle == MN_SHUFFLE_SHARD)
-    printf(" | shard mode: rank 0 holds rows [%zu, %zu)", tr->sampler.held_begin,
-           tr->sampler.held_begin + tr->sampler.held);
+    printf(" | shard mode: rank 0 %s rows [%zu, %zu)", tr->streaming ? "streams" : "holds",
+           tr->sampler.held_begin, tr->sampler.held_begin + tr->sampler.held);
   printf("\n");
+  if (tr->streaming) {
+    const mn_stream *st = &tr->stream;
+    printf("streaming: %zu blocks of %zu rows (one HDF5 chunk each), windows of %zu blocks, two "
+           "in memory: %.1f MB of data.memory_mb = %g\n",
+           st->nblocks, st->block_rows, st->window_blocks,
+           2.0 * (double)(st->window_rows * st->row_bytes) / 1e6, tr->s.memory_mb);
+  }
   char layers[4096];
   mn_net_describe(net, layers, sizeof layers);
   printf("model: %zu parameters\n%s", net->nparams, layers);

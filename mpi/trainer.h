@@ -14,6 +14,7 @@
 #include "loader.h"
 #include "net.h"
 #include "sampler.h"
+#include "stream.h"
 #include "timeline.h"
 #include "world.h"
 
@@ -26,6 +27,8 @@ typedef struct trainer {
   mn_net net;
   char *config_text; /* effective config, written to the run dir and checkpoints */
   mn_loader loader;  /* training batches, prefetched */
+  mn_stream stream;  /* shard streamed from the file ([data] memory_mb), if opened */
+  bool streaming;
   mn_grad_sync sync; /* bucketed gradient allreduce */
   mn_timeline tl;    /* [train] timeline_steps */
   float *ex;         /* evaluation batch buffers, eval_batch rows */

@@ -93,8 +93,8 @@ static int write_tensors(hid_t f, const char *root, const mn_net *net, const flo
   return rc;
 }
 
-int mn_checkpoint_save(const char *path, const mn_net *net, const mn_optimizer *opt,
-                       const mn_ckpt_meta *meta, mn_err *err) {
+static int save(const char *path, const mn_net *net, const mn_optimizer *opt,
+            const mn_ckpt_meta *meta, mn_err *err) {
   char tmp[1100];
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
   mn_h5_quiet();
@@ -175,7 +175,7 @@ static int read_meta(hid_t f, const char *path, mn_ckpt_meta *meta, mn_err *err)
   return 0;
 }
 
-int mn_checkpoint_read_meta(const char *path, mn_ckpt_meta *meta, mn_err *err) {
+static int read_meta_path(const char *path, mn_ckpt_meta *meta, mn_err *err) {
   mn_h5_quiet();
   hid_t f = mn_h5_open_read(path, err);
   if (f < 0) return -1;
@@ -234,8 +234,8 @@ static int read_tensors(hid_t f, const char *path, const char *root, mn_net *net
   return 0;
 }
 
-int mn_checkpoint_load(const char *path, mn_net *net, mn_optimizer *opt, mn_ckpt_meta *meta,
-                       mn_err *err) {
+static int load(const char *path, mn_net *net, mn_optimizer *opt, mn_ckpt_meta *meta,
+                mn_err *err) {
   mn_h5_quiet();
   hid_t f = mn_h5_open_read(path, err);
   if (f < 0) return -1;
@@ -255,5 +255,30 @@ int mn_checkpoint_load(const char *path, mn_net *net, mn_optimizer *opt, mn_ckpt
   if (rc == 0 && opt) rc = check_hash(f, path, "optimizer_hash_fnv1a64", optimizer_hash(opt), err);
   H5Fclose(f);
   if (rc != 0) mn_ckpt_meta_free(meta);
+  return rc;
+}
+
+/* The public entry points hold the HDF5 lock: a stream reader may be reading training data
+ * on another thread (stream.h). */
+int mn_checkpoint_save(const char *path, const mn_net *net, const mn_optimizer *opt,
+                       const mn_ckpt_meta *meta, mn_err *err) {
+  mn_h5_lock();
+  int rc = save(path, net, opt, meta, err);
+  mn_h5_unlock();
+  return rc;
+}
+
+int mn_checkpoint_read_meta(const char *path, mn_ckpt_meta *meta, mn_err *err) {
+  mn_h5_lock();
+  int rc = read_meta_path(path, meta, err);
+  mn_h5_unlock();
+  return rc;
+}
+
+int mn_checkpoint_load(const char *path, mn_net *net, mn_optimizer *opt, mn_ckpt_meta *meta,
+                       mn_err *err) {
+  mn_h5_lock();
+  int rc = load(path, net, opt, meta, err);
+  mn_h5_unlock();
   return rc;
 }

@@ -124,7 +124,8 @@ int mn_split_load(mn_split *s, const char *path, const char *split, size_t begin
   int rc = -1;
   if (probe_open(f, path, split, &s->info, err) != 0) goto out;
   if (end > s->info.rows) end = s->info.rows;
-  if (begin >= end) {
+  /* begin == end inside the split: no rows, shapes and attributes only (stream.c) */
+  if (begin > end || s->info.rows == 0 || (begin == end && begin >= s->info.rows)) {
     mn_fail(err, "%s: /%s has %zu rows; cannot take rows [%zu, %zu)", path, split, s->info.rows,
             begin, end);
     goto out;
@@ -141,8 +142,8 @@ int mn_split_load(mn_split *s, const char *path, const char *split, size_t begin
   if (!s->x) goto out;
   char name[64];
   snprintf(name, sizeof name, "/%s/x", split);
-  if (read_rows(f, name, s->info.x_is_u8 ? H5T_NATIVE_UINT8 : H5T_NATIVE_FLOAT, begin, s->n,
-                s->x) != 0) {
+  if (s->n > 0 && read_rows(f, name, s->info.x_is_u8 ? H5T_NATIVE_UINT8 : H5T_NATIVE_FLOAT, begin,
+                            s->n, s->x) != 0) {
     mn_fail(err, "%s: cannot read %s (corrupt or truncated file?)", path, name);
     goto out;
   }
@@ -150,7 +151,7 @@ int mn_split_load(mn_split *s, const char *path, const char *split, size_t begin
   if (s->info.has_labels) {
     s->labels = mn_alloc(s->n, sizeof(int32_t), "labels", err);
     if (!s->labels) goto out;
-    if (read_rows(f, name, H5T_NATIVE_INT32, begin, s->n, s->labels) != 0) {
+    if (s->n > 0 && read_rows(f, name, H5T_NATIVE_INT32, begin, s->n, s->labels) != 0) {
       mn_fail(err, "%s: cannot read %s (corrupt or truncated file?)", path, name);
       goto out;
     }
@@ -163,7 +164,7 @@ int mn_split_load(mn_split *s, const char *path, const char *split, size_t begin
   } else {
     s->targets = mn_alloc(s->n * (size_t)s->info.classes, sizeof(float), "targets", err);
     if (!s->targets) goto out;
-    if (read_rows(f, name, H5T_NATIVE_FLOAT, begin, s->n, s->targets) != 0) {
+    if (s->n > 0 && read_rows(f, name, H5T_NATIVE_FLOAT, begin, s->n, s->targets) != 0) {
       mn_fail(err, "%s: cannot read %s (corrupt or truncated file?)", path, name);
       goto out;
     }
@@ -198,6 +199,67 @@ out:
   H5Fclose(f);
   if (rc != 0) mn_split_free(s);
   return rc;
+}
+
+int mn_split_read_rows(const mn_split *meta, size_t begin, size_t n, void *x, int32_t *labels,
+                       float *targets, mn_err *err) {
+  mn_err ignored;
+  hid_t f = mn_h5_open_read(meta->path, &ignored);
+  if (f < 0) return mn_fail(err, "%s: cannot open it again to stream /%s", meta->path, meta->split);
+  char name[64];
+  int rc = -1;
+  snprintf(name, sizeof name, "/%s/x", meta->split);
+  if (read_rows(f, name, meta->info.x_is_u8 ? H5T_NATIVE_UINT8 : H5T_NATIVE_FLOAT, begin, n, x) != 0) {
+    mn_fail(err, "%s: cannot read %s rows %zu-%zu (corrupt or truncated file?)", meta->path, name,
+            begin, begin + n);
+    goto out;
+  }
+  snprintf(name, sizeof name, "/%s/y", meta->split);
+  if (labels ? read_rows(f, name, H5T_NATIVE_INT32, begin, n, labels)
+             : read_rows(f, name, H5T_NATIVE_FLOAT, begin, n, targets)) {
+    mn_fail(err, "%s: cannot read %s rows %zu-%zu (corrupt or truncated file?)", meta->path, name,
+            begin, begin + n);
+    goto out;
+  }
+  for (size_t i = 0; labels && i < n; i++)
+    if (labels[i] < 0 || labels[i] >= meta->info.classes) {
+      mn_fail(err, "%s: %s has label %d at row %zu, outside [0, %d)", meta->path, name, labels[i],
+              begin + i, meta->info.classes);
+      goto out;
+    }
+  for (size_t i = 0; targets && i < n * (size_t)meta->info.classes; i++)
+    if (!isfinite(targets[i])) {
+      mn_fail(err, "%s: %s has a non-finite value at row %zu", meta->path, name,
+              begin + i / (size_t)meta->info.classes);
+      goto out;
+    }
+  for (size_t i = 0; !meta->info.x_is_u8 && i < n * meta->row_len; i++)
+    if (!isfinite(((const float *)x)[i])) {
+      mn_fail(err, "%s: /%s/x has a non-finite value at row %zu", meta->path, meta->split,
+              begin + i / meta->row_len);
+      goto out;
+    }
+  rc = 0;
+out:
+  H5Fclose(f);
+  return rc;
+}
+
+int mn_split_chunk_rows(const mn_split *meta, long long *rows, mn_err *err) {
+  hid_t f = mn_h5_open_read(meta->path, err);
+  if (f < 0) return -1;
+  char name[64];
+  snprintf(name, sizeof name, "/%s/x", meta->split);
+  hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+  hid_t plist = d >= 0 ? H5Dget_create_plist(d) : -1;
+  hsize_t chunk[8] = {0};
+  *rows = plist >= 0 && H5Pget_layout(plist) == H5D_CHUNKED && H5Pget_chunk(plist, 8, chunk) > 0
+              ? (long long)chunk[0]
+              : 0;
+  if (plist >= 0) H5Pclose(plist);
+  if (d >= 0) H5Dclose(d);
+  H5Fclose(f);
+  return 0;
 }
 
 void mn_split_free(mn_split *s) {

@@ -45,5 +45,12 @@ void mn_split_free(mn_split *s);
  * labels/targets. */
 void mn_split_gather(const mn_split *s, const uint32_t *rows, int count, float *x, int32_t *labels,
                      float *targets);
+/* Streaming (stream.h): reads rows [begin, begin + n) of meta's file and split into x (as
+ * stored: uint8 or float), labels or targets, with the checks mn_split_load makes (labels in
+ * range, values finite). Opens the file for the call; takes no lock itself. */
+int mn_split_read_rows(const mn_split *meta, size_t begin, size_t n, void *x, int32_t *labels,
+                       float *targets, mn_err *err);
+/* Rows per HDF5 chunk of the split's x (0: not chunked). */
+int mn_split_chunk_rows(const mn_split *meta, long long *rows, mn_err *err);
 
 #endif

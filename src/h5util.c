@@ -2,6 +2,8 @@
 /* h5util.c: HDF5 attribute helpers and checked file opening. */
 #include "h5util.h"
 
+#include <pthread.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -155,3 +157,7 @@ int mn_h5_write_array(hid_t loc, const char *name, hid_t type, int rank, const s
   H5Sclose(space);
   return rc;
 }
+
+static pthread_mutex_t h5_mutex = PTHREAD_MUTEX_INITIALIZER;
+void mn_h5_lock(void) { pthread_mutex_lock(&h5_mutex); }
+void mn_h5_unlock(void) { pthread_mutex_unlock(&h5_mutex); }

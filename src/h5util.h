@@ -26,4 +26,10 @@ bool mn_h5_exists(hid_t loc, const char *path);
 int mn_h5_write_array(hid_t loc, const char *name, hid_t type, int rank, const size_t *dims,
                       const void *data, bool compress);
 
+/* libhdf5's parallel build is not thread-safe: code that may run HDF5 on two threads at
+ * once (the stream reader, and the main thread's checkpoints and object counts while a
+ * stream is open) holds this process-wide lock around its calls. */
+void mn_h5_lock(void);
+void mn_h5_unlock(void);
+
 #endif

@@ -5,6 +5,14 @@
 #include <string.h>
 
 static void fill(mn_loader *l, mn_batch *b, long long step) {
+  if (l->stream) {
+    const long long epoch = step / l->steps_per_epoch;
+    const size_t pos = (size_t)(step % l->steps_per_epoch) * (size_t)l->batch;
+    if (mn_stream_gather(l->stream, epoch, pos, l->batch, b->x, b->y, b->t, b->ids) != 0)
+      l->failed = true;
+    b->step = step;
+    return;
+  }
   l->rows_for_step(l->user, step, b->rows);
   mn_split_gather(l->split, b->rows, l->batch, b->x, b->y, b->t);
   for (int i = 0; i < l->batch; i++) b->ids[i] = l->row_offset + b->rows[i];
@@ -73,6 +81,11 @@ static void request(mn_loader *l, long long step, int slot) {
   pthread_mutex_unlock(&l->mu);
 }
 
+void mn_loader_use_stream(mn_loader *l, mn_stream *stream, long steps_per_epoch) {
+  l->stream = stream;
+  l->steps_per_epoch = steps_per_epoch;
+}
+
 void mn_loader_start(mn_loader *l, long long first) { request(l, first, (int)(first & 1)); }
 
 const mn_batch *mn_loader_next(mn_loader *l, long long step) {
@@ -80,7 +93,7 @@ const mn_batch *mn_loader_next(mn_loader *l, long long step) {
   mn_batch *b = &l->buf[slot];
   if (!l->threaded) {
     fill(l, b, step);
-    return b;
+    return l->failed ? NULL : b;
   }
   pthread_mutex_lock(&l->mu);
   const bool asked = l->requested[slot] == step;
@@ -89,6 +102,7 @@ const mn_batch *mn_loader_next(mn_loader *l, long long step) {
   pthread_mutex_lock(&l->mu);
   while (!l->ready[slot]) pthread_cond_wait(&l->cv, &l->mu);
   pthread_mutex_unlock(&l->mu);
+  if (l->failed) return NULL;
   request(l, step + 1, 1 - slot);
   return b;
 }

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "dataset.h"
+#include "stream.h"
 
 typedef void (*mn_rows_fn)(void *user, long long step, uint32_t *rows);
 
@@ -40,15 +41,21 @@ typedef struct {
   long long requested[2]; /* step last requested into each buffer, -1: none */
   bool ready[2];          /* the buffer holds its requested step */
   bool stop, started, threaded;
+  mn_stream *stream;     /* when set, rows come from it instead of split (stream.h) */
+  long steps_per_epoch;  /* with a stream: step -> (epoch, position) */
+  bool failed;           /* the stream could not read: message in stream->error */
 } mn_loader;
 
 /* Allocates the buffers; threaded = false gathers synchronously (for comparison). */
 int mn_loader_init(mn_loader *l, const mn_split *split, int batch, mn_rows_fn rows, void *user,
                    uint64_t row_offset, bool threaded, mn_err *err);
+/* Takes rows from a stream instead of the in-memory split: step s is positions
+ * [(s % steps_per_epoch) * batch, +batch) of epoch s / steps_per_epoch. Before start. */
+void mn_loader_use_stream(mn_loader *l, mn_stream *stream, long steps_per_epoch);
 /* Starts producing from step `first`. */
 void mn_loader_start(mn_loader *l, long long first);
 /* The batch of `step` (which must be the next in sequence); prefetches step + 1. The batch
- * stays valid until the following call. */
+ * stays valid until the following call. NULL if a stream failed to read (l->stream->error). */
 const mn_batch *mn_loader_next(mn_loader *l, long long step);
 void mn_loader_destroy(mn_loader *l);
 

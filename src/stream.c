@@ -1,0 +1,223 @@
+/* stream.c: windows of a shard read from HDF5 by a thread (see stream.h). */
+#include "stream.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "h5util.h"
+#include "rng.h"
+
+/* counter-based streams of their own, apart from the sampler's */
+#define STREAM_BLOCKS(rank) (MN_STREAM_SHUFFLE + ((uint64_t)((rank) + 1) << 16) + ((uint64_t)1 << 40))
+#define STREAM_ROWS(rank) (MN_STREAM_SHUFFLE + ((uint64_t)((rank) + 1) << 16) + ((uint64_t)2 << 40))
+
+static size_t block_size(const mn_stream *s, size_t b) {
+  const size_t lo = b * s->block_rows;
+  return s->n - lo < s->block_rows ? s->n - lo : s->block_rows;
+}
+
+/* order[] := epoch's block order; start[] (if not NULL) := first position of each window */
+static void plan_epoch(const mn_stream *s, long long epoch, uint32_t *order, size_t *start) {
+  mn_rng_permutation(order, (uint32_t)s->nblocks, s->seed, STREAM_BLOCKS(s->rank), (uint64_t)epoch);
+  if (!start) return;
+  size_t at = 0;
+  for (size_t k = 0; k < s->nwindows; k++) {
+    start[k] = at;
+    for (size_t j = k * s->window_blocks; j < (k + 1) * s->window_blocks && j < s->nblocks; j++)
+      at += block_size(s, order[j]);
+  }
+  start[s->nwindows] = at;
+}
+
+/* Reads window `id` into w (the reader thread, without the stream's mutex). */
+static int load(mn_stream *s, mn_stream_window *w, long long id) {
+  const long long epoch = id / (long long)s->nwindows;
+  const size_t k = (size_t)(id % (long long)s->nwindows);
+  if (s->reader_epoch != epoch) {
+    plan_epoch(s, epoch, s->reader_order, NULL);
+    s->reader_epoch = epoch;
+  }
+  const size_t elem = s->meta.info.x_is_u8 ? 1 : sizeof(float);
+  const size_t width = s->meta.info.has_labels ? 1 : (size_t)s->meta.info.classes;
+  size_t rows = 0;
+  mn_err err;
+  for (size_t j = k * s->window_blocks; j < (k + 1) * s->window_blocks && j < s->nblocks; j++) {
+    const size_t b = s->reader_order[j], count = block_size(s, b), first = s->begin + b * s->block_rows;
+    mn_h5_lock();
+    int rc = mn_split_read_rows(&s->meta, first, count, (char *)w->data.x + rows * s->meta.row_len * elem,
+                                w->data.labels ? w->data.labels + rows : NULL,
+                                w->data.targets ? w->data.targets + rows * width : NULL, &err);
+    mn_h5_unlock();
+    if (rc != 0) {
+      snprintf(s->error, sizeof s->error, "%s", err.msg);
+      return -1;
+    }
+    for (size_t i = 0; i < count; i++) w->ids[rows + i] = first + i;
+    rows += count;
+  }
+  w->rows = rows;
+  w->data.n = rows;
+  mn_rng_permutation(w->perm, (uint32_t)rows, s->seed, STREAM_ROWS(s->rank), (uint64_t)id);
+  return 0;
+}
+
+static void *reader(void *arg) {
+  mn_stream *s = arg;
+  pthread_mutex_lock(&s->mu);
+  while (!s->stop) {
+    const long long target = s->need >= 0 ? s->need : s->next;
+    bool held = false;
+    for (int i = 0; i < 2; i++) held |= s->win[i].id == target;
+    if (target < 0 || held || s->failed) {
+      if (held && target == s->next) s->next = -1;
+      if (held && target == s->need) s->need = -1;
+      if (target < 0 || s->failed || !held) pthread_cond_wait(&s->cv, &s->mu);
+      continue;
+    }
+    mn_stream_window *w = &s->win[s->win[0].id == s->current ? 1 : 0]; /* never the current */
+    w->id = target;
+    w->ready = false;
+    pthread_mutex_unlock(&s->mu);
+    int rc = load(s, w, target);
+    pthread_mutex_lock(&s->mu);
+    if (rc != 0) {
+      s->failed = true;
+      w->id = -1;
+    } else {
+      w->ready = true;
+    }
+    pthread_cond_broadcast(&s->cv);
+  }
+  pthread_mutex_unlock(&s->mu);
+  return NULL;
+}
+
+int mn_stream_open(mn_stream *s, const char *path, const char *split, size_t begin, size_t n,
+                   size_t budget, uint64_t seed, int rank, mn_err *err) {
+  memset(s, 0, sizeof *s);
+  s->win[0].id = s->win[1].id = s->current = s->need = s->next = -1;
+  s->epoch = s->reader_epoch = -1;
+  if (mn_split_load(&s->meta, path, split, begin, begin, err) != 0) return -1; /* no rows */
+  s->begin = begin;
+  s->n = n;
+  s->seed = seed;
+  s->rank = rank;
+  const size_t elem = s->meta.info.x_is_u8 ? 1 : sizeof(float);
+  const size_t width = s->meta.info.has_labels ? sizeof(int32_t) : s->meta.info.classes * sizeof(float);
+  s->row_bytes = s->meta.row_len * elem + width + sizeof(uint64_t) + sizeof(uint32_t);
+  long long chunk_rows = 0;
+  if (mn_split_chunk_rows(&s->meta, &chunk_rows, err) != 0) return -1;
+  s->block_rows = chunk_rows > 0 ? (size_t)chunk_rows : 1024;
+  if (s->block_rows > n) s->block_rows = n;
+  s->nblocks = (n + s->block_rows - 1) / s->block_rows;
+  const size_t block_bytes = s->block_rows * s->row_bytes;
+  if (2 * block_bytes > budget)
+    return mn_fail(err,
+                   "%s: [data] memory_mb = %.1f is too small to stream /%s: two HDF5 chunks "
+                   "of %zu rows take %.1f MB",
+                   path, (double)budget / 1e6, split, s->block_rows, 2.0 * block_bytes / 1e6);
+  s->window_blocks = budget / 2 / block_bytes;
+  if (s->window_blocks > s->nblocks) s->window_blocks = s->nblocks;
+  s->nwindows = (s->nblocks + s->window_blocks - 1) / s->window_blocks;
+  s->window_rows = s->window_blocks * s->block_rows;
+  s->order = mn_alloc(s->nblocks, sizeof(uint32_t), "stream", err);
+  s->reader_order = mn_alloc(s->nblocks, sizeof(uint32_t), "stream", err);
+  s->start = mn_alloc(s->nwindows + 1, sizeof(size_t), "stream", err);
+  if (!s->order || !s->reader_order || !s->start) return -1;
+  for (int i = 0; i < 2; i++) {
+    mn_stream_window *w = &s->win[i];
+    w->data = s->meta; /* shapes and scaling; its own buffers */
+    w->data.x = mn_alloc(s->window_rows * s->meta.row_len, elem, "stream window", err);
+    w->data.labels = NULL;
+    w->data.targets = NULL;
+    if (s->meta.info.has_labels)
+      w->data.labels = mn_alloc(s->window_rows, sizeof(int32_t), "stream window", err);
+    else
+      w->data.targets = mn_alloc(s->window_rows * (size_t)s->meta.info.classes, sizeof(float),
+                                 "stream window", err);
+    w->ids = mn_alloc(s->window_rows, sizeof(uint64_t), "stream window", err);
+    w->perm = mn_alloc(s->window_rows, sizeof(uint32_t), "stream window", err);
+    if (!w->data.x || !(w->data.labels || w->data.targets) || !w->ids || !w->perm) return -1;
+  }
+  pthread_mutex_init(&s->mu, NULL);
+  pthread_cond_init(&s->cv, NULL);
+  if (pthread_create(&s->thread, NULL, reader, s) != 0) {
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    return mn_fail(err, "cannot start the stream reader thread");
+  }
+  s->running = true;
+  return 0;
+}
+
+/* The slot holding window id, read now or by the reader; -1 if reading failed. */
+static int ensure(mn_stream *s, long long id) {
+  pthread_mutex_lock(&s->mu);
+  s->current = id;
+  int slot = -1;
+  for (;;) {
+    for (int i = 0; i < 2; i++)
+      if (s->win[i].id == id && s->win[i].ready) slot = i;
+    if (slot >= 0 || s->failed) break;
+    s->need = id;
+    pthread_cond_broadcast(&s->cv);
+    pthread_cond_wait(&s->cv, &s->mu);
+  }
+  s->next = id + 1; /* read ahead */
+  pthread_cond_broadcast(&s->cv);
+  pthread_mutex_unlock(&s->mu);
+  return slot;
+}
+
+int mn_stream_gather(mn_stream *s, long long epoch, size_t pos, int count, float *x,
+                     int32_t *labels, float *targets, uint64_t *ids) {
+  if (s->epoch != epoch) {
+    plan_epoch(s, epoch, s->order, s->start);
+    s->epoch = epoch;
+  }
+  const size_t width = s->meta.info.has_labels ? 1 : (size_t)s->meta.info.classes;
+  int done = 0;
+  while (done < count) {
+    const size_t p = pos + (size_t)done;
+    size_t k = 0;
+    while (k + 1 < s->nwindows && s->start[k + 1] <= p) k++;
+    const int slot = ensure(s, epoch * (long long)s->nwindows + (long long)k);
+    if (slot < 0) return -1;
+    const mn_stream_window *w = &s->win[slot];
+    /* the run of positions inside this window */
+    int run = count - done;
+    if (p + (size_t)run > s->start[k + 1]) run = (int)(s->start[k + 1] - p);
+    uint32_t rows[256];
+    for (int at = 0; at < run; at += 256) {
+      const int m = run - at < 256 ? run - at : 256;
+      for (int i = 0; i < m; i++) rows[i] = w->perm[p - s->start[k] + (size_t)(at + i)];
+      const int o = done + at;
+      mn_split_gather(&w->data, rows, m, x + (size_t)o * s->meta.row_len, labels ? labels + o : NULL,
+                      targets ? targets + (size_t)o * width : NULL);
+      for (int i = 0; i < m; i++) ids[o + i] = w->ids[rows[i]];
+    }
+    done += run;
+  }
+  return 0;
+}
+
+void mn_stream_close(mn_stream *s) {
+  if (s->running) {
+    pthread_mutex_lock(&s->mu);
+    s->stop = true;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->thread, NULL);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+  }
+  for (int i = 0; i < 2; i++) {
+    free(s->win[i].data.x), free(s->win[i].data.labels), free(s->win[i].data.targets);
+    free(s->win[i].ids), free(s->win[i].perm);
+  }
+  free(s->order), free(s->reader_order), free(s->start);
+  mn_split_free(&s->meta);
+  memset(s, 0, sizeof *s);
+}
