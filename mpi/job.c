@@ -51,6 +51,7 @@ int mn_job_settings(mn_config *cfg, mn_settings *s, mn_err *err) {
       mn_cfg_bool(train, "check_allocations", false, &s->check_allocations, err) != 0 ||
       mn_cfg_double(train, "watchdog_seconds", 300.0, 0.0, 1e7, &s->watchdog_s, err) != 0 ||
       mn_cfg_int(train, "timeline_steps", 0, 0, 100000, &s->timeline_steps, err) != 0 ||
+      mn_cfg_bool(train, "check_gradients", true, &s->check_gradients, err) != 0 ||
       mn_cfg_choice(train, "on_nonfinite", nonfinite_names, 0, &nonfinite, err) != 0)
     return -1;
   if (strcmp(bucket, "auto") == 0) {

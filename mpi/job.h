@@ -31,6 +31,7 @@ typedef struct {
   bool check_allocations; /* [train] check_allocations: fail if a step allocates */
   double watchdog_s;      /* [train] watchdog_seconds: 0 = off */
   bool skip_nonfinite;    /* [train] on_nonfinite = skip (default stop) */
+  bool check_gradients;   /* [train] check_gradients: scan local gradients for NaN/inf */
   long timeline_steps;    /* [train] timeline_steps: steps in RUN_DIR/timeline.json, 0 = off */
   mn_optimizer opt;
 } mn_settings;

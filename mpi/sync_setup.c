@@ -48,7 +48,8 @@ static void dry_step(void *user) {
  * by a fixed rule at 3+ ranks. */
 static int choose(trainer *tr, long long first_step) {
   mn_settings *s = &tr->s;
-  const size_t n = tr->net.nparams + tr->net.tail, g = tr->net.nparams;
+  /* the gradients scanned for NaN/inf before they are sent (train.check_gradients) */
+  const size_t n = tr->net.nparams + tr->net.tail, g = s->check_gradients ? tr->net.nparams : 0;
   if (s->bucket_mb > 0.0 || tr->w.size == 1) {
     size_t bucket = s->bucket_mb > 0.0 ? (size_t)(s->bucket_mb * 1e6 / 4) : n;
     mn_grad_sync_init(&tr->sync, &tr->w, tr->net.grads, n, g, bucket < 1024 ? 1024 : bucket,

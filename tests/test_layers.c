@@ -220,6 +220,45 @@ static void test_config_errors(void) {
                       (mn_shape){3, {1, 5, 5}}, "[layer 1]", "padding 'wide'");
 }
 
+/* 2x2 stride-2 max pooling (a branch-free fast path) against the definition on odd-sized
+ * planes full of ties: outputs and where backward sends each gradient (the first maximum in
+ * row-major order). */
+static void test_maxpool_reference(void) {
+  enum { B = 3, C = 3, H = 7, W = 9, OH = 3, OW = 4 };
+  mn_net net;
+  mn_err err;
+  CHECK(build(&net, "[layer]\ntype = maxpool\nsize = 2\n[layer]\ntype = flatten\n",
+              (mn_shape){3, {C, H, W}}, C * OH * OW, B, &err) == 0,
+        "%s", err.msg);
+  static float x[B * C * H * W], dx[B * C * H * W], want_dx[B * C * H * W];
+  for (int i = 0; i < B * C * H * W; i++) x[i] = (float)((i * 7919) % 4) - 1.0f; /* -1..2 */
+  mn_pass pass = {.training = true};
+  const float *y = mn_net_forward(&net, &pass, x, B);
+  float *g = mn_net_output_grad(&net);
+  for (int o = 0; o < B * C * OH * OW; o++) g[o] = (float)(o + 1);
+  int wrong = 0;
+  for (int n = 0; n < B; n++)
+    for (int c = 0; c < C; c++)
+      for (int oh = 0; oh < OH; oh++)
+        for (int ow = 0; ow < OW; ow++) {
+          const int o = ((n * C + c) * OH + oh) * OW + ow;
+          int at = ((n * C + c) * H + 2 * oh) * W + 2 * ow;
+          for (int i = 0; i < 2; i++)
+            for (int j = 0; j < 2; j++) {
+              const int k = ((n * C + c) * H + 2 * oh + i) * W + 2 * ow + j;
+              if (x[k] > x[at]) at = k;
+            }
+          wrong += y[o] != x[at];
+          want_dx[at] += (float)(o + 1);
+        }
+  CHECK(wrong == 0, "%d pooled values differ from the definition", wrong);
+  mn_net_backward(&net, &pass, x, B, dx);
+  int misrouted = 0;
+  for (int i = 0; i < B * C * H * W; i++) misrouted += dx[i] != want_dx[i];
+  CHECK(misrouted == 0, "%d input gradients differ from the definition", misrouted);
+  mn_net_destroy(&net);
+}
+
 /* mn_first_nonfinite: the gradient scan must find a NaN or infinity anywhere (block
  * boundaries, the unrolled tail), and nothing in finite data of any sign. */
 static void test_first_nonfinite(void) {
@@ -254,5 +293,6 @@ int main(void) {
   test_batchnorm_running_stats();
   test_config_errors();
   test_first_nonfinite();
+  test_maxpool_reference();
   return check_report("test_layers");
 }

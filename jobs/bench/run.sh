@@ -5,7 +5,8 @@
 #   MODELS="mlp cnn" jobs/bench/run.sh   (a subset of: mlp wide-mlp cnn)
 #
 # For the MLP, the wide MLP and the CNN of jobs/bench/*.ini it measures mpinet at 1 and 2
-# ranks (and at 2 ranks with overlap / prefetch switched off, to show what they buy), and
+# ranks (and at 2 ranks with overlap / prefetch switched off, to show what they buy; and at 1
+# rank streaming its data from the file under data.memory_mb = 8, for memory), and
 # Debian's PyTorch (python3-torch; skipped with a message when absent) with one thread, in
 # one process and with DistributedDataParallel over gloo. Every line it prints is JSON; a
 # table with the ratios follows. Figures: samples/s; the step split into data wait, forward,
@@ -50,6 +51,7 @@ mpinet_run() {
   case $variant in
   no-overlap) extra=(--set train.overlap=false) ;;
   no-prefetch) extra=(--set data.prefetch=false) ;;
+  stream) extra=(--set data.shuffle=shard --set data.memory_mb=8) ;; # rows from the file
   esac
   rm -rf "$work/run"
   local launch; launch=$(date +%s.%N)
@@ -76,7 +78,7 @@ mpinet_run() {
 }
 
 for model in ${MODELS:-mlp wide-mlp cnn}; do
-  for config in "1 default" "2 default" "2 no-overlap" "2 no-prefetch"; do
+  for config in "1 default" "1 stream" "2 default" "2 no-overlap" "2 no-prefetch"; do
     set -- $config
     for rep in $(seq "$REPS"); do mpinet_run "$model" "$1" "$2"; done | tee -a "$results"
   done
@@ -127,6 +129,7 @@ awk '
       t1 = m["pytorch|" mo "|1|default"]; t2 = m["pytorch|" mo "|2|default"]
       printf "{\"ratios\": \"%s\", \"mpinet2_over_mpinet1\": %.3f", mo, a2 / a1
       if (t1 > 0) printf ", \"mpinet1_over_torch1\": %.3f, \"mpinet2_over_torch_ddp2\": %.3f, \"torch_rss_over_mpinet_rss\": %.2f", a1 / t1, a2 / t2, med(rss, "pytorch|" mo "|1|default", n["pytorch|" mo "|1|default"]) / med(rss, "mpinet|" mo "|1|default", n["mpinet|" mo "|1|default"])
+      if (t1 > 0 && ("mpinet|" mo "|1|stream") in m) printf ", \"torch_rss_over_mpinet_stream_rss\": %.2f, \"stream_over_memory\": %.3f", med(rss, "pytorch|" mo "|1|default", n["pytorch|" mo "|1|default"]) / med(rss, "mpinet|" mo "|1|stream", n["mpinet|" mo "|1|stream"]), m["mpinet|" mo "|1|stream"] / a1
       printf ", \"overlap_gain\": %.3f, \"prefetch_gain\": %.3f}\n", a2 / m["mpinet|" mo "|2|no-overlap"], a2 / m["mpinet|" mo "|2|no-prefetch"]
     }
   }' "$results"

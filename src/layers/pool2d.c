@@ -75,12 +75,58 @@ static inline float window_max(const float *xc, int w, int h0, int w0, int size,
   return best;
 }
 
+/* The common case, 2x2 max pooling with stride 2, without branches: a data-dependent branch
+ * per comparison (ReLU outputs, many of them 0) mispredicted often enough to make pooling
+ * 7% of a CNN step. Same semantics as window_max: the first maximum in row-major order wins
+ * ties, and a NaN wins only from the window's first place. */
+static void max2x2_forward(const pool2d *p, const float *x, float *y, int32_t *argmax, int batch,
+                           size_t in_len, size_t out_len) {
+  const int w = p->w;
+  for (int n = 0; n < batch; n++)
+    for (int ci = 0; ci < p->c; ci++) {
+      const size_t plane = (size_t)ci * p->h * p->w;
+      const float *xc = x + n * in_len + plane;
+      const size_t o0 = n * out_len + (size_t)ci * p->oh * p->ow;
+      for (int oh = 0; oh < p->oh; oh++) {
+        const float *r0 = xc + (size_t)(2 * oh) * w, *r1 = r0 + w;
+        float *yo = y + o0 + (size_t)oh * p->ow;
+        int32_t *ao = argmax ? argmax + o0 + (size_t)oh * p->ow : NULL;
+        const int32_t base = (int32_t)(plane + (size_t)(2 * oh) * w);
+        if (!ao) { /* evaluation: values only */
+          for (int ow = 0; ow < p->ow; ow++) {
+            const float a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
+            const float m1 = b > a ? b : a, m2 = c > m1 ? c : m1;
+            yo[ow] = d > m2 ? d : m2;
+          }
+          continue;
+        }
+        for (int ow = 0; ow < p->ow; ow++) {
+          const float a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
+          float m = a;
+          int32_t k = 2 * ow;
+          k = b > m ? 2 * ow + 1 : k;
+          m = b > m ? b : m;
+          k = c > m ? w + 2 * ow : k;
+          m = c > m ? c : m;
+          k = d > m ? w + 2 * ow + 1 : k;
+          m = d > m ? d : m;
+          yo[ow] = m;
+          ao[ow] = base + k;
+        }
+      }
+    }
+}
+
 static void pool_forward(mn_layer *l, const mn_pass *pass, const float *x, float *y, int batch) {
   const pool2d *p = l->priv;
   const size_t in_len = mn_shape_count(l->in), out_len = mn_shape_count(l->out);
   const float inv = 1.0f / (float)(p->size * p->size);
   /* the winners are only needed by a backward pass, i.e. in training */
   int32_t *argmax = p->max && pass->training ? p->argmax : NULL;
+  if (p->max && p->size == 2 && p->stride == 2) {
+    max2x2_forward(p, x, y, argmax, batch, in_len, out_len);
+    return;
+  }
   for (int n = 0; n < batch; n++)
     for (int ci = 0; ci < p->c; ci++) {
       const float *xc = x + n * in_len + (size_t)ci * p->h * p->w;
