@@ -273,10 +273,20 @@ void mn_split_free(mn_split *s) {
 
 void mn_split_gather(const mn_split *s, const uint32_t *rows, int count, float *x, int32_t *labels,
                      float *targets) {
-  const size_t len = s->row_len;
+  const size_t len = s->row_len, row_bytes = len * (s->info.x_is_u8 ? 1 : sizeof(float));
   const float a = s->a, b = s->b;
+  /* Rows are random: each starts with cache misses the hardware prefetcher cannot foresee,
+   * so ask for the rows a few places ahead while converting this one (the batch assembly
+   * was ~90% memory stalls: 91 us for 128 Fashion-MNIST rows). */
+  enum { AHEAD = 4 };
+  for (int i = 0; i < AHEAD && i < count; i++)
+    for (size_t off = 0; off < row_bytes; off += 64)
+      __builtin_prefetch((const char *)s->x + rows[i] * row_bytes + off);
   for (int i = 0; i < count; i++) {
     const size_t r = rows[i];
+    if (i + AHEAD < count)
+      for (size_t off = 0; off < row_bytes; off += 64)
+        __builtin_prefetch((const char *)s->x + rows[i + AHEAD] * row_bytes + off);
     float *dst = x + (size_t)i * len;
     if (s->info.x_is_u8) {
       const uint8_t *src = (const uint8_t *)s->x + r * len;
