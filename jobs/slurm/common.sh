@@ -10,8 +10,8 @@
 # SIGUSR1 or SIGTERM to the batch shell (#SBATCH --signal=B:USR1@60 before the time limit,
 # `scancel -s USR1 -b JOBID`, preemption) is forwarded to the ranks: every rank stops after
 # the same step, rank 0 checkpoints, mpinet exits 75 and the job requeues itself.
-# Environment: MPINET (the binary; default build/mpinet of the submit directory), RUNS,
-# OPENBLAS_NUM_THREADS (default: SLURM_CPUS_PER_TASK, else 1).
+# Environment: MPINET (the binary; default build/mpinet of the submit directory), RUNS.
+# OPENBLAS_NUM_THREADS is set to SLURM_CPUS_PER_TASK (else kept, else 1).
 
 mpinet_slurm_train() {
   local launcher=$1 config=$2
@@ -19,7 +19,9 @@ mpinet_slurm_train() {
   cd "${SLURM_SUBMIT_DIR:-.}"
   local mpinet=${MPINET:-$PWD/build/mpinet}
   local run_dir=${RUNS:-runs}/slurm-${SLURM_JOB_ID:?not inside a SLURM job}
-  export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-${SLURM_CPUS_PER_TASK:-1}}
+  # BLAS threads per rank = the cores SLURM gave each task (an OPENBLAS_NUM_THREADS exported
+  # from the submitting shell would otherwise silently override --cpus-per-task)
+  export OPENBLAS_NUM_THREADS=${SLURM_CPUS_PER_TASK:-${OPENBLAS_NUM_THREADS:-1}}
   local args
   if [ -f "$run_dir/finished" ]; then
     echo "mpinet-slurm: $run_dir is finished ($(cat "$run_dir/finished")); nothing to do"
