@@ -113,6 +113,37 @@ static int read_rows(hid_t f, const char *name, hid_t mem_type, size_t begin, si
   return rc < 0 ? -1 : 0;
 }
 
+/* Reads rows [begin, begin + n) of the split meta describes from the open file f into x (as
+ * stored: uint8 or float) and labels or targets, and checks them: labels in [0, classes),
+ * every float finite. Shared by mn_split_load and the stream's block reads. */
+static int read_checked(hid_t f, const mn_split *meta, size_t begin, size_t n, void *x,
+                        int32_t *labels, float *targets, mn_err *err) {
+  const char *path = meta->path;
+  const int classes = meta->info.classes;
+  char name[64];
+  snprintf(name, sizeof name, "/%s/x", meta->split);
+  if (n > 0 &&
+      read_rows(f, name, meta->info.x_is_u8 ? H5T_NATIVE_UINT8 : H5T_NATIVE_FLOAT, begin, n, x) != 0)
+    return mn_fail(err, "%s: cannot read %s (corrupt or truncated file?)", path, name);
+  for (size_t i = 0; !meta->info.x_is_u8 && i < n * meta->row_len; i++)
+    if (!isfinite(((const float *)x)[i]))
+      return mn_fail(err, "%s: %s has a non-finite value at row %zu", path, name,
+                     begin + i / meta->row_len);
+  snprintf(name, sizeof name, "/%s/y", meta->split);
+  if (n > 0 && (labels ? read_rows(f, name, H5T_NATIVE_INT32, begin, n, labels)
+                       : read_rows(f, name, H5T_NATIVE_FLOAT, begin, n, targets)) != 0)
+    return mn_fail(err, "%s: cannot read %s (corrupt or truncated file?)", path, name);
+  for (size_t i = 0; labels && i < n; i++)
+    if (labels[i] < 0 || labels[i] >= classes)
+      return mn_fail(err, "%s: %s[%zu] = %d is outside [0, classes = %d)", path, name, begin + i,
+                     labels[i], classes);
+  for (size_t i = 0; targets && i < n * (size_t)classes; i++)
+    if (!isfinite(targets[i]))
+      return mn_fail(err, "%s: %s has a non-finite value at row %zu", path, name,
+                     begin + i / (size_t)classes);
+  return 0;
+}
+
 int mn_split_load(mn_split *s, const char *path, const char *split, size_t begin, size_t end,
                   mn_err *err) {
   memset(s, 0, sizeof *s);
@@ -139,42 +170,12 @@ int mn_split_load(mn_split *s, const char *path, const char *split, size_t begin
     goto out;
   }
   s->x = mn_alloc(values, s->info.x_is_u8 ? 1 : sizeof(float), "dataset", err);
-  if (!s->x) goto out;
-  char name[64];
-  snprintf(name, sizeof name, "/%s/x", split);
-  if (s->n > 0 && read_rows(f, name, s->info.x_is_u8 ? H5T_NATIVE_UINT8 : H5T_NATIVE_FLOAT, begin,
-                            s->n, s->x) != 0) {
-    mn_fail(err, "%s: cannot read %s (corrupt or truncated file?)", path, name);
-    goto out;
-  }
-  snprintf(name, sizeof name, "/%s/y", split);
-  if (s->info.has_labels) {
+  if (s->info.has_labels)
     s->labels = mn_alloc(s->n, sizeof(int32_t), "labels", err);
-    if (!s->labels) goto out;
-    if (s->n > 0 && read_rows(f, name, H5T_NATIVE_INT32, begin, s->n, s->labels) != 0) {
-      mn_fail(err, "%s: cannot read %s (corrupt or truncated file?)", path, name);
-      goto out;
-    }
-    for (size_t i = 0; i < s->n; i++)
-      if (s->labels[i] < 0 || s->labels[i] >= s->info.classes) {
-        mn_fail(err, "%s: %s[%zu] = %d is outside [0, classes = %d)", path, name, begin + i,
-                s->labels[i], s->info.classes);
-        goto out;
-      }
-  } else {
+  else
     s->targets = mn_alloc(s->n * (size_t)s->info.classes, sizeof(float), "targets", err);
-    if (!s->targets) goto out;
-    if (s->n > 0 && read_rows(f, name, H5T_NATIVE_FLOAT, begin, s->n, s->targets) != 0) {
-      mn_fail(err, "%s: cannot read %s (corrupt or truncated file?)", path, name);
-      goto out;
-    }
-    for (size_t i = 0; i < s->n * (size_t)s->info.classes; i++)
-      if (!isfinite(s->targets[i])) {
-        mn_fail(err, "%s: %s has a non-finite value at row %zu", path, name,
-                begin + i / (size_t)s->info.classes);
-        goto out;
-      }
-  }
+  if (!s->x || !(s->labels || s->targets)) goto out;
+  if (read_checked(f, s, begin, s->n, s->x, s->labels, s->targets, err) != 0) goto out;
   double scale = s->info.x_is_u8 ? 1.0 / 255.0 : 1.0, mean = 0.0, std = 1.0;
   mn_h5_read_attr_double(f, "scale", &scale);
   mn_h5_read_attr_double(f, "mean", &mean);
@@ -185,15 +186,6 @@ int mn_split_load(mn_split *s, const char *path, const char *split, size_t begin
   }
   s->a = (float)(scale / std);
   s->b = (float)(-mean / std);
-  if (!s->info.x_is_u8) {
-    const float *x = s->x;
-    for (size_t i = 0; i < values; i++)
-      if (!isfinite(x[i])) {
-        mn_fail(err, "%s: /%s/x has a non-finite value at row %zu", path, split,
-                begin + i / s->row_len);
-        goto out;
-      }
-  }
   rc = 0;
 out:
   H5Fclose(f);
@@ -206,41 +198,7 @@ int mn_split_read_rows(const mn_split *meta, size_t begin, size_t n, void *x, in
   mn_err ignored;
   hid_t f = mn_h5_open_read(meta->path, &ignored);
   if (f < 0) return mn_fail(err, "%s: cannot open it again to stream /%s", meta->path, meta->split);
-  char name[64];
-  int rc = -1;
-  snprintf(name, sizeof name, "/%s/x", meta->split);
-  if (read_rows(f, name, meta->info.x_is_u8 ? H5T_NATIVE_UINT8 : H5T_NATIVE_FLOAT, begin, n, x) != 0) {
-    mn_fail(err, "%s: cannot read %s rows %zu-%zu (corrupt or truncated file?)", meta->path, name,
-            begin, begin + n);
-    goto out;
-  }
-  snprintf(name, sizeof name, "/%s/y", meta->split);
-  if (labels ? read_rows(f, name, H5T_NATIVE_INT32, begin, n, labels)
-             : read_rows(f, name, H5T_NATIVE_FLOAT, begin, n, targets)) {
-    mn_fail(err, "%s: cannot read %s rows %zu-%zu (corrupt or truncated file?)", meta->path, name,
-            begin, begin + n);
-    goto out;
-  }
-  for (size_t i = 0; labels && i < n; i++)
-    if (labels[i] < 0 || labels[i] >= meta->info.classes) {
-      mn_fail(err, "%s: %s has label %d at row %zu, outside [0, %d)", meta->path, name, labels[i],
-              begin + i, meta->info.classes);
-      goto out;
-    }
-  for (size_t i = 0; targets && i < n * (size_t)meta->info.classes; i++)
-    if (!isfinite(targets[i])) {
-      mn_fail(err, "%s: %s has a non-finite value at row %zu", meta->path, name,
-              begin + i / (size_t)meta->info.classes);
-      goto out;
-    }
-  for (size_t i = 0; !meta->info.x_is_u8 && i < n * meta->row_len; i++)
-    if (!isfinite(((const float *)x)[i])) {
-      mn_fail(err, "%s: /%s/x has a non-finite value at row %zu", meta->path, meta->split,
-              begin + i / meta->row_len);
-      goto out;
-    }
-  rc = 0;
-out:
+  const int rc = read_checked(f, meta, begin, n, x, labels, targets, err);
   H5Fclose(f);
   return rc;
 }
