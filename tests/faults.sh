@@ -53,6 +53,21 @@ resume_matches_straight() {
   "$TEST_TOOLS/compare_params" "$WORK/straight/$final" "$WORK/cut/$final" --exact
 }
 final=ckpt-00001200.h5 # 12 epochs x 100 steps
+# stopped_by_fault FAULT PATTERN: the job run with MPINET_FAULT=FAULT must end non-zero within
+# 15 s with exactly one error line, matching PATTERN (grep -E), and leave the epoch-1
+# checkpoint as `latest`, loadable
+stopped_by_fault() {
+  job cut
+  local t0; t0=$(date +%s.%N)
+  MPINET_FAULT=$1 start cut
+  finish "$t0"
+  grep mpinet "$WORK/cut.err" || true
+  [ "$RC" -ne 0 ] || fail "mpirun exited 0"
+  [ "$(grep -c '^mpinet: error:' "$WORK/cut.err")" -eq 1 ] || fail "expected exactly one error line"
+  grep -Eq "$2" "$WORK/cut.err" || fail "no error line matching /$2/"
+  [ "$(cat "$WORK/cut/latest")" = ckpt-00000100.h5 ] || fail "latest moved"
+  "$MPINET" info "$WORK/cut/ckpt-00000100.h5" > /dev/null || fail "the last checkpoint does not load"
+}
 
 case $case in
 term-one-rank | usr1-mpirun)
@@ -99,32 +114,13 @@ sigstop)
   case $state in "" | Z*) ;; *) kill -9 "$victim"; fail "the stopped rank was left behind ($state)" ;; esac
   ;;
 desync)
-  job cut
-  export MPINET_FAULT=skip-batch:$((N - 1)):150
-  t0=$(date +%s.%N)
-  start cut
-  finish "$t0"
-  unset MPINET_FAULT
-  cat "$WORK/cut.err" | grep mpinet || true
-  [ "$RC" -ne 0 ] || fail "mpirun exited 0"
-  [ "$(grep -c '^mpinet: error:' "$WORK/cut.err")" -eq 1 ] || fail "expected exactly one error line"
-  grep -Eq "^mpinet: error: ranks out of step at the gradient allreduce of step 150: 1 rank\(s\) disagree with rank 0 \(rank $((N - 1)): step 151, 1050 steps left, layout [0-9a-f]+; rank 0: step 150, 1051 steps left" \
-    "$WORK/cut.err" || fail "no line naming the disagreeing rank and both steps"
-  [ "$(cat "$WORK/cut/latest")" = ckpt-00000100.h5 ] || fail "latest moved"
-  "$MPINET" info "$WORK/cut/ckpt-00000100.h5" > /dev/null || fail "the last checkpoint does not load"
+  stopped_by_fault "skip-batch:$((N - 1)):150" \
+    "^mpinet: error: ranks out of step at the gradient allreduce of step 150: 1 rank\(s\) disagree with rank 0 \(rank $((N - 1)): step 151, 1050 steps left, layout [0-9a-f]+; rank 0: step 150, 1051 steps left"
   ;;
 nan-grad)
-  job cut
+  stopped_by_fault nan-grad:1:150 \
+    "^mpinet: error: non-finite gradient at step 150 \(epoch 2\) on rank 1 \(first one in the parameters of layer 00_dense\)"
   export MPINET_FAULT=nan-grad:1:150
-  t0=$(date +%s.%N)
-  start cut
-  finish "$t0"
-  cat "$WORK/cut.err" | grep mpinet || true
-  [ "$RC" -ne 0 ] || fail "mpirun exited 0"
-  [ "$(grep -c '^mpinet: error:' "$WORK/cut.err")" -eq 1 ] || fail "expected exactly one error line"
-  grep -q "^mpinet: error: non-finite gradient at step 150 (epoch 2) on rank 1 (first one in the parameters of layer 00_dense)" \
-    "$WORK/cut.err" || fail "no line naming the step, rank and layer"
-  [ "$(cat "$WORK/cut/latest")" = ckpt-00000100.h5 ] || fail "latest moved"
   job skip
   run_mpi "$N" train "$WORK/skip.ini" --set train.on_nonfinite=skip --set train.epochs=2 \
     > "$WORK/skip.log" 2> "$WORK/skip.err"
