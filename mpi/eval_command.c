@@ -104,7 +104,7 @@ int mn_eval_main(int argc, char **argv) {
     goto out;
   }
   mn_eval_sums local, sum;
-  mn_eval_local(&net, &test, (int)batch, x, y, t, &local);
+  mn_eval_local(&net, &test, (int)batch, x, y, t, &local, NULL);
   MPI_Allreduce(&local, &sum, 3, MPI_DOUBLE, MPI_SUM, w.comm);
   if (w.rank == 0) {
     if (info.has_labels)

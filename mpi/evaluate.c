@@ -31,7 +31,7 @@ int mn_eval_load(mn_split *test, const char *path, const char *split, int eval_b
 }
 
 void mn_eval_local(mn_net *net, const mn_split *test, int eval_batch, float *x, int32_t *y,
-                   float *t, mn_eval_sums *out) {
+                   float *t, mn_eval_sums *out, double *chunk_loss) {
   uint32_t rows[4096];
   memset(out, 0, sizeof *out);
   for (size_t first = 0; first < test->n; first += (size_t)eval_batch) {
@@ -49,6 +49,7 @@ void mn_eval_local(mn_net *net, const mn_split *test, int eval_batch, float *x, 
     const float *o = mn_net_forward(net, &pass, x, count);
     mn_loss_compute(net->loss, mn_net_final_act(net), o, test->info.has_labels ? y : NULL,
                     test->info.has_labels ? NULL : t, count, net->outputs, 0.0f, NULL, &st);
+    if (chunk_loss) chunk_loss[first / (size_t)eval_batch] = st.loss_sum;
     out->loss_sum += st.loss_sum;
     out->correct += (double)st.correct;
     out->count += count;

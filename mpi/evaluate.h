@@ -23,8 +23,9 @@ void mn_eval_range(size_t rows, int eval_batch, int rank, int size, size_t *begi
 int mn_eval_load(mn_split *test, const char *path, const char *split, int eval_batch,
                  const mn_world *w, mn_err *err);
 /* Evaluates the held rows; returns local sums (the caller reduces them). x, y, t are
- * scratch buffers for eval_batch rows. */
+ * scratch buffers for eval_batch rows. chunk_loss, if not NULL, receives each held chunk's
+ * loss sum (reproducible mode adds them in chunk order, whatever the world size). */
 void mn_eval_local(mn_net *net, const mn_split *test, int eval_batch, float *x, int32_t *y,
-                   float *t, mn_eval_sums *out);
+                   float *t, mn_eval_sums *out, double *chunk_loss);
 
 #endif

@@ -52,8 +52,18 @@ int mn_job_settings(mn_config *cfg, mn_settings *s, mn_err *err) {
       mn_cfg_double(train, "watchdog_seconds", 300.0, 0.0, 1e7, &s->watchdog_s, err) != 0 ||
       mn_cfg_int(train, "timeline_steps", 0, 0, 100000, &s->timeline_steps, err) != 0 ||
       mn_cfg_bool(train, "check_gradients", true, &s->check_gradients, err) != 0 ||
-      mn_cfg_choice(train, "on_nonfinite", nonfinite_names, 0, &nonfinite, err) != 0)
+      mn_cfg_choice(train, "on_nonfinite", nonfinite_names, 0, &nonfinite, err) != 0 ||
+      mn_cfg_bool(train, "reproducible", false, &s->reproducible, err) != 0 ||
+      mn_cfg_int(train, "virtual_shards", 8, 1, 4096, &s->virtual_shards, err) != 0)
     return -1;
+  if ((s->virtual_shards & (s->virtual_shards - 1)) != 0) {
+    char where[700];
+    mn_cfg_where(train, mn_cfg_find(train, "virtual_shards"), where, sizeof where);
+    return mn_fail(err,
+                   "%s: %ld is not a power of two (the micro-batches are summed as a balanced "
+                   "binary tree)",
+                   where, s->virtual_shards);
+  }
   if (strcmp(bucket, "auto") == 0) {
     s->bucket_mb = 0.0;
   } else {

@@ -33,6 +33,8 @@ typedef struct {
   bool skip_nonfinite;    /* [train] on_nonfinite = skip (default stop) */
   bool check_gradients;   /* [train] check_gradients: scan local gradients for NaN/inf */
   long timeline_steps;    /* [train] timeline_steps: steps in RUN_DIR/timeline.json, 0 = off */
+  bool reproducible;      /* [train] reproducible: same bits at any power-of-two world size */
+  long virtual_shards;    /* [train] virtual_shards: micro-batches per global batch (V) */
   mn_optimizer opt;
 } mn_settings;
 

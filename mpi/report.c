@@ -68,10 +68,11 @@ static void resources(double *rss_mb, double *fds, double *h5_objects) {
   mn_h5_unlock();
 }
 
-/* JSON has no NaN: a value that does not exist (accuracy of a regression) is null. */
-static void json_number(char *buf, size_t len, double v) {
+/* JSON has no NaN: a value that does not exist (accuracy of a regression) is null. Exact
+ * (17 digits: every bit of the double) in reproducible mode, so that runs can be diffed. */
+static void json_number(char *buf, size_t len, double v, bool exact) {
   if (isfinite(v))
-    snprintf(buf, len, "%.6g", v);
+    snprintf(buf, len, exact ? "%.17g" : "%.6g", v);
   else
     snprintf(buf, len, "null");
 }
@@ -81,10 +82,27 @@ int mn_trainer_report(trainer *tr, long long epoch, long long step, const train_
                       double train_seconds, long long samples) {
   mn_watchdog_phase(MN_PHASE_EVALUATION, step - 1);
   /* Batch norm running statistics are per rank (unless sync = true); evaluation and
-   * checkpoints use their average, so every rank evaluates the same model. */
-  mn_average_floats(&tr->w, tr->net.state, tr->net.nstate);
+   * checkpoints use their average, so every rank evaluates the same model. (Reproducible
+   * mode updates them identically on every rank; an average would only round them.) */
+  if (!tr->s.reproducible) mn_average_floats(&tr->w, tr->net.state, tr->net.nstate);
   mn_eval_sums es;
-  mn_eval_local(&tr->net, &tr->test, (int)tr->s.eval_batch, tr->ex, tr->ey, tr->et, &es);
+  double *chunks = NULL;
+  size_t nchunks = 0;
+  if (tr->s.reproducible) {
+    /* each chunk's loss in its own slot, zero elsewhere: the sum over ranks is exact, and
+     * every rank adds the chunks in order */
+    nchunks = (tr->test.info.rows + (size_t)tr->s.eval_batch - 1) / (size_t)tr->s.eval_batch;
+    chunks = calloc(nchunks + 1, sizeof *chunks);
+    if (!chunks) mn_world_abort(&tr->w, "out of memory");
+  }
+  mn_eval_local(&tr->net, &tr->test, (int)tr->s.eval_batch, tr->ex, tr->ey, tr->et, &es,
+                chunks ? chunks + tr->test.begin / (size_t)tr->s.eval_batch : NULL);
+  if (chunks) {
+    MPI_Allreduce(MPI_IN_PLACE, chunks, (int)nchunks, MPI_DOUBLE, MPI_SUM, tr->w.comm);
+    es.loss_sum = 0.0;
+    for (size_t c = 0; c < nchunks; c++) es.loss_sum += chunks[c];
+    free(chunks);
+  }
   double local[6 + PHASES] = {ts->loss_sum, ts->correct, ts->count,
                               es.loss_sum,  es.correct,  es.count};
   for (int i = 0; i < PHASES; i++) local[6 + i] = ts->time[i];
@@ -92,6 +110,10 @@ int mn_trainer_report(trainer *tr, long long epoch, long long step, const train_
   resources(&held[0], &held[1], &held[2]); /* the largest over ranks is reported */
   MPI_Allreduce(MPI_IN_PLACE, held, 3, MPI_DOUBLE, MPI_MAX, tr->w.comm);
   MPI_Allreduce(local, sum, 6 + PHASES, MPI_DOUBLE, MPI_SUM, tr->w.comm);
+  if (tr->s.reproducible) { /* every rank holds the global batches' sums, added in order */
+    sum[0] = ts->loss_sum, sum[1] = ts->correct, sum[2] = ts->count;
+    sum[3] = es.loss_sum;
+  }
   MPI_Allreduce(MPI_IN_PLACE, &rss, 1, MPI_DOUBLE, MPI_MAX, tr->w.comm);
   mn_err err;
   if (mn_world_agree(&tr->w, check_replicas(tr, &err), &err) != 0) return -1;
@@ -112,11 +134,12 @@ int mn_trainer_report(trainer *tr, long long epoch, long long step, const train_
   printf("  %.0f samples/s  %.1f s\n", sps, wall);
   fflush(stdout);
   if (tr->metrics) {
-    char train_acc_s[32], test_acc_s[32], train_loss_s[32], test_loss_s[32];
-    json_number(train_loss_s, sizeof train_loss_s, train_loss);
-    json_number(test_loss_s, sizeof test_loss_s, test_loss);
-    json_number(train_acc_s, sizeof train_acc_s, labels ? train_acc : NAN);
-    json_number(test_acc_s, sizeof test_acc_s, labels ? test_acc : NAN);
+    char train_acc_s[40], test_acc_s[40], train_loss_s[40], test_loss_s[40];
+    const bool exact = tr->s.reproducible;
+    json_number(train_loss_s, sizeof train_loss_s, train_loss, exact);
+    json_number(test_loss_s, sizeof test_loss_s, test_loss, exact);
+    json_number(train_acc_s, sizeof train_acc_s, labels ? train_acc : NAN, exact);
+    json_number(test_acc_s, sizeof test_acc_s, labels ? test_acc : NAN, exact);
     fprintf(tr->metrics,
             "{\"epoch\": %lld, \"step\": %lld, \"train_loss\": %s, \"train_accuracy\": %s, "
             "\"test_loss\": %s, \"test_accuracy\": %s, \"test_correct\": %.0f, "

@@ -50,6 +50,11 @@ static int choose(trainer *tr, long long first_step) {
   mn_settings *s = &tr->s;
   /* the gradients scanned for NaN/inf before they are sent (train.check_gradients) */
   const size_t n = tr->net.nparams + tr->net.tail, g = s->check_gradients ? tr->net.nparams : 0;
+  if (s->reproducible) { /* the tree of repro.h replaces buckets: nothing to choose */
+    mn_grad_sync_init(&tr->sync, &tr->w, tr->net.grads, n, g, n, false);
+    s->overlap = false;
+    return 0;
+  }
   if (s->bucket_mb > 0.0 || tr->w.size == 1) {
     size_t bucket = s->bucket_mb > 0.0 ? (size_t)(s->bucket_mb * 1e6 / 4) : n;
     mn_grad_sync_init(&tr->sync, &tr->w, tr->net.grads, n, g, bucket < 1024 ? 1024 : bucket,
@@ -91,6 +96,7 @@ int mn_trainer_setup_sync(trainer *tr, long long first_step) {
   uint64_t h = mn_fnv1a64(MN_FNV_SEED, sync->bounds, (size_t)(sync->nbuckets + 1) * sizeof(size_t));
   h = mn_fnv1a64(h, &tr->net.tail, sizeof tr->net.tail);
   h = mn_fnv1a64(h, &sync->overlap, sizeof sync->overlap);
+  h = mn_fnv1a64(h, &tr->repro.shards, sizeof tr->repro.shards);
   tr->layout_hash = (uint32_t)(h ^ (h >> 24) ^ (h >> 48)) & 0xFFFFFFu;
   return 0;
 }

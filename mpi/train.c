@@ -27,6 +27,7 @@
 #include "job.h"
 #include "loader.h"
 #include "run_dir.h"
+#include "sha256.h"
 #include "step_record.h"
 #include "trainer.h"
 #include "watchdog.h"
@@ -245,7 +246,8 @@ static int train_loop(trainer *tr, long long step) {
   const bool labels = tr->train.info.has_labels;
   mn_net *net = &tr->net;
   mn_pass pass = {.training = true, .seed = (uint64_t)s->seed};
-  if (tr->w.size > 1) {
+  const bool repro = s->reproducible;
+  if (tr->w.size > 1 && !repro) {
     pass.allreduce_sum = mn_allreduce_doubles;
     pass.allreduce_user = &tr->w;
     pass.grads_ready = mn_grad_sync_ready;
@@ -274,31 +276,51 @@ static int train_loop(trainer *tr, long long step) {
       mn_watchdog_phase(MN_PHASE_FORWARD, step);
       const bool traced = mn_timeline_on(&tr->tl, step);
       tr->sync.timing = traced;
-      pass.layer_done = traced ? mn_timeline_layer : NULL;
+      pass.layer_done = traced && !repro ? mn_timeline_layer : NULL; /* layers: not per micro-batch */
       pass.layer_user = &tr->tl;
       tr->tl.step = step, tr->tl.layer_t = tb;
       pass.step = step;
-      pass.sample_ids = b->ids;
-      const float *out = mn_net_forward(net, &pass, b->x, lb);
       mn_loss_stats st = {0};
-      mn_loss_compute(net->loss, mn_net_final_act(net), out, labels ? b->y : NULL,
-                      labels ? NULL : b->t, lb, net->outputs, scale, mn_net_output_grad(net), &st);
-      double tc = MPI_Wtime();
-      mn_watchdog_phase(MN_PHASE_BACKWARD, step);
-      tr->tl.layer_t = tc;
-      mn_grad_sync_begin(&tr->sync);
-      if (step == tr->fault_step && tr->fault_nan) net->layers[0].grads[0] = NAN; /* test hook */
-      mn_net_backward(net, &pass, b->x, lb, NULL);
-      mn_grad_sync_scan_rest(&tr->sync);
-      write_record(tr, &st, lb, step, stop);
+      double tc;
+      if (repro) {
+        /* micro-batches, each forward then backward: the forward phase is the sum of their
+         * forward passes, the backward phase the rest (backward passes, tree additions) */
+        double forward_s;
+        mn_trainer_repro_local(tr, b, &pass, &st, &forward_s);
+        tc = tb + forward_s;
+        mn_watchdog_phase(MN_PHASE_BACKWARD, step);
+        if (step == tr->fault_step && tr->fault_nan) { /* test hook */
+          net->layers[0].grads[0] = NAN;
+          tr->sync.first_bad = net->layers[0].param_offset;
+        }
+      } else {
+        pass.sample_ids = b->ids;
+        const float *out = mn_net_forward(net, &pass, b->x, lb);
+        mn_loss_compute(net->loss, mn_net_final_act(net), out, labels ? b->y : NULL,
+                        labels ? NULL : b->t, lb, net->outputs, scale, mn_net_output_grad(net),
+                        &st);
+        tc = MPI_Wtime();
+        mn_watchdog_phase(MN_PHASE_BACKWARD, step);
+        tr->tl.layer_t = tc;
+        mn_grad_sync_begin(&tr->sync);
+        if (step == tr->fault_step && tr->fault_nan) net->layers[0].grads[0] = NAN; /* test hook */
+        mn_net_backward(net, &pass, b->x, lb, NULL);
+        mn_grad_sync_scan_rest(&tr->sync);
+      }
+      write_record(tr, &st, repro ? tr->repro.micro : lb, step, stop);
       double td = MPI_Wtime();
       mn_watchdog_phase(MN_PHASE_ALLREDUCE, step);
-      mn_grad_sync_finish(&tr->sync);
+      if (repro)
+        mn_trainer_repro_allreduce(tr);
+      else
+        mn_grad_sync_finish(&tr->sync);
       double te = MPI_Wtime();
       mn_watchdog_phase(MN_PHASE_OPTIMIZER, step);
       /* every rank read the same records, so all take the same decisions at this step */
       mn_record_verdict v;
       mn_record_read(net->grads + net->nparams, tr->w.size, &v);
+      if (repro) /* the global batch's loss, identical on every rank */
+        mn_trainer_repro_apply(tr, v.loss_ranks + v.grad_ranks == 0, &st);
       if (v.desync_ranks > 0) {
         if (tr->w.rank == 0)
           fprintf(stderr,
@@ -341,7 +363,7 @@ static int train_loop(trainer *tr, long long step) {
       if (!skipped) {
         ts.loss_sum += st.loss_sum;
         ts.correct += (double)st.correct;
-        ts.count += lb;
+        ts.count += repro ? s->batch : lb;
       }
       samples += s->batch;
       if (tr->w.rank == 0) {
@@ -501,7 +523,12 @@ static int setup(trainer *tr, const char *config_path, char **sets, int nsets,
   if (rc == 0) rc = mn_eval_load(&tr->test, s->data_path, "test", (int)s->eval_batch, w, &err);
   int max_batch = (int)(s->batch / w->size > s->eval_batch ? s->batch / w->size : s->eval_batch);
   if (rc == 0) rc = mn_job_model(&tr->cfg, s, &info, max_batch, &tr->net, &err);
-  if (rc == 0) rc = mn_net_set_tail(&tr->net, mn_record_tail(w->size), &err);
+  if (rc == 0)
+    rc = mn_net_set_tail(&tr->net,
+                         mn_record_tail(w->size) +
+                             (s->reproducible ? mn_repro_tail((int)s->virtual_shards, tr->net.nstate)
+                                              : 0),
+                         &err);
   if (rc == 0)
     rc = mn_optim_setup(&s->opt, &tr->net, s->batch, tr->sampler.steps_per_epoch, s->epochs, &err);
   if (rc == 0) {
@@ -522,9 +549,11 @@ static int setup(trainer *tr, const char *config_path, char **sets, int nsets,
     /* one BLAS thread per rank unless asked: ranks sharing a node must not fight for cores */
     const char *env = getenv("OPENBLAS_NUM_THREADS");
     int threads = s->threads > 0 ? (int)s->threads : env && atoi(env) > 0 ? atoi(env) : 1;
-    openblas_set_num_threads(threads);
+    openblas_set_num_threads(s->reproducible ? 1 : threads);
   }
   if (mn_world_agree(w, rc, &err) != 0) return -1;
+  if (s->reproducible && mn_world_agree(w, mn_trainer_repro_setup(tr, &err), &err) != 0)
+    return -1;
   /* Open MPI hands ranks a pty for stdout even when mpirun's output goes to a file, so
    * "auto" asks for stderr to be a terminal too (it is a pipe under mpirun). */
   tr->bar = s->progress == MN_PROGRESS_BAR ||
@@ -562,6 +591,7 @@ static void teardown(trainer *tr) {
   if (tr->streaming) mn_stream_close(&tr->stream);
   free(tr->ex), free(tr->ey), free(tr->et), free(tr->config_text);
   mn_optim_free(&tr->s.opt);
+  mn_repro_free(&tr->repro, &tr->net);
   mn_net_destroy(&tr->net);
   mn_sampler_free(&tr->sampler);
   mn_split_free(&tr->train);
@@ -590,11 +620,18 @@ static void describe(const trainer *tr) {
   char layers[4096];
   mn_net_describe(net, layers, sizeof layers);
   printf("model: %zu parameters\n%s", net->nparams, layers);
-  printf("gradient sync: %d bucket%s of %.2f MB, overlap %s%s; prefetch %s\n", tr->sync.nbuckets,
-         tr->sync.nbuckets > 1 ? "s" : "", (double)tr->sync.bucket_floats * 4 / 1e6,
-         tr->s.overlap ? "on" : "off",
-         tr->tune_candidates ? " (fastest of the configurations timed at start-up)" : "",
-         tr->s.prefetch ? "on" : "off");
+  if (tr->s.reproducible)
+    printf("reproducible: %d micro-batches of %d rows per step, %d on each rank, summed in one "
+           "fixed binary tree (same bits at 1, 2, 4 ... %d ranks); OpenBLAS '%s', 1 thread; "
+           "prefetch %s\n",
+           tr->repro.shards, tr->repro.micro, tr->repro.per_rank, tr->repro.shards,
+           openblas_get_corename(), tr->s.prefetch ? "on" : "off");
+  else
+    printf("gradient sync: %d bucket%s of %.2f MB, overlap %s%s; prefetch %s\n",
+           tr->sync.nbuckets, tr->sync.nbuckets > 1 ? "s" : "",
+           (double)tr->sync.bucket_floats * 4 / 1e6, tr->s.overlap ? "on" : "off",
+           tr->tune_candidates ? " (fastest of the configurations timed at start-up)" : "",
+           tr->s.prefetch ? "on" : "off");
   printf("batch %ld global (%d per rank), %ld steps/epoch, %ld epochs, %s lr %g (%s), run dir "
          "%s\n",
          tr->s.batch, tr->sampler.local_batch, tr->sampler.steps_per_epoch, tr->s.epochs,
@@ -672,13 +709,16 @@ int mn_train_main(int argc, char **argv) {
   if (rc == 0 && tr.w.rank == 0) {
     printf("done: final test_loss %.4f", tr.last_test_loss);
     if (tr.test.info.has_labels) printf("  test_accuracy %.2f%%", 100.0 * tr.last_test_acc);
+    char sha[65];
+    mn_sha256_hex(tr.net.params, tr.net.nparams * sizeof(float), sha);
     printf(" | replicas identical on all %d ranks (fnv1a64 %016" PRIx64 ") | run dir %s\n",
            tr.w.size, mn_net_param_hash(&tr.net), tr.s.run_dir);
+    printf("parameters sha256 %s\n", sha);
     /* the run's own word that it reached its end: job scripts check it rather than trust a
      * launcher's exit status (srun exits 0 when it fails to launch the tasks) */
-    char path[1100], text[64];
+    char path[1100], text[128];
     snprintf(path, sizeof path, "%s/finished", tr.s.run_dir);
-    snprintf(text, sizeof text, "step %lld\n", tr.final_step);
+    snprintf(text, sizeof text, "step %lld\nparameters sha256 %s\n", tr.final_step, sha);
     mn_err err;
     if (mn_write_file_atomic(path, text, &err) != 0)
       fprintf(stderr, "mpinet: warning: %s\n", err.msg);

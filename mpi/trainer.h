@@ -13,6 +13,7 @@
 #include "job.h"
 #include "loader.h"
 #include "net.h"
+#include "repro.h"
 #include "sampler.h"
 #include "stream.h"
 #include "timeline.h"
@@ -31,6 +32,7 @@ typedef struct trainer {
   bool streaming;
   mn_grad_sync sync; /* bucketed gradient allreduce */
   mn_timeline tl;    /* [train] timeline_steps */
+  mn_repro repro;    /* [train] reproducible: micro-batch buffers and the summation tree */
   float *ex;         /* evaluation batch buffers, eval_batch rows */
   int32_t *ey;
   float *et;
@@ -67,6 +69,21 @@ int mn_trainer_report(trainer *tr, long long epoch, long long step, const train_
 /* A progress line (rank 0): a live bar or a plain line. */
 void mn_trainer_progress(const trainer *tr, long long epoch, long step, double loss, double seconds,
                          long samples);
+/* Reproducible mode (repro.h, repro.c). Forward and backward of this rank's micro-batches of
+ * the batch, summed in the fixed tree; `local` gets this rank's loss sums (for the step
+ * record) and forward_s the seconds spent in forward passes; the sum is left as net->grads
+ * and scanned for NaN/inf (sync.first_bad). */
+/* Checks what the mode needs (global shuffling, one BLAS thread, no SyncBN, the same GEMM
+ * kernels on every rank, a world size that divides V) and allocates its buffers; after
+ * mn_net_set_tail made room for the records and mn_repro_tail. Collective. */
+int mn_trainer_repro_setup(trainer *tr, mn_err *err);
+void mn_trainer_repro_local(trainer *tr, const mn_batch *b, mn_pass *pass, mn_loss_stats *local,
+                            double *forward_s);
+/* The ranks' part of the tree (collective). */
+void mn_trainer_repro_allreduce(trainer *tr);
+/* After the allreduce: the global batch's loss and number correct, added in micro-batch
+ * order; the batch-norm statistics updated (unless the step is dropped); the tail zeroed. */
+void mn_trainer_repro_apply(trainer *tr, bool update_state, mn_loss_stats *global);
 /* Chooses gradient buckets and overlap (collective); see sync_setup.c. */
 int mn_trainer_setup_sync(trainer *tr, long long first_step);
 

@@ -10,6 +10,7 @@
 
 #include "fileutil.h"
 #include "h5util.h"
+#include "sha256.h"
 #include "hash.h"
 
 
@@ -116,8 +117,9 @@ static int save(const char *path, const mn_net *net, const mn_optimizer *opt,
     snprintf(suffix, sizeof suffix, "_%s", opt->buf_name[b]);
     rc = write_tensors(f, "optimizer", net, opt->buf[b], false, suffix);
   }
-  char hash[32];
+  char hash[32], sha[65];
   snprintf(hash, sizeof hash, "%016" PRIx64, mn_net_param_hash(net));
+  mn_sha256_hex(net->params, net->nparams * sizeof(float), sha);
   if (rc == 0)
     rc = mn_h5_write_attr_string(f, "format", "mpinet-checkpoint") |
          mn_h5_write_attr_long(f, "format_version", MN_CHECKPOINT_FORMAT) |
@@ -130,6 +132,7 @@ static int save(const char *path, const mn_net *net, const mn_optimizer *opt,
          mn_h5_write_attr_long(f, "grad_overlap", meta->grad_overlap) |
          mn_h5_write_attr_long(f, "nparams", (long long)net->nparams) |
          mn_h5_write_attr_string(f, "param_hash_fnv1a64", hash) |
+         mn_h5_write_attr_string(f, "param_sha256", sha) |
          write_hash(f, "model_hash_fnv1a64", model_hash(net, meta)) |
          write_hash(f, "optimizer_hash_fnv1a64", optimizer_hash(opt)) |
          mn_h5_write_attr_string(f, "config", meta->config_text ? meta->config_text : "") |

@@ -196,11 +196,15 @@ int mn_net_set_tail(mn_net *net, size_t floats, mn_err *err) {
   float *g = mn_alloc(net->nparams + floats, sizeof(float), "gradients", err);
   if (!g) return -1;
   memcpy(g, net->grads, net->nparams * sizeof(float));
-  for (int i = 0; i < net->nlayers; i++) net->layers[i].grads = g + net->layers[i].param_offset;
   free(net->grads);
-  net->grads = g;
+  mn_net_bind_grads(net, g);
   net->tail = floats;
   return 0;
+}
+
+void mn_net_bind_grads(mn_net *net, float *grads) {
+  net->grads = grads;
+  for (int i = 0; i < net->nlayers; i++) net->layers[i].grads = grads + net->layers[i].param_offset;
 }
 
 int mn_net_layer_at(const mn_net *net, size_t offset) {

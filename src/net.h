@@ -49,6 +49,9 @@ void mn_net_zero_grads(mn_net *net);
 /* Makes room for `floats` spare floats after the gradients (zeroed); layers are re-pointed
  * at the new buffer. Call before training, never per step. */
 int mn_net_set_tail(mn_net *net, size_t floats, mn_err *err);
+/* Points the network (and every layer's slice) at another gradient buffer of nparams + tail
+ * floats; the caller owns both buffers (reproducible mode sums micro-batches in several). */
+void mn_net_bind_grads(mn_net *net, float *grads);
 /* The layer whose parameter slice holds parameter index `offset`; -1 if none. */
 int mn_net_layer_at(const mn_net *net, size_t offset);
 /* The first layer (in forward order) whose output for the last forward pass of `batch` rows

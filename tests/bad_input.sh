@@ -139,5 +139,32 @@ reshape-mismatch)
 convert-bad-kind)
   expect_error 10 "--kind nope: expected blobs, regression or sequence" \
     "$MPINET" convert synthetic --kind nope -o "$WORK/x.h5" ;;
+repro-world)
+  sed -i 's/^seed = 7$/seed = 7\nreproducible = true/' "$WORK/job.ini"
+  expect_error 10 "job.ini:[0-9]+: \[train\] reproducible: with virtual_shards = 8 the job must run on a power-of-two number of ranks that divides 8 \(1, 2, 4, ...\), not on 3" \
+    run_mpi 3 train "$WORK/job.ini"
+  expect_error 10 "job.ini:[0-9]+: \[train\] reproducible: batch 48 is not divisible by virtual_shards = 32" \
+    run_mpi 2 train "$WORK/job.ini" --set train.virtual_shards=32
+  expect_error 10 "--set train.virtual_shards: 6 is not a power of two" \
+    run_mpi 2 train "$WORK/job.ini" --set train.virtual_shards=6
+  expect_error 10 "job.ini:[0-9]+: \[train\] reproducible: needs \[data\] shuffle = global" \
+    run_mpi 2 train "$WORK/job.ini" --set data.shuffle=shard
+  expect_error 10 "job.ini:[0-9]+: \[train\] reproducible: not with threads = 2" \
+    run_mpi 2 train "$WORK/job.ini" --set train.threads=2
+  awk '/^\[layer\]/ { if (++seen == 2) print "[layer]\ntype = batchnorm\nsync = true" } { print }' \
+    "$WORK/job.ini" > "$WORK/bn.ini"
+  expect_error 10 "bn.ini:[0-9]+: \[layer 2\] sync: not with \[train\] reproducible = true" \
+    run_mpi 2 train "$WORK/bn.ini" ;;
+repro-kernels)
+  # one rank with other GEMM kernels (an MPMD launch standing in for a node with another CPU)
+  sed -i 's/^seed = 7$/seed = 7\nreproducible = true/' "$WORK/job.ini"
+  run_mpi 1 train "$WORK/job.ini" --set train.max_steps=1 > "$WORK/one.log"
+  grep -q "^reproducible: .*OpenBLAS '[A-Za-z0-9]*'" "$WORK/one.log" || fail "no OpenBLAS core name"
+  other=Haswell
+  ! grep -q "OpenBLAS 'Haswell'" "$WORK/one.log" || other=Sandybridge
+  rm -rf "$WORK/run"
+  expect_error 10 "job.ini:[0-9]+: \[train\] reproducible: this rank's OpenBLAS uses the '[A-Za-z0-9]+' kernels but rank [01]'s differ" \
+    timeout -k 5 60 mpirun "${MPIRUN_FLAGS[@]}" -np 1 "$MPINET" train "$WORK/job.ini" : \
+    -np 1 -x OPENBLAS_CORETYPE=$other "$MPINET" train "$WORK/job.ini" ;;
 *) fail "unknown case $case" ;;
 esac

@@ -11,6 +11,7 @@
 #include "check.h"
 #include "checkpoint.h"
 #include "h5util.h"
+#include "sha256.h"
 
 static int make_net(mn_net *net, int hidden) {
   char text[256];
@@ -35,7 +36,28 @@ static void flip_byte(const char *path, long offset) {
   fclose(f);
 }
 
+/* FIPS 180-4 / NIST example vectors: one block, two blocks (the length spills), many. */
+static void sha256_vectors(void) {
+  char hex[65];
+  mn_sha256_hex("", 0, hex);
+  CHECK(strcmp(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855") == 0,
+        "sha256('') = %s", hex);
+  mn_sha256_hex("abc", 3, hex);
+  CHECK(strcmp(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad") == 0,
+        "sha256('abc') = %s", hex);
+  const char *two = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+  mn_sha256_hex(two, strlen(two), hex);
+  CHECK(strcmp(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1") == 0,
+        "sha256(448 bits) = %s", hex);
+  static char million[1000000];
+  memset(million, 'a', sizeof million);
+  mn_sha256_hex(million, sizeof million, hex);
+  CHECK(strcmp(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0") == 0,
+        "sha256(10^6 'a') = %s", hex);
+}
+
 int main(void) {
+  sha256_vectors();
   char dir[] = "/tmp/mpinet-ckpt-XXXXXX", path[600], copy[600], cmd[1300];
   if (!mkdtemp(dir)) return 2;
   snprintf(path, sizeof path, "%s/a.h5", dir);
