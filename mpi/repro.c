@@ -3,6 +3,7 @@
 #include "repro.h"
 
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -101,7 +102,9 @@ void mn_tree_allreduce(const mn_world *w, float *buf, size_t n, float *scratch) 
 typedef struct {
   float *link[MN_REPRO_BUFFERS + 1];
   int t;
-  size_t done; /* [0, done) merged */
+  size_t done;      /* [0, done) merged */
+  size_t scan_end;  /* the rank's last carry scans the sum's [0, scan_end) for NaN/inf */
+  size_t first_bad; /* and finds its first non-finite value here (SIZE_MAX: none) */
 } carry;
 
 static void carry_range(carry *c, size_t hi) {
@@ -116,6 +119,11 @@ static void carry_range(carry *c, size_t hi) {
       for (size_t i = 0; i < n; i++) v[i] = mid[i] + v[i], mid[i] = 0.0f;
     }
     for (size_t i = 0; i < n; i++) last[i] = last[i] + v[i];
+    if (lo < c->scan_end && c->first_bad == SIZE_MAX) { /* while the block is in L1 */
+      const size_t end = c->scan_end - lo < n ? c->scan_end - lo : n;
+      const size_t bad = mn_first_nonfinite(last, end);
+      if (bad < end) c->first_bad = lo + bad;
+    }
   }
   c->done = hi;
 }
@@ -138,9 +146,11 @@ void mn_trainer_repro_local(trainer *tr, const mn_batch *b, mn_pass *pass, mn_lo
   const size_t state_bytes = net->nstate * sizeof(float);
   float *stack[MN_REPRO_BUFFERS];
   int depth = 0;
+  size_t first_bad = SIZE_MAX;
   memcpy(r->state0, net->state, state_bytes);
   memset(local, 0, sizeof *local);
   *forward_s = 0.0;
+  r->bad_layer = -1;
   for (int i = 0; i < r->per_rank; i++) {
     /* the first micro-batch takes the buffer the optimizer just zeroed */
     float *cur = i == 0 ? net->grads : r->spare[--r->nspare];
@@ -155,9 +165,14 @@ void mn_trainer_repro_local(trainer *tr, const mn_batch *b, mn_pass *pass, mn_lo
                     labels ? NULL : b->t + first * k, m, net->outputs, scale,
                     mn_net_output_grad(net), &st);
     *forward_s += MPI_Wtime() - t0;
+    if (!isfinite(st.loss_sum) && r->bad_layer < 0)
+      r->bad_layer = mn_net_first_nonfinite_output(net, m);
     /* the binary counter of micro-batches done: micro-batch i + 1 carries once per trailing
      * zero bit of i + 1, each carry adding two subtrees of equal size */
-    carry c = {.link = {cur}};
+    const bool final = i == r->per_rank - 1;
+    carry c = {.link = {cur},
+               .scan_end = final && tr->s.check_gradients ? net->nparams : 0,
+               .first_bad = SIZE_MAX};
     for (unsigned bits = (unsigned)i + 1; (bits & 1u) == 0; bits >>= 1) {
       c.t++;
       c.link[c.t] = stack[depth - c.t];
@@ -165,6 +180,8 @@ void mn_trainer_repro_local(trainer *tr, const mn_batch *b, mn_pass *pass, mn_lo
     pass->grads_ready = c.t > 0 ? carry_ready : NULL;
     pass->grads_user = &c;
     mn_net_backward(net, pass, b->x + first * row, m, NULL);
+    if (i == 0 && tr->fault_nan && pass->step == tr->fault_step) /* test hook (train.c) */
+      net->layers[0].grads[0] = NAN;
     for (size_t j = 0; j < net->nstate; j++)
       cur[r->delta_at + j] = (net->state[j] - r->state0[j]) * inv_shards;
     const size_t g = (size_t)tr->w.rank * (size_t)r->per_rank + (size_t)i;
@@ -174,18 +191,22 @@ void mn_trainer_repro_local(trainer *tr, const mn_batch *b, mn_pass *pass, mn_lo
     local->correct += st.correct;
     if (c.t > 0) {
       carry_range(&c, r->n); /* what backward did not report, and the tail */
+      first_bad = c.first_bad;
       for (int l = 0; l < c.t; l++) r->spare[r->nspare++] = c.link[l];
       depth -= c.t - 1;
       stack[depth - 1] = c.link[c.t];
     } else {
       stack[depth++] = cur;
+      if (final && tr->s.check_gradients) { /* one micro-batch per rank: nothing carried */
+        const size_t bad = mn_first_nonfinite(cur, net->nparams);
+        first_bad = bad < net->nparams ? bad : SIZE_MAX;
+      }
     }
   }
   pass->grads_ready = NULL;
   mn_net_bind_grads(net, stack[0]);
   memcpy(net->state, r->state0, state_bytes);
-  size_t bad = tr->s.check_gradients ? mn_first_nonfinite(net->grads, net->nparams) : net->nparams;
-  tr->sync.first_bad = bad < net->nparams ? bad : SIZE_MAX;
+  tr->sync.first_bad = first_bad;
 }
 
 void mn_trainer_repro_allreduce(trainer *tr) {

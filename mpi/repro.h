@@ -31,18 +31,20 @@
 #define MN_REPRO_BUFFERS 16 /* log2(V / N) + 1 gradient buffers at most: V / N <= 2^15 */
 
 typedef struct {
-  int shards;   /* V */
-  int per_rank; /* V / N micro-batches on each rank */
-  int micro;    /* B / V rows in each */
-  size_t n;     /* floats in a gradient buffer, tail included */
+  int shards;                /* V */
+  int per_rank;              /* V / N micro-batches on each rank */
+  int micro;                 /* B / V rows in each */
+  size_t n;                  /* floats in a gradient buffer, tail included */
   size_t delta_at, stats_at; /* tail offsets: batch-norm updates (nstate), (loss, correct) x V */
-  float *own;   /* the network's own gradient buffer (freed with the network) */
+  float *own;                /* the network's own gradient buffer (freed with the network) */
   float *spare[MN_REPRO_BUFFERS]; /* zeroed buffers ready for a micro-batch */
   int nspare;
   float *mine[MN_REPRO_BUFFERS]; /* the buffers allocated here */
   int nmine;
   float *state0;  /* batch-norm running statistics at the start of the step */
   float *scratch; /* receive buffer of the tree allreduce */
+  int bad_layer;  /* this step: first layer with a non-finite output in the first micro-batch
+                     whose loss was not finite, or -1 */
 } mn_repro;
 
 /* Tail floats this mode adds after the step records (which start at nparams). */

@@ -52,6 +52,9 @@ static void usage(FILE *out) {
           "                           layerN.key=value for the N-th [layer]\n"
           "  --resume RUN_DIR         continue from RUN_DIR's latest checkpoint, at the exact\n"
           "                           step, writing further checkpoints there\n"
+          "  --set train.reproducible=true  the same bits at 1, 2, 4 ... train.virtual_shards\n"
+          "                           ranks (8 by default), also across a --resume at another\n"
+          "                           world size; compare the 'parameters sha256' line\n"
           "  SIGUSR1 or SIGTERM to any rank (SIGUSR1 to mpirun, which forwards it): every rank\n"
           "  stops after the same step, a checkpoint is written, exit status 75: requeue and\n"
           "  --resume. A rank without progress for train.watchdog_seconds ends the job.\n"
@@ -186,7 +189,8 @@ static void write_record(trainer *tr, const mn_loss_stats *st, int lb, long long
   mn_net *net = &tr->net;
   uint32_t rec[MN_REC_FIELDS] = {0};
   if (!isfinite(st->loss_sum)) {
-    int layer = mn_net_first_nonfinite_output(net, lb);
+    /* reproducible mode looked when its first non-finite micro-batch was in the buffers */
+    int layer = tr->s.reproducible ? tr->repro.bad_layer : mn_net_first_nonfinite_output(net, lb);
     rec[MN_REC_LOSS] = (uint32_t)(1 + (layer >= 0 ? layer : net->nlayers));
   }
   if (tr->sync.first_bad != SIZE_MAX) {
@@ -276,7 +280,8 @@ static int train_loop(trainer *tr, long long step) {
       mn_watchdog_phase(MN_PHASE_FORWARD, step);
       const bool traced = mn_timeline_on(&tr->tl, step);
       tr->sync.timing = traced;
-      pass.layer_done = traced && !repro ? mn_timeline_layer : NULL; /* layers: not per micro-batch */
+      /* per-layer events only in the normal mode: not once per micro-batch */
+      pass.layer_done = traced && !repro ? mn_timeline_layer : NULL;
       pass.layer_user = &tr->tl;
       tr->tl.step = step, tr->tl.layer_t = tb;
       pass.step = step;
@@ -284,15 +289,12 @@ static int train_loop(trainer *tr, long long step) {
       double tc;
       if (repro) {
         /* micro-batches, each forward then backward: the forward phase is the sum of their
-         * forward passes, the backward phase the rest (backward passes, tree additions) */
+         * forward passes, the backward phase the rest (backward passes, tree additions); the
+         * nan-grad test hook strikes inside, in the first micro-batch's gradient */
         double forward_s;
         mn_trainer_repro_local(tr, b, &pass, &st, &forward_s);
         tc = tb + forward_s;
         mn_watchdog_phase(MN_PHASE_BACKWARD, step);
-        if (step == tr->fault_step && tr->fault_nan) { /* test hook */
-          net->layers[0].grads[0] = NAN;
-          tr->sync.first_bad = net->layers[0].param_offset;
-        }
       } else {
         pass.sample_ids = b->ids;
         const float *out = mn_net_forward(net, &pass, b->x, lb);
@@ -307,7 +309,7 @@ static int train_loop(trainer *tr, long long step) {
         mn_net_backward(net, &pass, b->x, lb, NULL);
         mn_grad_sync_scan_rest(&tr->sync);
       }
-      write_record(tr, &st, repro ? tr->repro.micro : lb, step, stop);
+      write_record(tr, &st, lb, step, stop);
       double td = MPI_Wtime();
       mn_watchdog_phase(MN_PHASE_ALLREDUCE, step);
       if (repro)
@@ -524,11 +526,11 @@ static int setup(trainer *tr, const char *config_path, char **sets, int nsets,
   int max_batch = (int)(s->batch / w->size > s->eval_batch ? s->batch / w->size : s->eval_batch);
   if (rc == 0) rc = mn_job_model(&tr->cfg, s, &info, max_batch, &tr->net, &err);
   if (rc == 0)
-    rc = mn_net_set_tail(&tr->net,
-                         mn_record_tail(w->size) +
-                             (s->reproducible ? mn_repro_tail((int)s->virtual_shards, tr->net.nstate)
-                                              : 0),
-                         &err);
+    rc = mn_net_set_tail(
+        &tr->net,
+        mn_record_tail(w->size) +
+            (s->reproducible ? mn_repro_tail((int)s->virtual_shards, tr->net.nstate) : 0),
+        &err);
   if (rc == 0)
     rc = mn_optim_setup(&s->opt, &tr->net, s->batch, tr->sampler.steps_per_epoch, s->epochs, &err);
   if (rc == 0) {
@@ -552,8 +554,7 @@ static int setup(trainer *tr, const char *config_path, char **sets, int nsets,
     openblas_set_num_threads(s->reproducible ? 1 : threads);
   }
   if (mn_world_agree(w, rc, &err) != 0) return -1;
-  if (s->reproducible && mn_world_agree(w, mn_trainer_repro_setup(tr, &err), &err) != 0)
-    return -1;
+  if (s->reproducible && mn_world_agree(w, mn_trainer_repro_setup(tr, &err), &err) != 0) return -1;
   /* Open MPI hands ranks a pty for stdout even when mpirun's output goes to a file, so
    * "auto" asks for stderr to be a terminal too (it is a pipe under mpirun). */
   tr->bar = s->progress == MN_PROGRESS_BAR ||
@@ -627,9 +628,9 @@ static void describe(const trainer *tr) {
            tr->repro.shards, tr->repro.micro, tr->repro.per_rank, tr->repro.shards,
            openblas_get_corename(), tr->s.prefetch ? "on" : "off");
   else
-    printf("gradient sync: %d bucket%s of %.2f MB, overlap %s%s; prefetch %s\n",
-           tr->sync.nbuckets, tr->sync.nbuckets > 1 ? "s" : "",
-           (double)tr->sync.bucket_floats * 4 / 1e6, tr->s.overlap ? "on" : "off",
+    printf("gradient sync: %d bucket%s of %.2f MB, overlap %s%s; prefetch %s\n", tr->sync.nbuckets,
+           tr->sync.nbuckets > 1 ? "s" : "", (double)tr->sync.bucket_floats * 4 / 1e6,
+           tr->s.overlap ? "on" : "off",
            tr->tune_candidates ? " (fastest of the configurations timed at start-up)" : "",
            tr->s.prefetch ? "on" : "off");
   printf("batch %ld global (%d per rank), %ld steps/epoch, %ld epochs, %s lr %g (%s), run dir "

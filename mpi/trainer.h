@@ -45,7 +45,7 @@ typedef struct trainer {
   double first_step_unix;
   long long final_step;    /* where the loop ended */
   long long skipped_steps; /* steps dropped on every rank for a non-finite loss */
-  size_t heap_in_use; /* allocator bytes in use after warm-up (check_allocations) */
+  size_t heap_in_use;      /* allocator bytes in use after warm-up (check_allocations) */
   FILE *metrics;
   double t_start;
   bool bar; /* live progress bar (rank 0) rather than periodic lines */

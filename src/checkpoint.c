@@ -10,8 +10,8 @@
 
 #include "fileutil.h"
 #include "h5util.h"
-#include "sha256.h"
 #include "hash.h"
+#include "sha256.h"
 
 
 /* Parameters, layer state and every attribute a resume relies on. */
