@@ -24,7 +24,7 @@ mpinet_slurm_train() {
   export OPENBLAS_NUM_THREADS=${SLURM_CPUS_PER_TASK:-${OPENBLAS_NUM_THREADS:-1}}
   local args
   if [ -f "$run_dir/finished" ]; then
-    echo "mpinet-slurm: $run_dir is finished ($(cat "$run_dir/finished")); nothing to do"
+    echo "mpinet-slurm: $run_dir is finished ($(paste -sd " " "$run_dir/finished")); nothing to do"
     return 0
   elif [ -f "$run_dir/latest" ]; then
     echo "mpinet-slurm: job $SLURM_JOB_ID (restart ${SLURM_RESTART_COUNT:-0}): resuming $run_dir from $(cat "$run_dir/latest")"
