@@ -85,6 +85,29 @@ static int load_with_fallback(trainer *tr, const char *dir, char *path, size_t l
   return -1;
 }
 
+/* Reproducible mode's bits depend on virtual_shards: a resume that changes it (or turns the
+ * mode on or off) continues correctly, but not with the bits an uninterrupted run would
+ * have; say so, naming the checkpoint. */
+static void warn_other_summation(const trainer *tr, const char *path, const char *config_text) {
+  mn_config cfg;
+  mn_err err;
+  if (!config_text || mn_config_parse(&cfg, path, config_text, &err) != 0) return;
+  mn_cfg_section *train = mn_config_section(&cfg, "train");
+  bool was = false;
+  long shards = 8;
+  if (mn_cfg_bool(train, "reproducible", false, &was, &err) == 0 &&
+      mn_cfg_int(train, "virtual_shards", 8, 1, 4096, &shards, &err) == 0 &&
+      (was || tr->s.reproducible) &&
+      (was != tr->s.reproducible || (was && shards != tr->s.virtual_shards)))
+    fprintf(stderr,
+            "mpinet: warning: %s was written with reproducible = %s, virtual_shards = %ld; this "
+            "run has %s, %ld: it continues, but its bits will not match a run that never "
+            "changed them\n",
+            path, was ? "true" : "false", shards, tr->s.reproducible ? "true" : "false",
+            tr->s.virtual_shards);
+  mn_config_free(&cfg);
+}
+
 /* Loads or initialises parameters; returns the step to start from. */
 static int start_state(trainer *tr, const char *resume_dir, long long *step) {
   mn_err err;
@@ -106,6 +129,7 @@ static int start_state(trainer *tr, const char *resume_dir, long long *step) {
                   "mpinet: warning: %s was written with seed %lld but the config says %ld: "
                   "data order and dropout masks follow the config from here on\n",
                   path, m.seed, tr->s.seed);
+        warn_other_summation(tr, path, m.config_text);
         printf("resuming from %s at step %lld (written by %lld ranks)\n", path, m.step,
                m.world_size);
         mn_ckpt_meta_free(&m);

@@ -68,7 +68,7 @@ mlp)
   same_runs np1 np2 np4 np8
   # the first 100 steps at 4 ranks, the rest at 2
   run part4 4 "$WORK/job.ini" --set train.max_steps=100
-  run_mpi 2 train --resume "$WORK/part4" --set train.max_steps=200 > "$WORK/part4.log" \
+  run_mpi 2 train --resume "$WORK/part4" --set train.max_steps=200 > "$WORK/part4.log" 2>&1 \
     || fail "resume at 2 ranks failed"
   grep -q "resuming from .*ckpt-00000100.h5 at step 100 (written by 4 ranks)" "$WORK/part4.log" \
     || fail "did not resume at step 100"
@@ -78,6 +78,13 @@ mlp)
   h5diff "$WORK/np1/ckpt-00000200.h5" "$WORK/part4/ckpt-00000200.h5" /optimizer /optimizer \
     || fail "optimizer state differs after the resume at another world size"
   echo "ok: saved at 4 ranks, resumed at 2 = uninterrupted 1 rank (sha256 $got)"
+  ! grep -q "warning" "$WORK/part4.log" || fail "a warning on a resume that changed nothing"
+  # resuming with another V continues, with a warning that the bits now differ
+  run part4v 4 "$WORK/job.ini" --set train.max_steps=100
+  run_mpi 2 train --resume "$WORK/part4v" --set train.max_steps=120 --set train.virtual_shards=4 \
+    > "$WORK/part4v.log" 2>&1 || fail "resume with another virtual_shards failed"
+  grep -q "^mpinet: warning: .*ckpt-00000100.h5 was written with reproducible = true, virtual_shards = 8; this run has true, 4" \
+    "$WORK/part4v.log" || fail "no warning about the changed virtual_shards"
   # the normal mode: equal within float reassociation (equivalence.sh), but not bit-equal
   run normal1 1 "$WORK/job.ini" --set train.reproducible=false
   run normal4 4 "$WORK/job.ini" --set train.reproducible=false
