@@ -169,21 +169,17 @@ static void conv_forward(mn_layer *l, const mn_pass *pass, const float *x, float
   const int k = c->c * c->kh * c->kw, p = c->oh * c->ow, f = c->filters;
   const float *W = l->params, *b = l->params + (size_t)f * k;
   const size_t in_len = mn_shape_count(l->in), out_len = (size_t)f * p;
-  for (int n0 = 0; n0 < batch; n0 += c->group) {
-    const int g = batch - n0 < c->group ? batch - n0 : c->group;
-    const size_t ld = (size_t)g * p;
-    for (int i = 0; i < g; i++)
-      im2col(c, x + (size_t)(n0 + i) * in_len, c->col + (size_t)i * p, ld);
-    /* out (F, g*P) = W (F, K) col (K, g*P) */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, f, (int)ld, k, 1.0f, W, k, c->col,
-                (int)ld, 0.0f, c->out, (int)ld);
-    /* to the (B, F, P) layout, adding the bias */
-    for (int i = 0; i < g; i++)
-      for (int fi = 0; fi < f; fi++) {
-        float *dst = y + (size_t)(n0 + i) * out_len + (size_t)fi * p;
-        const float *src = c->out + (size_t)fi * ld + (size_t)i * p;
-        for (int j = 0; j < p; j++) dst[j] = src[j] + b[fi];
-      }
+  /* One GEMM per sample, straight into its (F, P) block of y, which starts as the bias:
+   * no staging buffer to copy out of and no separate bias pass. (Grouping samples pays in
+   * backward, where it lengthens the weight gradient's sums; forward's GEMM is as long.) */
+  for (int n = 0; n < batch; n++) {
+    float *yn = y + (size_t)n * out_len;
+    for (int fi = 0; fi < f; fi++)
+      for (int j = 0; j < p; j++) yn[(size_t)fi * p + j] = b[fi];
+    im2col(c, x + (size_t)n * in_len, c->col, (size_t)p);
+    /* y_n (F, P) += W (F, K) col (K, P) */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, f, p, k, 1.0f, W, k, c->col, p, 1.0f,
+                yn, p);
   }
 }
 
