@@ -7,15 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs/setup.sh
 
-src=/usr/share/datasets/fashion-mnist
-if [ ! -f data/fashion-mnist.h5 ]; then
-  mkdir -p data
-  build/mpinet convert idx \
-    --train-images $src/train-images-idx3-ubyte.gz --train-labels $src/train-labels-idx1-ubyte.gz \
-    --test-images $src/t10k-images-idx3-ubyte.gz --test-labels $src/t10k-labels-idx1-ubyte.gz \
-    --class-names "T-shirt/top,Trouser,Pullover,Dress,Coat,Sandal,Shirt,Sneaker,Bag,Ankle boot" \
-    -o data/fashion-mnist.h5
-fi
+jobs/fashion-data.sh
 
 run_dir=runs/fashion-mlp-$(date +%Y%m%d-%H%M%S)
 flags=(--oversubscribe)

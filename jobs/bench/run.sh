@@ -16,12 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 REPS=${1:-3}
 jobs/setup.sh > /dev/null
-src=/usr/share/datasets/fashion-mnist
-if [ ! -f data/fashion-mnist.h5 ]; then
-  build/mpinet convert idx --train-images $src/train-images-idx3-ubyte.gz \
-    --train-labels $src/train-labels-idx1-ubyte.gz --test-images $src/t10k-images-idx3-ubyte.gz \
-    --test-labels $src/t10k-labels-idx1-ubyte.gz -o data/fashion-mnist.h5 > /dev/null
-fi
+jobs/fashion-data.sh > /dev/null
 export OPENBLAS_NUM_THREADS=1
 flags=(--bind-to none)
 [ "$(id -u)" = 0 ] && flags+=(--allow-run-as-root)

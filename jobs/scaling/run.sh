@@ -32,13 +32,7 @@ CONFIG=${CONFIG:-jobs/bench/mlp.ini}
 OUT=${OUT:-runs/scaling}
 export OPENBLAS_NUM_THREADS=1
 [ -x build/mpinet ] || jobs/setup.sh > /dev/null
-if grep -q "data/fashion-mnist.h5" "$CONFIG" && [ ! -f data/fashion-mnist.h5 ]; then
-  src=/usr/share/datasets/fashion-mnist
-  mkdir -p data
-  build/mpinet convert idx --train-images $src/train-images-idx3-ubyte.gz \
-    --train-labels $src/train-labels-idx1-ubyte.gz --test-images $src/t10k-images-idx3-ubyte.gz \
-    --test-labels $src/t10k-labels-idx1-ubyte.gz -o data/fashion-mnist.h5 > /dev/null
-fi
+if grep -q "data/fashion-mnist.h5" "$CONFIG"; then jobs/fashion-data.sh > /dev/null; fi
 mkdir -p "$OUT"
 work=$(mktemp -d)
 cleanup() {
