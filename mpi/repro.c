@@ -97,8 +97,9 @@ void mn_tree_allreduce(const mn_world *w, float *buf, size_t n, float *scratch) 
 
 /* One micro-batch's carries of the binary counter (below), fused: link[0] is the micro-batch
  * just computed, link[1..t] the partial sums on the stack, newest first. Per element,
- * v = link[0]; v = link[1] + v; ...; link[t] = v, and links 0..t-1 are zeroed for reuse:
- * the same additions, in the same order, as t passes of "left += right", in one pass. */
+ * v = link[0]; v = link[1] + v; ...; v = link[t-1] + v; link[t] = link[t] + v, and links
+ * 0..t-1 are zeroed for reuse: the same additions, in the same order, as t passes of
+ * "left += right", in one pass. */
 typedef struct {
   float *link[MN_REPRO_BUFFERS + 1];
   int t;
