@@ -10,6 +10,7 @@
 #include <cblas.h>
 
 #include "hash.h"
+#include "rng.h"
 #include "step_record.h"
 #include "trainer.h"
 
@@ -99,42 +100,62 @@ void mn_tree_allreduce(const mn_world *w, float *buf, size_t n, float *scratch) 
  * just computed, link[1..t] the partial sums on the stack, newest first. Per element,
  * v = link[0]; v = link[1] + v; ...; v = link[t-1] + v; link[t] = link[t] + v, and links
  * 0..t-1 are zeroed for reuse: the same additions, in the same order, as t passes of
- * "left += right", in one pass. */
+ * "left += right", in one pass. A dense layer's weight gradient may already have been added
+ * onto link[1] by its GEMM (mn_pass.weight_grads_onto): that range starts at link[1]. */
 typedef struct {
   float *link[MN_REPRO_BUFFERS + 1];
   int t;
-  size_t done;      /* [0, done) merged */
-  size_t scan_end;  /* the rank's last carry scans the sum's [0, scan_end) for NaN/inf */
-  size_t first_bad; /* and finds its first non-finite value here (SIZE_MAX: none) */
+  size_t done;       /* [0, done) merged */
+  size_t scan_end;   /* the rank's last carry scans the sum's [0, scan_end) for NaN/inf */
+  size_t first_bad;  /* and finds its first non-finite value here (SIZE_MAX: none) */
+  const mn_net *net; /* with onto: dense weights went onto link[1] */
+  bool onto;
 } carry;
 
-static void carry_range(carry *c, size_t hi) {
+/* The chain from link[from] for elements [lo, hi). */
+static void carry_links(carry *c, int from, size_t lo0, size_t hi) {
   enum { BLOCK = 512 }; /* v stays in L1; every loop below vectorises */
-  for (size_t lo = c->done; lo < hi; lo += BLOCK) {
+  for (size_t lo = lo0; lo < hi; lo += BLOCK) {
     const size_t n = hi - lo < BLOCK ? hi - lo : BLOCK;
-    float v[BLOCK];
-    float *restrict first = c->link[0] + lo, *restrict last = c->link[c->t] + lo;
-    for (size_t i = 0; i < n; i++) v[i] = first[i], first[i] = 0.0f;
-    for (int l = 1; l < c->t; l++) {
-      float *restrict mid = c->link[l] + lo;
-      for (size_t i = 0; i < n; i++) v[i] = mid[i] + v[i], mid[i] = 0.0f;
+    float *restrict last = c->link[c->t] + lo;
+    if (from < c->t) {
+      float v[BLOCK];
+      float *restrict first = c->link[from] + lo;
+      for (size_t i = 0; i < n; i++) v[i] = first[i], first[i] = 0.0f;
+      for (int l = from + 1; l < c->t; l++) {
+        float *restrict mid = c->link[l] + lo;
+        for (size_t i = 0; i < n; i++) v[i] = mid[i] + v[i], mid[i] = 0.0f;
+      }
+      for (size_t i = 0; i < n; i++) last[i] = last[i] + v[i];
     }
-    for (size_t i = 0; i < n; i++) last[i] = last[i] + v[i];
     if (lo < c->scan_end && c->first_bad == SIZE_MAX) { /* while the block is in L1 */
       const size_t end = c->scan_end - lo < n ? c->scan_end - lo : n;
       const size_t bad = mn_first_nonfinite(last, end);
       if (bad < end) c->first_bad = lo + bad;
     }
   }
+}
+
+/* Merges [done, hi); a dense layer's weights inside it start at link[1] when they went there. */
+static void carry_range(carry *c, size_t hi) {
+  if (hi <= c->done) return;
+  if (c->onto) {
+    const int li = mn_net_layer_at(c->net, hi - 1);
+    const mn_layer *l = li >= 0 ? &c->net->layers[li] : NULL;
+    if (l && strcmp(l->ops->type, "dense") == 0 && l->param_offset >= c->done) {
+      const size_t w_end = l->param_offset + (size_t)l->units * mn_shape_count(l->in);
+      carry_links(c, 0, c->done, l->param_offset);
+      carry_links(c, 1, l->param_offset, w_end);
+      c->done = w_end;
+    }
+  }
+  carry_links(c, 0, c->done, hi);
   c->done = hi;
 }
 
 /* mn_pass.grads_ready during a micro-batch's backward: its gradients [0, upto) are final, so
  * they are merged while the layer that wrote them is still in cache. */
-static void carry_ready(void *user, size_t upto) {
-  carry *c = user;
-  if (upto > c->done) carry_range(c, upto);
-}
+static void carry_ready(void *user, size_t upto) { carry_range(user, upto); }
 
 void mn_trainer_repro_local(trainer *tr, const mn_batch *b, mn_pass *pass, mn_loss_stats *local,
                             double *forward_s) {
@@ -173,11 +194,15 @@ void mn_trainer_repro_local(trainer *tr, const mn_batch *b, mn_pass *pass, mn_lo
     const bool final = i == r->per_rank - 1;
     carry c = {.link = {cur},
                .scan_end = final && tr->s.check_gradients ? net->nparams : 0,
-               .first_bad = SIZE_MAX};
+               .first_bad = SIZE_MAX,
+               .net = net};
     for (unsigned bits = (unsigned)i + 1; (bits & 1u) == 0; bits >>= 1) {
       c.t++;
       c.link[c.t] = stack[depth - c.t];
     }
+    /* a carry starts with link[1] + this micro-batch: dense weights go there directly */
+    c.onto = c.t > 0 && r->onto;
+    pass->weight_grads_onto = c.onto ? c.link[1] : NULL;
     pass->grads_ready = c.t > 0 ? carry_ready : NULL;
     pass->grads_user = &c;
     mn_net_backward(net, pass, b->x + first * row, m, NULL);
@@ -205,6 +230,7 @@ void mn_trainer_repro_local(trainer *tr, const mn_batch *b, mn_pass *pass, mn_lo
     }
   }
   pass->grads_ready = NULL;
+  pass->weight_grads_onto = NULL;
   mn_net_bind_grads(net, stack[0]);
   memcpy(net->state, r->state0, state_bytes);
   tr->sync.first_bad = first_bad;
@@ -227,6 +253,38 @@ void mn_trainer_repro_apply(trainer *tr, bool update_state, mn_loss_stats *globa
     for (size_t j = 0; j < net->nstate; j++) net->state[j] += t[r->delta_at + j];
   /* the optimizer zeroes the gradients; the tail is zeroed here */
   memset(t + net->nparams, 0, (r->n - net->nparams) * sizeof(float));
+}
+
+/* Whether adding a dense layer's micro-batch weight gradient straight onto a buffer (GEMM with
+ * beta = 1) gives the bits of computing it into zeros and adding it afterwards: true when the
+ * BLAS sums the micro-batch's rows in registers and adds the total to C in one rounding,
+ * which depends on its kernels and on whether it splits those rows into blocks. Checked for
+ * every dense layer's shape with random numbers. 1: same bits, 0: not, -1: out of memory. */
+static int add_rounds_once(const mn_net *net, int micro, mn_err *err) {
+  int same = 1;
+  for (int li = 0; li < net->nlayers && same == 1; li++) {
+    const mn_layer *l = &net->layers[li];
+    if (strcmp(l->ops->type, "dense") != 0) continue;
+    const int out = l->units, in = (int)mn_shape_count(l->in);
+    const size_t nw = (size_t)out * (size_t)in;
+    float *dy = mn_alloc((size_t)micro * (size_t)out, sizeof(float), "dense check", err);
+    float *x = mn_alloc((size_t)micro * (size_t)in, sizeof(float), "dense check", err);
+    float *g = mn_alloc(nw, sizeof(float), "dense check", err);
+    float *c = mn_alloc(nw, sizeof(float), "dense check", err);
+    if (dy && x && g && c) {
+      for (size_t i = 0; i < (size_t)micro * (size_t)out; i++) dy[i] = mn_rng_normal(5, 1, i);
+      for (size_t i = 0; i < (size_t)micro * (size_t)in; i++) x[i] = mn_rng_normal(5, 2, i);
+      for (size_t i = 0; i < nw; i++) c[i] = 3.0f * mn_rng_normal(5, 3, i);
+      mn_dense_weight_grad(out, in, micro, dy, x, g);     /* into zeros */
+      for (size_t i = 0; i < nw; i++) g[i] = c[i] + g[i]; /* then added */
+      mn_dense_weight_grad(out, in, micro, dy, x, c);     /* straight onto c */
+      same = memcmp(g, c, nw * sizeof(float)) == 0;
+    } else {
+      same = -1;
+    }
+    free(dy), free(x), free(g), free(c);
+  }
+  return same;
 }
 
 /* The GEMM kernels must be the same on every rank: OpenBLAS picks them by CPU at run time, and
@@ -284,5 +342,10 @@ int mn_trainer_repro_setup(trainer *tr, mn_err *err) {
   if (mn_repro_init(&tr->repro, &tr->net, mn_record_tail(tr->w.size), (int)s->virtual_shards,
                     tr->w.size, (int)s->batch, err) != 0)
     return mn_fail_prefix(err, "%s", where);
+  int onto = tr->repro.per_rank > 1 ? add_rounds_once(&tr->net, tr->repro.micro, err) : 0;
+  if (onto < 0) return -1;
+  if (getenv("MPINET_REPRO_SEPARATE")) onto = 0; /* test hook: the plain way, to compare */
+  MPI_Allreduce(MPI_IN_PLACE, &onto, 1, MPI_INT, MPI_MIN, tr->w.comm); /* all, or none */
+  tr->repro.onto = onto == 1;
   return 0;
 }

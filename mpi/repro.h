@@ -45,6 +45,8 @@ typedef struct {
   float *scratch; /* receive buffer of the tree allreduce */
   int bad_layer;  /* this step: first layer with a non-finite output in the first micro-batch
                      whose loss was not finite, or -1 */
+  bool onto;      /* dense weight gradients are added straight onto their tree sibling (the
+                     BLAS was checked to round that as gradient-then-add, repro.c) */
 } mn_repro;
 
 /* Tail floats this mode adds after the step records (which start at nparams). */

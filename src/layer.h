@@ -52,6 +52,11 @@ typedef struct {
    * backward goes on. NULL: nobody listens. */
   void (*grads_ready)(void *user, size_t upto);
   void *grads_user;
+  /* Backward: if not NULL, a dense layer adds its weight gradient onto this buffer (laid out
+   * like the gradient buffer) instead of its own slice, which it leaves untouched: one GEMM
+   * with beta = 1 onto what the buffer holds (reproducible mode adds a micro-batch onto its
+   * sibling in the summation tree this way, after checking the rounding, repro.c). */
+  float *weight_grads_onto;
   /* Called after each layer's forward (backward = 0) and backward (backward = 1), its
    * activation included (the MPI layer's timeline); NULL: nobody listens. */
   void (*layer_done)(void *user, int layer, int backward);
@@ -127,5 +132,8 @@ extern const char *const mn_init_names[];
  * otherwise. Values depend only on (seed, layer index, element index). */
 void mn_init_weights(float *w, size_t n, int kind, mn_activation act, size_t fan_in, size_t fan_out,
                      uint64_t seed, int layer_index);
+/* dW (out, in) += dy^T (out, batch) x (batch, in): the dense layer's weight gradient, one
+ * SGEMM (shared with reproducible mode's start-up check of how it rounds). */
+void mn_dense_weight_grad(int out, int in, int batch, const float *dy, const float *x, float *dW);
 
 #endif

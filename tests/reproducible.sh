@@ -3,9 +3,11 @@
 #   reproducible.sh mlp      MLP with dropout, 200 steps at 1, 2, 4 and 8 ranks: the SHA-256
 #                            of the final parameters, every checkpoint (parameters, optimizer
 #                            state) and every metric identical; saved at 4 ranks and resumed
-#                            at 2, identical to the uninterrupted 1-rank run; the normal mode
-#                            at 4 ranks differs from 1 rank in the last bits (so the identity
-#                            above is the mode's doing, not luck of a tiny model).
+#                            at 2, identical to the uninterrupted 1-rank run; adding dense
+#                            weight gradients onto their tree sibling gives the bits of the
+#                            plain compute-then-add; the normal mode at 4 ranks differs from
+#                            1 rank in the last bits (so the identity above is the mode's
+#                            doing, not luck of a tiny model).
 #   reproducible.sh conv     conv + batch norm (per micro-batch) + max pool + dropout, and an
 #                            LSTM, at 1, 2 and 4 ranks: identical, batch-norm statistics too.
 source "$(dirname "$0")/lib.sh"
@@ -66,6 +68,12 @@ mlp)
   grep -q "8 micro-batches of 8 rows per step, 1 on each rank" "$WORK/np8.log" \
     || fail "np8 did not split the batch as expected"
   same_runs np1 np2 np4 np8
+  # dense weight gradients go straight onto their tree sibling where the BLAS rounds that as
+  # compute-then-add (checked at start-up); the plain way must give the same bits
+  grep -q "added straight onto their sibling" "$WORK/np1.log" || fail "np1 did not add onto siblings"
+  MPINET_REPRO_SEPARATE=1 run sep2 2 "$WORK/job.ini"
+  ! grep -q "added straight onto their sibling" "$WORK/sep2.log" || fail "the hook was ignored"
+  same_runs np1 sep2
   # the first 100 steps at 4 ranks, the rest at 2
   run part4 4 "$WORK/job.ini" --set train.max_steps=100
   run_mpi 2 train --resume "$WORK/part4" --set train.max_steps=200 > "$WORK/part4.log" 2>&1 \

@@ -42,14 +42,18 @@ static void dense_forward(mn_layer *l, const mn_pass *p, const float *x, float *
               out);
 }
 
+void mn_dense_weight_grad(int out, int in, int batch, const float *dy, const float *x, float *dW) {
+  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, batch, 1.0f, dy, out, x, in, 1.0f,
+              dW, in);
+}
+
 static void dense_backward(mn_layer *l, const mn_pass *p, const float *x, const float *y, float *dy,
                            float *dx, int batch) {
   const int in = (int)mn_shape_count(l->in), out = l->units;
   const float *W = l->params;
-  float *dW = l->grads, *db = l->grads + (size_t)out * in;
-  /* dW (out, in) += dy^T (out, B) x (B, in) */
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, batch, 1.0f, dy, out, x, in, 1.0f,
-              dW, in);
+  float *dW = p->weight_grads_onto ? p->weight_grads_onto + l->param_offset : l->grads;
+  float *db = l->grads + (size_t)out * in;
+  mn_dense_weight_grad(out, in, batch, dy, x, dW);
   for (int i = 0; i < batch; i++) {
     const float *row = dy + (size_t)i * out;
     for (int j = 0; j < out; j++) db[j] += row[j];
