@@ -14,6 +14,7 @@
 #   nan-grad       a NaN in rank 1's gradient with a finite loss: every rank stops at that
 #                  step naming rank 1 and the layer; with on_nonfinite = skip every rank
 #                  skips it and the replicas stay identical.
+#   desync-repro   the same in reproducible mode (the records ride through the tree)
 #   nan-grad-repro the same in reproducible mode (the NaN enters the first micro-batch's
 #                  gradient and must survive the summation tree to the scan).
 source "$(dirname "$0")/lib.sh"
@@ -68,6 +69,7 @@ stopped_by_fault() {
   [ "$RC" -ne 0 ] || fail "mpirun exited 0"
   [ "$(grep -c '^mpinet: error:' "$WORK/cut.err")" -eq 1 ] || fail "expected exactly one error line"
   grep -Eq "$2" "$WORK/cut.err" || fail "no error line matching /$2/"
+  if [ -n "${REPRO:-}" ]; then grep -q "^reproducible: " "$WORK/cut.log" || fail "not reproducible"; fi
   [ "$(cat "$WORK/cut/latest")" = ckpt-00000100.h5 ] || fail "latest moved"
   "$MPINET" info "$WORK/cut/ckpt-00000100.h5" > /dev/null || fail "the last checkpoint does not load"
 }
@@ -116,7 +118,8 @@ sigstop)
   state=$(ps -o stat= -p "$victim" || true)
   case $state in "" | Z*) ;; *) kill -9 "$victim"; fail "the stopped rank was left behind ($state)" ;; esac
   ;;
-desync)
+desync | desync-repro)
+  [ "$case" = desync ] || REPRO=1
   stopped_by_fault "skip-batch:$((N - 1)):150" \
     "^mpinet: error: ranks out of step at the gradient allreduce of step 150: 1 rank\(s\) disagree with rank 0 \(rank $((N - 1)): step 151, 1050 steps left, layout [0-9a-f]+; rank 0: step 150, 1051 steps left"
   ;;
