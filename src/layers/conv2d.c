@@ -1,8 +1,9 @@
-/* conv2d.c: 2-D convolution by im2col + SGEMM over groups of samples.
+/* conv2d.c: 2-D convolution by im2col + SGEMM.
  *
- * The patches of G samples sit side by side in one reused buffer, (C*KH*KW, G*OH*OW), so each
- * layer is a few large GEMMs instead of one small GEMM per sample: the weight-gradient GEMM in
- * particular sums over G*OH*OW columns at once. G is as large as keeps the buffer near 2 MB.
+ * Forward is one GEMM per sample, written straight into the output. In backward the patches
+ * of G samples sit side by side in one reused buffer, (C*KH*KW, G*OH*OW), so the
+ * weight-gradient GEMM sums over G*OH*OW columns at once instead of one small GEMM per
+ * sample. G is as large as keeps the buffer near 2 MB.
  *
  * in x (B, C, H, W) -> out y (B, F, OH, OW); W (F, C, KH, KW), b (F).
  * Keys: filters, size (K or KH,KW), stride (1), padding (valid = 0 | same | N), init.
