@@ -18,14 +18,7 @@
 
 /* Checks collectively that every rank holds bit-identical parameters. */
 static int check_replicas(trainer *tr, mn_err *err) {
-  uint64_t mine = mn_net_param_hash(&tr->net);
-  uint64_t *all = malloc((size_t)tr->w.size * sizeof *all);
-  if (!all) mn_world_abort(&tr->w, "out of memory");
-  MPI_Allgather(&mine, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, tr->w.comm);
-  int bad = -1;
-  for (int r = 1; r < tr->w.size && bad < 0; r++)
-    if (all[r] != all[0]) bad = r;
-  free(all);
+  const int bad = mn_world_first_differing(&tr->w, mn_net_param_hash(&tr->net));
   if (bad >= 0)
     return mn_fail(err, "replicas diverged: rank %d's parameters differ from rank 0's", bad);
   return 0;

@@ -162,9 +162,8 @@ void mn_trainer_repro_local(trainer *tr, const mn_batch *b, mn_pass *pass, mn_lo
   mn_repro *r = &tr->repro;
   mn_net *net = &tr->net;
   const int m = r->micro;
-  const size_t row = tr->train.row_len, k = (size_t)tr->train.info.classes;
-  const bool labels = tr->train.info.has_labels;
-  const float scale = 1.0f / (float)tr->s.batch, inv_shards = 1.0f / (float)r->shards;
+  const size_t row = tr->train.row_len;
+  const float inv_shards = 1.0f / (float)r->shards;
   const size_t state_bytes = net->nstate * sizeof(float);
   float *stack[MN_REPRO_BUFFERS];
   int depth = 0;
@@ -179,13 +178,9 @@ void mn_trainer_repro_local(trainer *tr, const mn_batch *b, mn_pass *pass, mn_lo
     mn_net_bind_grads(net, cur);
     if (i > 0) memcpy(net->state, r->state0, state_bytes);
     const size_t first = (size_t)i * (size_t)m;
-    pass->sample_ids = b->ids + first;
     const double t0 = MPI_Wtime();
-    const float *out = mn_net_forward(net, pass, b->x + first * row, m);
-    mn_loss_stats st = {0};
-    mn_loss_compute(net->loss, mn_net_final_act(net), out, labels ? b->y + first : NULL,
-                    labels ? NULL : b->t + first * k, m, net->outputs, scale,
-                    mn_net_output_grad(net), &st);
+    mn_loss_stats st;
+    mn_trainer_forward_loss(tr, pass, b, first, m, &st);
     *forward_s += MPI_Wtime() - t0;
     if (!isfinite(st.loss_sum) && r->bad_layer < 0)
       r->bad_layer = mn_net_first_nonfinite_output(net, m);
@@ -291,14 +286,8 @@ static int add_rounds_once(const mn_net *net, int micro, mn_err *err) {
  * a node with another CPU would compute another micro-batch gradient. */
 static int same_kernels(const trainer *tr, mn_err *err) {
   const char *core = openblas_get_corename();
-  const uint64_t mine = mn_fnv1a64(MN_FNV_SEED, core, strlen(core));
-  uint64_t *all = malloc((size_t)tr->w.size * sizeof *all);
-  if (!all) return mn_fail(err, "out of memory");
-  MPI_Allgather(&mine, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, tr->w.comm);
-  int other = -1;
-  for (int r = 0; r < tr->w.size && other < 0; r++)
-    if (all[r] != mine) other = r;
-  free(all);
+  /* every rank fails together; the lowest, rank 0, says so */
+  const int other = mn_world_first_differing(&tr->w, mn_fnv1a64(MN_FNV_SEED, core, strlen(core)));
   if (other >= 0)
     return mn_fail(err,
                    "this rank's OpenBLAS uses the '%s' kernels but rank %d's differ: identical "

@@ -20,20 +20,15 @@ static void dry_step(void *user) {
   dry_run *d = user;
   trainer *tr = d->tr;
   mn_net *net = &tr->net;
-  const bool labels = tr->train.info.has_labels;
   const int lb = tr->sampler.local_batch;
   mn_pass pass = {.training = true,
                   .seed = (uint64_t)tr->s.seed,
-                  .sample_ids = d->batch->ids,
                   .allreduce_sum = mn_allreduce_doubles,
                   .allreduce_user = &tr->w,
                   .grads_ready = mn_grad_sync_ready,
                   .grads_user = &tr->sync};
-  const float *out = mn_net_forward(net, &pass, d->batch->x, lb);
-  mn_loss_stats st = {0};
-  mn_loss_compute(net->loss, mn_net_final_act(net), out, labels ? d->batch->y : NULL,
-                  labels ? NULL : d->batch->t, lb, net->outputs, 1.0f / (float)tr->s.batch,
-                  mn_net_output_grad(net), &st);
+  mn_loss_stats st;
+  mn_trainer_forward_loss(tr, &pass, d->batch, 0, lb, &st);
   mn_grad_sync_begin(&tr->sync);
   mn_net_backward(net, &pass, d->batch->x, lb, NULL);
   mn_grad_sync_finish(&tr->sync);

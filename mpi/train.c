@@ -261,6 +261,19 @@ static void trace_step(trainer *tr, long long step, double ta, double tb, double
     mn_timeline_add(t, MN_TL_BUCKET, b, step, tr->sync.posted_at[b], tr->sync.done_at[b]);
 }
 
+const float *mn_trainer_forward_loss(trainer *tr, mn_pass *p, const mn_batch *b, size_t first,
+                                     int rows, mn_loss_stats *st) {
+  mn_net *net = &tr->net;
+  const bool labels = tr->train.info.has_labels;
+  p->sample_ids = b->ids + first;
+  const float *out = mn_net_forward(net, p, b->x + first * tr->train.row_len, rows);
+  *st = (mn_loss_stats){0};
+  mn_loss_compute(net->loss, mn_net_final_act(net), out, labels ? b->y + first : NULL,
+                  labels ? NULL : b->t + first * (size_t)tr->train.info.classes, rows,
+                  net->outputs, 1.0f / (float)tr->s.batch, mn_net_output_grad(net), st);
+  return out;
+}
+
 /* The loop proper; returns 0 when done, 1 when stopped by a signal (after a checkpoint), or
  * -1 on errors (already reported). */
 static int train_loop(trainer *tr, long long step) {
@@ -269,9 +282,7 @@ static int train_loop(trainer *tr, long long step) {
   const long long total = s->epochs * spe;
   const long long stop = s->max_steps > 0 && s->max_steps < total ? s->max_steps : total;
   const int lb = tr->sampler.local_batch;
-  const float scale = 1.0f / (float)s->batch;
   const bool tty = tr->w.rank == 0 && tr->bar;
-  const bool labels = tr->train.info.has_labels;
   mn_net *net = &tr->net;
   mn_pass pass = {.training = true, .seed = (uint64_t)s->seed};
   const bool repro = s->reproducible;
@@ -320,11 +331,7 @@ static int train_loop(trainer *tr, long long step) {
         tc = tb + forward_s;
         mn_watchdog_phase(MN_PHASE_BACKWARD, step);
       } else {
-        pass.sample_ids = b->ids;
-        const float *out = mn_net_forward(net, &pass, b->x, lb);
-        mn_loss_compute(net->loss, mn_net_final_act(net), out, labels ? b->y : NULL,
-                        labels ? NULL : b->t, lb, net->outputs, scale, mn_net_output_grad(net),
-                        &st);
+        mn_trainer_forward_loss(tr, &pass, b, 0, lb, &st);
         tc = MPI_Wtime();
         mn_watchdog_phase(MN_PHASE_BACKWARD, step);
         tr->tl.layer_t = tc;

@@ -60,6 +60,11 @@ typedef struct {
   double time[PHASES]; /* seconds this rank spent in each phase of the steps */
 } train_sums;
 
+/* Forward pass and loss on rows [first, first + rows) of a training batch: the output
+ * gradient (scaled by 1 / global batch) is left in mn_net_output_grad for backward, the
+ * loss sum and number correct in st; returns the network's output. Sets p->sample_ids. */
+const float *mn_trainer_forward_loss(trainer *tr, mn_pass *p, const mn_batch *b, size_t first,
+                                     int rows, mn_loss_stats *st);
 /* Wall-clock time, seconds since the epoch. */
 double mn_unix_now(void);
 /* Evaluates, checks the replicas, reduces train and test sums, and reports on rank 0

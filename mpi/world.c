@@ -34,6 +34,17 @@ int mn_world_agree(const mn_world *w, int rc, const mn_err *err) {
   return -1;
 }
 
+int mn_world_first_differing(const mn_world *w, uint64_t mine) {
+  uint64_t *all = malloc((size_t)w->size * sizeof *all);
+  if (!all) mn_world_abort(w, "out of memory");
+  MPI_Allgather(&mine, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, w->comm);
+  int first = -1;
+  for (int r = 1; r < w->size && first < 0; r++)
+    if (all[r] != all[0]) first = r;
+  free(all);
+  return first;
+}
+
 void mn_world_abort(const mn_world *w, const char *fmt, ...) {
   char msg[1024];
   va_list ap;

@@ -12,6 +12,7 @@
 
 #include <mpi.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "error.h"
 
@@ -26,6 +27,9 @@ void mn_world_finalize(void);
 /* Collective. `rc` is this rank's result (0 ok); returns 0 iff every rank passed 0. On
  * failure the lowest failing rank prints "mpinet: error: <msg>". */
 int mn_world_agree(const mn_world *w, int rc, const mn_err *err);
+/* Collective: the lowest rank whose `mine` differs from rank 0's, or -1 if all agree (every
+ * rank gets the same answer). */
+int mn_world_first_differing(const mn_world *w, uint64_t mine);
 /* One line on stderr, then MPI_Abort of the whole job. */
 _Noreturn void mn_world_abort(const mn_world *w, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
