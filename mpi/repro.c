@@ -10,7 +10,6 @@
 #include <cblas.h>
 
 #include "hash.h"
-#include "rng.h"
 #include "step_record.h"
 #include "trainer.h"
 
@@ -169,6 +168,8 @@ void mn_trainer_repro_local(trainer *tr, const mn_batch *b, mn_pass *pass, mn_lo
   int depth = 0;
   size_t first_bad = SIZE_MAX;
   memcpy(r->state0, net->state, state_bytes);
+  mn_net_fixed_refresh(net); /* the optimizer has moved the weights since the last step */
+  pass->fixed_order = true;
   memset(local, 0, sizeof *local);
   *forward_s = 0.0;
   r->bad_layer = -1;
@@ -226,6 +227,7 @@ void mn_trainer_repro_local(trainer *tr, const mn_batch *b, mn_pass *pass, mn_lo
   }
   pass->grads_ready = NULL;
   pass->weight_grads_onto = NULL;
+  pass->fixed_order = false;
   mn_net_bind_grads(net, stack[0]);
   memcpy(net->state, r->state0, state_bytes);
   tr->sync.first_bad = first_bad;
@@ -248,38 +250,6 @@ void mn_trainer_repro_apply(trainer *tr, bool update_state, mn_loss_stats *globa
     for (size_t j = 0; j < net->nstate; j++) net->state[j] += t[r->delta_at + j];
   /* the optimizer zeroes the gradients; the tail is zeroed here */
   memset(t + net->nparams, 0, (r->n - net->nparams) * sizeof(float));
-}
-
-/* Whether adding a dense layer's micro-batch weight gradient straight onto a buffer (GEMM with
- * beta = 1) gives the bits of computing it into zeros and adding it afterwards: true when the
- * BLAS sums the micro-batch's rows in registers and adds the total to C in one rounding,
- * which depends on its kernels and on whether it splits those rows into blocks. Checked for
- * every dense layer's shape with random numbers. 1: same bits, 0: not, -1: out of memory. */
-static int add_rounds_once(const mn_net *net, int micro, mn_err *err) {
-  int same = 1;
-  for (int li = 0; li < net->nlayers && same == 1; li++) {
-    const mn_layer *l = &net->layers[li];
-    if (strcmp(l->ops->type, "dense") != 0) continue;
-    const int out = l->units, in = (int)mn_shape_count(l->in);
-    const size_t nw = (size_t)out * (size_t)in;
-    float *dy = mn_alloc((size_t)micro * (size_t)out, sizeof(float), "dense check", err);
-    float *x = mn_alloc((size_t)micro * (size_t)in, sizeof(float), "dense check", err);
-    float *g = mn_alloc(nw, sizeof(float), "dense check", err);
-    float *c = mn_alloc(nw, sizeof(float), "dense check", err);
-    if (dy && x && g && c) {
-      for (size_t i = 0; i < (size_t)micro * (size_t)out; i++) dy[i] = mn_rng_normal(5, 1, i);
-      for (size_t i = 0; i < (size_t)micro * (size_t)in; i++) x[i] = mn_rng_normal(5, 2, i);
-      for (size_t i = 0; i < nw; i++) c[i] = 3.0f * mn_rng_normal(5, 3, i);
-      mn_dense_weight_grad(out, in, micro, dy, x, g);     /* into zeros */
-      for (size_t i = 0; i < nw; i++) g[i] = c[i] + g[i]; /* then added */
-      mn_dense_weight_grad(out, in, micro, dy, x, c);     /* straight onto c */
-      same = memcmp(g, c, nw * sizeof(float)) == 0;
-    } else {
-      same = -1;
-    }
-    free(dy), free(x), free(g), free(c);
-  }
-  return same;
 }
 
 /* The GEMM kernels must be the same on every rank: OpenBLAS picks them by CPU at run time, and
@@ -331,10 +301,10 @@ int mn_trainer_repro_setup(trainer *tr, mn_err *err) {
   if (mn_repro_init(&tr->repro, &tr->net, mn_record_tail(tr->w.size), (int)s->virtual_shards,
                     tr->w.size, (int)s->batch, err) != 0)
     return mn_fail_prefix(err, "%s", where);
-  int onto = tr->repro.per_rank > 1 ? add_rounds_once(&tr->net, tr->repro.micro, err) : 0;
-  if (onto < 0) return -1;
-  if (getenv("MPINET_REPRO_SEPARATE")) onto = 0; /* test hook: the plain way, to compare */
-  MPI_Allreduce(MPI_IN_PLACE, &onto, 1, MPI_INT, MPI_MIN, tr->w.comm); /* all, or none */
-  tr->repro.onto = onto == 1;
+  if (mn_net_fixed_setup(&tr->net, err) != 0) return -1;
+  /* the fixed-sum GEMM adds a dense weight gradient to what its buffer holds in one rounding,
+   * so adding it onto the sibling gives the bits of adding it afterwards; the test hook
+   * takes the plain way, to compare */
+  tr->repro.onto = tr->repro.per_rank > 1 && !getenv("MPINET_REPRO_SEPARATE");
   return 0;
 }

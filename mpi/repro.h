@@ -46,7 +46,7 @@ typedef struct {
   int bad_layer;  /* this step: first layer with a non-finite output in the first micro-batch
                      whose loss was not finite, or -1 */
   bool onto;      /* dense weight gradients are added straight onto their tree sibling (the
-                     BLAS was checked to round that as gradient-then-add, repro.c) */
+                     fixed-sum GEMM rounds that as gradient-then-add, fixed_gemm.h) */
 } mn_repro;
 
 /* Tail floats this mode adds after the step records (which start at nparams). */

@@ -52,10 +52,14 @@ typedef struct {
    * backward goes on. NULL: nobody listens. */
   void (*grads_ready)(void *user, size_t upto);
   void *grads_user;
-  /* Backward: if not NULL, a dense layer adds its weight gradient onto this buffer (laid out
-   * like the gradient buffer) instead of its own slice, which it leaves untouched: one GEMM
-   * with beta = 1 onto what the buffer holds (reproducible mode adds a micro-batch onto its
-   * sibling in the summation tree this way, after checking the rounding, repro.c). */
+  /* Reproducible mode: layers with a fixed_refresh op compute every output as one fixed sum
+   * (fixed_gemm.h), so its bits depend neither on the batch size nor on the CPU; they read
+   * what fixed_refresh derived from the parameters (mn_net_fixed_refresh). */
+  bool fixed_order;
+  /* Backward with fixed_order: if not NULL, a dense layer adds its weight gradient onto this
+   * buffer (laid out like the gradient buffer) instead of its own slice, which it leaves
+   * untouched, in the one rounding its kernel ends with (reproducible mode adds a micro-batch
+   * onto its sibling in the summation tree this way, repro.c). */
   float *weight_grads_onto;
   /* Called after each layer's forward (backward = 0) and backward (backward = 1), its
    * activation included (the MPI layer's timeline); NULL: nobody listens. */
@@ -85,6 +89,11 @@ typedef struct {
                    float *dx, int batch);
   /* Lists the layer's named tensors (parameters and state); returns how many. */
   int (*tensors)(const mn_layer *l, mn_tensor_info *out, int max);
+  /* Optional, for passes with fixed_order: fixed_setup allocates what they need (once);
+   * fixed_refresh derives it from the parameters (a packed copy), after every change to
+   * them and before such a pass. */
+  int (*fixed_setup)(mn_layer *l, mn_err *err);
+  void (*fixed_refresh)(mn_layer *l);
 } mn_layer_ops;
 
 struct mn_layer {
@@ -132,8 +141,4 @@ extern const char *const mn_init_names[];
  * otherwise. Values depend only on (seed, layer index, element index). */
 void mn_init_weights(float *w, size_t n, int kind, mn_activation act, size_t fan_in, size_t fan_out,
                      uint64_t seed, int layer_index);
-/* dW (out, in) += dy^T (out, batch) x (batch, in): the dense layer's weight gradient, one
- * SGEMM (shared with reproducible mode's start-up check of how it rounds). */
-void mn_dense_weight_grad(int out, int in, int batch, const float *dy, const float *x, float *dW);
-
 #endif

@@ -207,6 +207,19 @@ void mn_net_bind_grads(mn_net *net, float *grads) {
   for (int i = 0; i < net->nlayers; i++) net->layers[i].grads = grads + net->layers[i].param_offset;
 }
 
+int mn_net_fixed_setup(mn_net *net, mn_err *err) {
+  for (int i = 0; i < net->nlayers; i++) {
+    mn_layer *l = &net->layers[i];
+    if (l->ops->fixed_setup && l->ops->fixed_setup(l, err) != 0) return -1;
+  }
+  return 0;
+}
+
+void mn_net_fixed_refresh(mn_net *net) {
+  for (int i = 0; i < net->nlayers; i++)
+    if (net->layers[i].ops->fixed_refresh) net->layers[i].ops->fixed_refresh(&net->layers[i]);
+}
+
 int mn_net_layer_at(const mn_net *net, size_t offset) {
   for (int i = 0; i < net->nlayers; i++) {
     const mn_layer *l = &net->layers[i];

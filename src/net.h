@@ -52,6 +52,10 @@ int mn_net_set_tail(mn_net *net, size_t floats, mn_err *err);
 /* Points the network (and every layer's slice) at another gradient buffer of nparams + tail
  * floats; the caller owns both buffers (reproducible mode sums micro-batches in several). */
 void mn_net_bind_grads(mn_net *net, float *grads);
+/* Passes with mn_pass.fixed_order (reproducible mode): setup allocates what the layers need
+ * for them, once; refresh derives it from the parameters, after every change to them. */
+int mn_net_fixed_setup(mn_net *net, mn_err *err);
+void mn_net_fixed_refresh(mn_net *net);
 /* The layer whose parameter slice holds parameter index `offset`; -1 if none. */
 int mn_net_layer_at(const mn_net *net, size_t offset);
 /* The first layer (in forward order) whose output for the last forward pass of `batch` rows

@@ -1,0 +1,136 @@
+/* fixed_gemm.c: the fixed-sum GEMM of fixed_gemm.h: an AVX2 + FMA kernel chosen at run time,
+ * and the portable loop it must agree with bit for bit. */
+#include "fixed_gemm.h"
+
+#include <math.h>
+#include <string.h>
+
+#define NR MN_FIXED_NR
+
+size_t mn_fixed_packed_size(int rows, int cols) {
+  return (size_t)((rows + NR - 1) / NR) * NR * (size_t)cols;
+}
+
+void mn_fixed_pack(int rows, int cols, const float *w, float *packed) {
+  enum { KB = 16 }; /* a 16 x 16 block: 16 rows of w read in order, one panel's lines written */
+  for (int p = 0; p * NR < rows; p++) {
+    const int nj = rows - p * NR < NR ? rows - p * NR : NR;
+    float *panel = packed + (size_t)p * NR * (size_t)cols;
+    const float *wp = w + (size_t)p * NR * (size_t)cols;
+    if (nj < NR) memset(panel, 0, (size_t)NR * (size_t)cols * sizeof(float));
+    for (int k0 = 0; k0 < cols; k0 += KB) {
+      const int nk = cols - k0 < KB ? cols - k0 : KB;
+      for (int j = 0; j < nj; j++)
+        for (int k = 0; k < nk; k++)
+          panel[(size_t)(k0 + k) * NR + (size_t)j] =
+              wp[(size_t)j * (size_t)cols + (size_t)(k0 + k)];
+    }
+  }
+}
+
+void mn_fixed_gemm_portable(const mn_fixed_gemm_args *g) {
+  for (int i = 0; i < g->m; i++)
+    for (int j = 0; j < g->n; j++) {
+      const float *a = g->a + (size_t)i * g->a_row;
+      const float *b = g->b + (size_t)(j / NR) * g->b_panel + (size_t)(j % NR);
+      float s = 0.0f;
+      for (int kk = 0; kk < g->k; kk++) s = fmaf(a[(size_t)kk * g->a_k], b[(size_t)kk * g->b_k], s);
+      float *c = g->c + (size_t)i * g->ldc + (size_t)j;
+      *c = g->add ? *c + s : s;
+    }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+#define AVX2 __attribute__((target("avx2,fma")))
+
+/* One panel (NR = 16 columns, two registers) of MR rows: 2 MR accumulators, each the chain of
+ * fixed_gemm.h for 8 outputs. A partial last panel loads and stores through masks. */
+#define ROW(r)                                                                                     \
+  if (ROWS > (r)) {                                                                                \
+    const __m256 av = _mm256_broadcast_ss(a + (size_t)(r)*g->a_row + (size_t)kk * g->a_k);         \
+    c##r##0 = _mm256_fmadd_ps(av, b0, c##r##0);                                                    \
+    c##r##1 = _mm256_fmadd_ps(av, b1, c##r##1);                                                    \
+  }
+#define K_LOOP(LOAD0, LOAD1)                                                                       \
+  for (int kk = 0; kk < g->k; kk++) {                                                              \
+    const float *bk = b + (size_t)kk * g->b_k;                                                     \
+    const __m256 b0 = LOAD0, b1 = LOAD1;                                                           \
+    ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5)                                                      \
+  }
+#define STORE(r)                                                                                   \
+  if (ROWS > (r)) {                                                                                \
+    float *cr = c + (size_t)(r)*g->ldc;                                                            \
+    if (!partial) {                                                                                \
+      if (g->add) c##r##0 = _mm256_add_ps(_mm256_loadu_ps(cr), c##r##0);                           \
+      if (g->add) c##r##1 = _mm256_add_ps(_mm256_loadu_ps(cr + 8), c##r##1);                       \
+      _mm256_storeu_ps(cr, c##r##0), _mm256_storeu_ps(cr + 8, c##r##1);                            \
+    } else {                                                                                       \
+      if (g->add) c##r##0 = _mm256_add_ps(_mm256_maskload_ps(cr, m0), c##r##0);                    \
+      if (g->add) c##r##1 = _mm256_add_ps(_mm256_maskload_ps(cr + 8, m1), c##r##1);                \
+      _mm256_maskstore_ps(cr, m0, c##r##0), _mm256_maskstore_ps(cr + 8, m1, c##r##1);              \
+    }                                                                                              \
+  }
+#define DEFINE_TILE(MR)                                                                            \
+  AVX2 static void tile##MR(const mn_fixed_gemm_args *g, int i0, int p) {                          \
+    enum { ROWS = MR };                                                                            \
+    const float *a = g->a + (size_t)i0 * g->a_row;                                                 \
+    const float *b = g->b + (size_t)p * g->b_panel;                                                \
+    float *c = g->c + (size_t)i0 * g->ldc + (size_t)p * NR;                                        \
+    const int cols = g->n - p * NR;                                                                \
+    const bool partial = cols < NR;                                                                \
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);                                \
+    const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(cols), lane);                          \
+    const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(cols - 8), lane);                      \
+    __m256 z = _mm256_setzero_ps();                                                                \
+    __m256 c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z;                                   \
+    __m256 c30 = z, c31 = z, c40 = z, c41 = z, c50 = z, c51 = z;                                   \
+    if (!partial) {                                                                                \
+      K_LOOP(_mm256_loadu_ps(bk), _mm256_loadu_ps(bk + 8))                                         \
+    } else {                                                                                       \
+      K_LOOP(_mm256_maskload_ps(bk, m0), _mm256_maskload_ps(bk + 8, m1))                           \
+    }                                                                                              \
+    STORE(0)                                                                                       \
+    STORE(1) STORE(2) STORE(3) STORE(4) STORE(5)(void) c00, (void)c01, (void)c10, (void)c11,       \
+        (void)c20, (void)c21;                                                                      \
+    (void)c30, (void)c31, (void)c40, (void)c41, (void)c50, (void)c51;                              \
+  }
+DEFINE_TILE(1)
+DEFINE_TILE(2)
+DEFINE_TILE(3)
+DEFINE_TILE(4)
+DEFINE_TILE(5)
+DEFINE_TILE(6)
+
+typedef void tile_fn(const mn_fixed_gemm_args *g, int i0, int p);
+static tile_fn *const tiles[7] = {NULL, tile1, tile2, tile3, tile4, tile5, tile6};
+
+/* The loop order only moves data, never a sum. A b too big for L2 (a weight matrix) is read
+ * once: panels outside, so each panel serves every row block while it is in L1. A small b
+ * (a weight gradient's micro-batch of x) stays in cache anyway: rows outside, so that c, the
+ * big operand then, is swept in address order, row block by row block. */
+static void gemm_avx2(const mn_fixed_gemm_args *g) {
+  const int panels = (g->n + NR - 1) / NR;
+  if ((size_t)g->k * (size_t)g->n <= 32768) {
+    for (int i0 = 0; i0 < g->m; i0 += 6)
+      for (int p = 0; p < panels; p++) tiles[g->m - i0 < 6 ? g->m - i0 : 6](g, i0, p);
+  } else {
+    for (int p = 0; p < panels; p++)
+      for (int i0 = 0; i0 < g->m; i0 += 6) tiles[g->m - i0 < 6 ? g->m - i0 : 6](g, i0, p);
+  }
+}
+
+static bool have_avx2(void) {
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+void mn_fixed_gemm(const mn_fixed_gemm_args *g) {
+  if (have_avx2())
+    gemm_avx2(g);
+  else
+    mn_fixed_gemm_portable(g);
+}
+#else
+void mn_fixed_gemm(const mn_fixed_gemm_args *g) { mn_fixed_gemm_portable(g); }
+#endif

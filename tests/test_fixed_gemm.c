@@ -1,0 +1,170 @@
+/* test_fixed_gemm.c: the fixed-sum GEMM (src/fixed_gemm.h) keeps its promise. Its kernel and
+ * its portable loop agree to the bit on every shape, partial panels and strided views
+ * included; a row's bits do not depend on how many rows are computed with it; the packed
+ * operand gives the same bits as the unpacked one; and the sums are right (against double). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "fixed_gemm.h"
+#include "rng.h"
+
+static float *randoms(size_t n, uint64_t stream) {
+  float *v = malloc(n * sizeof(float));
+  for (size_t i = 0; i < n; i++) v[i] = mn_rng_normal(11, stream, i);
+  return v;
+}
+
+/* c = [c +] a b for row-major a (m, k), b (k, n), both ways, compared bit for bit and with a
+ * double-precision sum. */
+static void check_shape(int m, int n, int k, bool add) {
+  float *a = randoms((size_t)m * k, 1), *b = randoms((size_t)k * n, 2);
+  float *c0 = randoms((size_t)m * n, 3);
+  float *fast = malloc((size_t)m * n * sizeof(float)),
+        *slow = malloc((size_t)m * n * sizeof(float));
+  memcpy(fast, c0, (size_t)m * n * sizeof(float));
+  memcpy(slow, c0, (size_t)m * n * sizeof(float));
+  mn_fixed_gemm_args g = {.m = m,
+                          .n = n,
+                          .k = k,
+                          .a = a,
+                          .a_row = (size_t)k,
+                          .a_k = 1,
+                          .b = b,
+                          .b_k = (size_t)n,
+                          .b_panel = MN_FIXED_NR,
+                          .ldc = (size_t)n,
+                          .add = add};
+  g.c = fast;
+  mn_fixed_gemm(&g);
+  g.c = slow;
+  mn_fixed_gemm_portable(&g);
+  CHECK(memcmp(fast, slow, (size_t)m * n * sizeof(float)) == 0,
+        "m %d n %d k %d add %d: kernel and portable loop differ", m, n, k, add);
+  double worst = 0.0;
+  for (int i = 0; i < m; i++)
+    for (int j = 0; j < n; j++) {
+      double s = add ? c0[(size_t)i * n + j] : 0.0, mag = fabs(s);
+      for (int kk = 0; kk < k; kk++) {
+        s += (double)a[(size_t)i * k + kk] * b[(size_t)kk * n + j];
+        mag += fabs((double)a[(size_t)i * k + kk] * b[(size_t)kk * n + j]);
+      }
+      const double err = fabs(fast[(size_t)i * n + j] - s) / (mag * (k + 1) * 6e-8 + 1e-30);
+      if (err > worst) worst = err;
+    }
+  CHECK(worst <= 1.0, "m %d n %d k %d: error %.3g of the bound k eps sum |a b|", m, n, k, worst);
+  free(a), free(b), free(c0), free(fast), free(slow);
+}
+
+/* Rows [lo, hi) alone give the bits they have among all m rows (the property OpenBLAS lacks). */
+static void check_rows_independent(int m, int n, int k) {
+  float *a = randoms((size_t)m * k, 4), *b = randoms((size_t)k * n, 5);
+  float *all = calloc((size_t)m * n, sizeof(float)), *part = calloc((size_t)m * n, sizeof(float));
+  mn_fixed_gemm_args g = {.m = m,
+                          .n = n,
+                          .k = k,
+                          .a = a,
+                          .a_row = (size_t)k,
+                          .a_k = 1,
+                          .b = b,
+                          .b_k = (size_t)n,
+                          .b_panel = MN_FIXED_NR,
+                          .c = all,
+                          .ldc = (size_t)n};
+  mn_fixed_gemm(&g);
+  for (int lo = 0; lo < m; lo += 5) { /* blocks of 5 rows: never the kernel's 6 */
+    mn_fixed_gemm_args r = g;
+    r.m = m - lo < 5 ? m - lo : 5;
+    r.a = a + (size_t)lo * k;
+    r.c = part + (size_t)lo * n;
+    mn_fixed_gemm(&r);
+  }
+  CHECK(memcmp(all, part, (size_t)m * n * sizeof(float)) == 0,
+        "m %d n %d k %d: a row's bits depend on the rows computed with it", m, n, k);
+  free(a), free(b), free(all), free(part);
+}
+
+/* The three uses of the dense layer: y = x W^T through the packed W, dx = dy W and
+ * dW += dy^T x through strided views, each against the portable loop on plain copies. */
+static void check_views(int rows, int in, int out) {
+  float *x = randoms((size_t)rows * in, 6), *w = randoms((size_t)out * in, 7);
+  float *dy = randoms((size_t)rows * out, 8);
+  float *packed = malloc(mn_fixed_packed_size(out, in) * sizeof(float));
+  float *wt = malloc((size_t)in * out * sizeof(float)),
+        *dyt = malloc((size_t)out * rows * sizeof(float));
+  for (int o = 0; o < out; o++)
+    for (int i = 0; i < in; i++) wt[(size_t)i * out + o] = w[(size_t)o * in + i];
+  for (int r = 0; r < rows; r++)
+    for (int o = 0; o < out; o++) dyt[(size_t)o * rows + r] = dy[(size_t)r * out + o];
+  mn_fixed_pack(out, in, w, packed);
+  const size_t ny = (size_t)rows * out, nw = (size_t)out * in;
+  float *y1 = calloc(ny, sizeof(float)), *y2 = calloc(ny, sizeof(float));
+  mn_fixed_gemm(&(mn_fixed_gemm_args){.m = rows,
+                                      .n = out,
+                                      .k = in,
+                                      .a = x,
+                                      .a_row = (size_t)in,
+                                      .a_k = 1,
+                                      .b = packed,
+                                      .b_k = MN_FIXED_NR,
+                                      .b_panel = (size_t)MN_FIXED_NR * in,
+                                      .c = y1,
+                                      .ldc = (size_t)out});
+  mn_fixed_gemm_portable(&(mn_fixed_gemm_args){.m = rows,
+                                               .n = out,
+                                               .k = in,
+                                               .a = x,
+                                               .a_row = (size_t)in,
+                                               .a_k = 1,
+                                               .b = wt,
+                                               .b_k = (size_t)out,
+                                               .b_panel = MN_FIXED_NR,
+                                               .c = y2,
+                                               .ldc = (size_t)out});
+  CHECK(memcmp(y1, y2, ny * sizeof(float)) == 0, "(%d, %d) x packed (%d, %d)^T", rows, in, out, in);
+  float *g1 = randoms(nw, 9), *g2 = malloc(nw * sizeof(float));
+  memcpy(g2, g1, nw * sizeof(float));
+  mn_fixed_gemm(&(mn_fixed_gemm_args){.m = out,
+                                      .n = in,
+                                      .k = rows,
+                                      .a = dy,
+                                      .a_row = 1,
+                                      .a_k = (size_t)out,
+                                      .b = x,
+                                      .b_k = (size_t)in,
+                                      .b_panel = MN_FIXED_NR,
+                                      .c = g1,
+                                      .ldc = (size_t)in,
+                                      .add = true});
+  mn_fixed_gemm_portable(&(mn_fixed_gemm_args){.m = out,
+                                               .n = in,
+                                               .k = rows,
+                                               .a = dyt,
+                                               .a_row = (size_t)rows,
+                                               .a_k = 1,
+                                               .b = x,
+                                               .b_k = (size_t)in,
+                                               .b_panel = MN_FIXED_NR,
+                                               .c = g2,
+                                               .ldc = (size_t)in,
+                                               .add = true});
+  CHECK(memcmp(g1, g2, nw * sizeof(float)) == 0, "dW += dy^T x, (%d, %d) rows %d", out, in, rows);
+  free(x), free(w), free(dy), free(packed), free(wt), free(dyt), free(y1), free(y2), free(g1),
+      free(g2);
+}
+
+int main(void) {
+  const int ms[] = {1, 2, 5, 6, 7, 12, 16, 17}, ns[] = {1, 7, 8, 9, 16, 17, 31, 32, 40};
+  const int ks[] = {1, 3, 16, 100};
+  for (size_t i = 0; i < sizeof ms / sizeof *ms; i++)
+    for (size_t j = 0; j < sizeof ns / sizeof *ns; j++)
+      for (size_t l = 0; l < sizeof ks / sizeof *ks; l++)
+        for (int add = 0; add < 2; add++) check_shape(ms[i], ns[j], ks[l], add);
+  check_rows_independent(16, 40, 300);
+  check_rows_independent(33, 256, 64);
+  check_views(16, 784, 256);
+  check_views(16, 256, 10);
+  check_views(3, 37, 21);
+  return check_report("test_fixed_gemm");
+}
