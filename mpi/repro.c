@@ -57,6 +57,7 @@ int mn_repro_init(mn_repro *r, mn_net *net, size_t records, int shards, int worl
 void mn_repro_free(mn_repro *r, mn_net *net) {
   if (r->own) mn_net_bind_grads(net, r->own);
   for (int i = 0; i < r->nmine; i++) free(r->mine[i]);
+  free(r->skip);
   free(r->state0);
   free(r->scratch);
   memset(r, 0, sizeof *r);
@@ -99,34 +100,32 @@ void mn_tree_allreduce(const mn_world *w, float *buf, size_t n, float *scratch) 
  * just computed, link[1..t] the partial sums on the stack, newest first. Per element,
  * v = link[0]; v = link[1] + v; ...; v = link[t-1] + v; link[t] = link[t] + v, and links
  * 0..t-1 are zeroed for reuse: the same additions, in the same order, as t passes of
- * "left += right", in one pass. A dense layer's weight gradient may already have been added
- * onto link[1] by its GEMM (mn_pass.weight_grads_onto): that range starts at link[1]. */
+ * "left += right", in one pass. Deferred ranges (mn_repro.skip) are left out: their sums
+ * arrive whole at the last micro-batch. */
 typedef struct {
   float *link[MN_REPRO_BUFFERS + 1];
   int t;
-  size_t done;       /* [0, done) merged */
-  size_t scan_end;   /* the rank's last carry scans the sum's [0, scan_end) for NaN/inf */
-  size_t first_bad;  /* and finds its first non-finite value here (SIZE_MAX: none) */
-  const mn_net *net; /* with onto: dense weights went onto link[1] */
-  bool onto;
+  size_t done;        /* [0, done) merged */
+  size_t scan_end;    /* the rank's last carry scans the sum's [0, scan_end) for NaN/inf */
+  size_t first_bad;   /* and finds its first non-finite value here (SIZE_MAX: none) */
+  const size_t *skip; /* mn_repro.skip */
+  int nskip;
 } carry;
 
-/* The chain from link[from] for elements [lo, hi). */
-static void carry_links(carry *c, int from, size_t lo0, size_t hi) {
+/* The chain for elements [lo0, hi). */
+static void carry_links(carry *c, size_t lo0, size_t hi) {
   enum { BLOCK = 512 }; /* v stays in L1; every loop below vectorises */
   for (size_t lo = lo0; lo < hi; lo += BLOCK) {
     const size_t n = hi - lo < BLOCK ? hi - lo : BLOCK;
     float *restrict last = c->link[c->t] + lo;
-    if (from < c->t) {
-      float v[BLOCK];
-      float *restrict first = c->link[from] + lo;
-      for (size_t i = 0; i < n; i++) v[i] = first[i], first[i] = 0.0f;
-      for (int l = from + 1; l < c->t; l++) {
-        float *restrict mid = c->link[l] + lo;
-        for (size_t i = 0; i < n; i++) v[i] = mid[i] + v[i], mid[i] = 0.0f;
-      }
-      for (size_t i = 0; i < n; i++) last[i] = last[i] + v[i];
+    float v[BLOCK];
+    float *restrict first = c->link[0] + lo;
+    for (size_t i = 0; i < n; i++) v[i] = first[i], first[i] = 0.0f;
+    for (int l = 1; l < c->t; l++) {
+      float *restrict mid = c->link[l] + lo;
+      for (size_t i = 0; i < n; i++) v[i] = mid[i] + v[i], mid[i] = 0.0f;
     }
+    for (size_t i = 0; i < n; i++) last[i] = last[i] + v[i];
     if (lo < c->scan_end && c->first_bad == SIZE_MAX) { /* while the block is in L1 */
       const size_t end = c->scan_end - lo < n ? c->scan_end - lo : n;
       const size_t bad = mn_first_nonfinite(last, end);
@@ -135,21 +134,17 @@ static void carry_links(carry *c, int from, size_t lo0, size_t hi) {
   }
 }
 
-/* Merges [done, hi); a dense layer's weights inside it start at link[1] when they went there. */
+/* Merges [done, hi), less the deferred ranges. */
 static void carry_range(carry *c, size_t hi) {
-  if (hi <= c->done) return;
-  if (c->onto) {
-    const int li = mn_net_layer_at(c->net, hi - 1);
-    const mn_layer *l = li >= 0 ? &c->net->layers[li] : NULL;
-    if (l && strcmp(l->ops->type, "dense") == 0 && l->param_offset >= c->done) {
-      const size_t w_end = l->param_offset + (size_t)l->units * mn_shape_count(l->in);
-      carry_links(c, 0, c->done, l->param_offset);
-      carry_links(c, 1, l->param_offset, w_end);
-      c->done = w_end;
-    }
+  for (int s = 0; s < c->nskip && c->done < hi; s++) {
+    const size_t lo = c->skip[2 * s], end = c->skip[2 * s + 1];
+    if (end <= c->done) continue;
+    if (lo >= hi) break;
+    if (lo > c->done) carry_links(c, c->done, lo);
+    c->done = end < hi ? end : hi;
   }
-  carry_links(c, 0, c->done, hi);
-  c->done = hi;
+  if (c->done < hi) carry_links(c, c->done, hi);
+  if (c->done < hi) c->done = hi;
 }
 
 /* mn_pass.grads_ready during a micro-batch's backward: its gradients [0, upto) are final, so
@@ -170,6 +165,7 @@ void mn_trainer_repro_local(trainer *tr, const mn_batch *b, mn_pass *pass, mn_lo
   memcpy(r->state0, net->state, state_bytes);
   mn_net_fixed_refresh(net); /* the optimizer has moved the weights since the last step */
   pass->fixed_order = true;
+  pass->parts = r->defer ? r->per_rank : 0;
   memset(local, 0, sizeof *local);
   *forward_s = 0.0;
   r->bad_layer = -1;
@@ -191,19 +187,21 @@ void mn_trainer_repro_local(trainer *tr, const mn_batch *b, mn_pass *pass, mn_lo
     carry c = {.link = {cur},
                .scan_end = final && tr->s.check_gradients ? net->nparams : 0,
                .first_bad = SIZE_MAX,
-               .net = net};
+               .skip = r->skip,
+               .nskip = r->nskip};
     for (unsigned bits = (unsigned)i + 1; (bits & 1u) == 0; bits >>= 1) {
       c.t++;
       c.link[c.t] = stack[depth - c.t];
     }
-    /* a carry starts with link[1] + this micro-batch: dense weights go there directly */
-    c.onto = c.t > 0 && r->onto;
-    pass->weight_grads_onto = c.onto ? c.link[1] : NULL;
+    /* the last micro-batch's carries end in the rank's sum: deferred gradients go there */
+    float *sum = c.link[c.t];
+    pass->part = i;
+    pass->deferred_grads = sum;
     pass->grads_ready = c.t > 0 ? carry_ready : NULL;
     pass->grads_user = &c;
     mn_net_backward(net, pass, b->x + first * row, m, NULL);
-    if (i == 0 && tr->fault_nan && pass->step == tr->fault_step) /* test hook (train.c) */
-      net->layers[0].grads[0] = NAN;
+    if (i == 0 && tr->fault_nan && pass->step == tr->fault_step) /* test hook (train.c): */
+      net->layers[0].grads[net->layers[0].nparams - 1] = NAN;    /* a value no layer defers */
     for (size_t j = 0; j < net->nstate; j++)
       cur[r->delta_at + j] = (net->state[j] - r->state0[j]) * inv_shards;
     const size_t g = (size_t)tr->w.rank * (size_t)r->per_rank + (size_t)i;
@@ -214,6 +212,11 @@ void mn_trainer_repro_local(trainer *tr, const mn_batch *b, mn_pass *pass, mn_lo
     if (c.t > 0) {
       carry_range(&c, r->n); /* what backward did not report, and the tail */
       first_bad = c.first_bad;
+      for (int s = 0; s < r->nskip && c.scan_end > 0; s++) { /* the deferred sums */
+        const size_t lo = r->skip[2 * s],
+                     bad = mn_first_nonfinite(sum + lo, r->skip[2 * s + 1] - lo);
+        if (bad < r->skip[2 * s + 1] - lo && lo + bad < first_bad) first_bad = lo + bad;
+      }
       for (int l = 0; l < c.t; l++) r->spare[r->nspare++] = c.link[l];
       depth -= c.t - 1;
       stack[depth - 1] = c.link[c.t];
@@ -226,7 +229,8 @@ void mn_trainer_repro_local(trainer *tr, const mn_batch *b, mn_pass *pass, mn_lo
     }
   }
   pass->grads_ready = NULL;
-  pass->weight_grads_onto = NULL;
+  pass->deferred_grads = NULL;
+  pass->parts = pass->part = 0;
   pass->fixed_order = false;
   mn_net_bind_grads(net, stack[0]);
   memcpy(net->state, r->state0, state_bytes);
@@ -301,10 +305,21 @@ int mn_trainer_repro_setup(trainer *tr, mn_err *err) {
   if (mn_repro_init(&tr->repro, &tr->net, mn_record_tail(tr->w.size), (int)s->virtual_shards,
                     tr->w.size, (int)s->batch, err) != 0)
     return mn_fail_prefix(err, "%s", where);
-  if (mn_net_fixed_setup(&tr->net, err) != 0) return -1;
-  /* the fixed-sum GEMM adds a dense weight gradient to what its buffer holds in one rounding,
-   * so adding it onto the sibling gives the bits of adding it afterwards; the test hook
-   * takes the plain way, to compare */
-  tr->repro.onto = tr->repro.per_rank > 1 && !getenv("MPINET_REPRO_SEPARATE");
+  /* the test hook takes the plain way, each micro-batch's weight gradients carried like the
+   * rest, to compare */
+  mn_repro *r = &tr->repro;
+  mn_net *net = &tr->net;
+  r->defer = !getenv("MPINET_REPRO_PLAIN");
+  if (mn_net_fixed_setup(net, r->micro, r->defer ? r->per_rank : 0, err) != 0) return -1;
+  r->skip = mn_alloc(2 * (size_t)net->nlayers + 1, sizeof(size_t), "deferred ranges", err);
+  if (!r->skip) return -1;
+  for (int li = 0; li < net->nlayers; li++) { /* ascending offsets, by insertion */
+    const mn_layer *l = &net->layers[li];
+    if (l->fixed_deferred == 0) continue;
+    int at = r->nskip++;
+    for (; at > 0 && r->skip[2 * at - 2] > l->param_offset; at--)
+      r->skip[2 * at] = r->skip[2 * at - 2], r->skip[2 * at + 1] = r->skip[2 * at - 1];
+    r->skip[2 * at] = l->param_offset, r->skip[2 * at + 1] = l->param_offset + l->fixed_deferred;
+  }
   return 0;
 }

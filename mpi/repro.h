@@ -45,8 +45,12 @@ typedef struct {
   float *scratch; /* receive buffer of the tree allreduce */
   int bad_layer;  /* this step: first layer with a non-finite output in the first micro-batch
                      whose loss was not finite, or -1 */
-  bool onto;      /* dense weight gradients are added straight onto their tree sibling (the
-                     fixed-sum GEMM rounds that as gradient-then-add, fixed_gemm.h) */
+  /* Dense layers defer their weight gradients to the rank's last micro-batch and write them
+   * once, as this rank's subtree (mn_pass.parts): the carries leave those ranges out,
+   * [skip[2 i], skip[2 i + 1]) for i < nskip, ascending. false: a test hook's plain way. */
+  bool defer;
+  size_t *skip;
+  int nskip;
 } mn_repro;
 
 /* Tail floats this mode adds after the step records (which start at nparams). */

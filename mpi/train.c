@@ -658,9 +658,9 @@ static void describe(const trainer *tr) {
            "prefetch %s\n",
            tr->repro.shards, tr->repro.micro, tr->repro.per_rank, tr->repro.shards,
            openblas_get_corename(), tr->s.prefetch ? "on" : "off");
-  if (tr->s.reproducible && tr->repro.onto)
-    printf("reproducible: dense weight gradients are added straight onto their sibling in the "
-           "tree (checked at start-up: the BLAS rounds that as compute-then-add)\n");
+  if (tr->s.reproducible && tr->repro.defer)
+    printf("reproducible: dense layers on the fixed-sum GEMM; their weight gradients are "
+           "computed once per step, as the rank's subtree of the micro-batches' sums\n");
   if (!tr->s.reproducible)
     printf("gradient sync: %d bucket%s of %.2f MB, overlap %s%s; prefetch %s\n", tr->sync.nbuckets,
            tr->sync.nbuckets > 1 ? "s" : "", (double)tr->sync.bucket_floats * 4 / 1e6,

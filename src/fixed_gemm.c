@@ -29,12 +29,23 @@ void mn_fixed_pack(int rows, int cols, const float *w, float *packed) {
 }
 
 void mn_fixed_gemm_portable(const mn_fixed_gemm_args *g) {
+  const int parts = g->parts > 1 ? g->parts : 1, kp = g->k / parts;
   for (int i = 0; i < g->m; i++)
     for (int j = 0; j < g->n; j++) {
       const float *a = g->a + (size_t)i * g->a_row;
       const float *b = g->b + (size_t)(j / NR) * g->b_panel + (size_t)(j % NR);
-      float s = 0.0f;
-      for (int kk = 0; kk < g->k; kk++) s = fmaf(a[(size_t)kk * g->a_k], b[(size_t)kk * g->b_k], s);
+      float s = 0.0f, stack[32];
+      int depth = 0;
+      for (int part = 0; part < parts; part++) {
+        s = 0.0f;
+        for (int kk = part * kp; kk < (part + 1) * kp; kk++)
+          s = fmaf(a[(size_t)kk * g->a_k], b[(size_t)kk * g->b_k], s);
+        /* a binary counter of the parts done: part + 1 carries once per trailing zero bit,
+         * each carry adding two subtrees of equal size */
+        for (unsigned bits = (unsigned)part + 1; (bits & 1u) == 0; bits >>= 1)
+          s = stack[--depth] + s;
+        stack[depth++] = s;
+      }
       float *c = g->c + (size_t)i * g->ldc + (size_t)j;
       *c = g->add ? *c + s : s;
     }
@@ -44,6 +55,7 @@ void mn_fixed_gemm_portable(const mn_fixed_gemm_args *g) {
 #include <immintrin.h>
 
 #define AVX2 __attribute__((target("avx2,fma")))
+enum { MAX_DEPTH = 16 }; /* parts <= 2^16 */
 
 /* One panel (NR = 16 columns, two registers) of MR rows: 2 MR accumulators, each the chain of
  * fixed_gemm.h for 8 outputs. A partial last panel loads and stores through masks. */
@@ -54,7 +66,7 @@ void mn_fixed_gemm_portable(const mn_fixed_gemm_args *g) {
     c##r##1 = _mm256_fmadd_ps(av, b1, c##r##1);                                                    \
   }
 #define K_LOOP(LOAD0, LOAD1)                                                                       \
-  for (int kk = 0; kk < g->k; kk++) {                                                              \
+  for (int kk = k0; kk < k1; kk++) {                                                               \
     const float *bk = b + (size_t)kk * g->b_k;                                                     \
     const __m256 b0 = LOAD0, b1 = LOAD1;                                                           \
     ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5)                                                      \
@@ -72,6 +84,19 @@ void mn_fixed_gemm_portable(const mn_fixed_gemm_args *g) {
       _mm256_maskstore_ps(cr, m0, c##r##0), _mm256_maskstore_ps(cr + 8, m1, c##r##1);              \
     }                                                                                              \
   }
+/* parts: the accumulators start from zero for each part; the binary counter's carries add
+ * the subtree on top of the stack to them (the order of an IEEE addition's operands does not
+ * change its bits), and a part that does not finish the sum is pushed. */
+#define ZERO(r)                                                                                    \
+  if (ROWS > (r)) c##r##0 = z, c##r##1 = z;
+#define POP(r)                                                                                     \
+  if (ROWS > (r)) {                                                                                \
+    c##r##0 = _mm256_add_ps(stack[depth][2 * (r)], c##r##0);                                       \
+    c##r##1 = _mm256_add_ps(stack[depth][2 * (r) + 1], c##r##1);                                   \
+  }
+#define PUSH(r)                                                                                    \
+  if (ROWS > (r)) stack[depth][2 * (r)] = c##r##0, stack[depth][2 * (r) + 1] = c##r##1;
+#define EACH_ROW(OP) OP(0) OP(1) OP(2) OP(3) OP(4) OP(5)
 #define DEFINE_TILE(MR)                                                                            \
   AVX2 static void tile##MR(const mn_fixed_gemm_args *g, int i0, int p) {                          \
     enum { ROWS = MR };                                                                            \
@@ -83,18 +108,30 @@ void mn_fixed_gemm_portable(const mn_fixed_gemm_args *g) {
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);                                \
     const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(cols), lane);                          \
     const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(cols - 8), lane);                      \
-    __m256 z = _mm256_setzero_ps();                                                                \
+    const int parts = g->parts > 1 ? g->parts : 1, kp = g->k / parts;                              \
+    const __m256 z = _mm256_setzero_ps();                                                          \
     __m256 c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z;                                   \
     __m256 c30 = z, c31 = z, c40 = z, c41 = z, c50 = z, c51 = z;                                   \
-    if (!partial) {                                                                                \
-      K_LOOP(_mm256_loadu_ps(bk), _mm256_loadu_ps(bk + 8))                                         \
-    } else {                                                                                       \
-      K_LOOP(_mm256_maskload_ps(bk, m0), _mm256_maskload_ps(bk + 8, m1))                           \
+    __m256 stack[MAX_DEPTH][12];                                                                   \
+    int depth = 0;                                                                                 \
+    for (int part = 0; part < parts; part++) {                                                     \
+      const int k0 = part * kp, k1 = k0 + kp;                                                      \
+      EACH_ROW(ZERO)                                                                               \
+      if (!partial) {                                                                              \
+        K_LOOP(_mm256_loadu_ps(bk), _mm256_loadu_ps(bk + 8))                                       \
+      } else {                                                                                     \
+        K_LOOP(_mm256_maskload_ps(bk, m0), _mm256_maskload_ps(bk + 8, m1))                         \
+      }                                                                                            \
+      for (unsigned bits = (unsigned)part + 1; (bits & 1u) == 0; bits >>= 1) {                     \
+        depth--;                                                                                   \
+        EACH_ROW(POP)                                                                              \
+      }                                                                                            \
+      if (part + 1 < parts) {                                                                      \
+        EACH_ROW(PUSH)                                                                             \
+        depth++;                                                                                   \
+      }                                                                                            \
     }                                                                                              \
-    STORE(0)                                                                                       \
-    STORE(1) STORE(2) STORE(3) STORE(4) STORE(5)(void) c00, (void)c01, (void)c10, (void)c11,       \
-        (void)c20, (void)c21;                                                                      \
-    (void)c30, (void)c31, (void)c40, (void)c41, (void)c50, (void)c51;                              \
+    EACH_ROW(STORE)                                                                                \
   }
 DEFINE_TILE(1)
 DEFINE_TILE(2)

@@ -2,8 +2,8 @@
  *
  *   c(i, j) = [c(i, j) +] s(i, j),  s(i, j) = a(i, 0) b(0, j) + ... + a(i, k-1) b(k-1, j)
  *
- * s is a chain of fused multiply-adds from +0, in the order kk = 0, 1, ..., k-1, added to c
- * (or stored) with one rounding at the end. The bits of c(i, j) therefore depend on row i of
+ * s is a chain of fused multiply-adds from +0, in the order kk = 0, 1, ..., k-1 (or a fixed
+ * tree of such chains, `parts` below), added to c (or stored) with one rounding at the end. The bits of c(i, j) therefore depend on row i of
  * a, column j of b and c(i, j) alone: not on m or n, not on the blocking, not on the vector
  * width or the CPU (the AVX2 kernel and the portable fmaf() loop agree to the bit, and
  * tests/test_fixed_gemm.c checks it). OpenBLAS promises none of this: its kernels depend on
@@ -34,6 +34,10 @@ typedef struct {
   float *c;
   size_t ldc; /* c(i, j) = c[i * ldc + j] */
   bool add;   /* c += s, else c = s */
+  /* > 1: k is cut into `parts` runs of k / parts (a power of two that divides k), each summed
+   * as a chain from +0 as above, and s is the balanced binary tree of their sums:
+   * ((s0 + s1) + (s2 + s3)) + ... (reproducible mode's micro-batches, mpi/repro.h). */
+  int parts;
 } mn_fixed_gemm_args;
 
 void mn_fixed_gemm(const mn_fixed_gemm_args *g);

@@ -56,11 +56,15 @@ typedef struct {
    * (fixed_gemm.h), so its bits depend neither on the batch size nor on the CPU; they read
    * what fixed_refresh derived from the parameters (mn_net_fixed_refresh). */
   bool fixed_order;
-  /* Backward with fixed_order: if not NULL, a dense layer adds its weight gradient onto this
-   * buffer (laid out like the gradient buffer) instead of its own slice, which it leaves
-   * untouched, in the one rounding its kernel ends with (reproducible mode adds a micro-batch
-   * onto its sibling in the summation tree this way, repro.c). */
-  float *weight_grads_onto;
+  /* With fixed_order and parts > 0, backward runs once per micro-batch of a step, part = 0,
+   * 1, ..., parts - 1, each of the same number of rows. A layer that defers (fixed_setup set
+   * l->fixed_deferred) keeps every part's input and output gradient, leaves the gradients of
+   * its first fixed_deferred parameters alone until the last part and then writes them once,
+   * as the balanced binary tree of the parts' sums (fixed_gemm.h, parts), into
+   * deferred_grads (laid out like the gradient buffer) instead of its own slice: the bits of
+   * summing the parts' gradients in that tree, without writing each one (repro.c). */
+  int parts, part;
+  float *deferred_grads;
   /* Called after each layer's forward (backward = 0) and backward (backward = 1), its
    * activation included (the MPI layer's timeline); NULL: nobody listens. */
   void (*layer_done)(void *user, int layer, int backward);
@@ -89,10 +93,11 @@ typedef struct {
                    float *dx, int batch);
   /* Lists the layer's named tensors (parameters and state); returns how many. */
   int (*tensors)(const mn_layer *l, mn_tensor_info *out, int max);
-  /* Optional, for passes with fixed_order: fixed_setup allocates what they need (once);
-   * fixed_refresh derives it from the parameters (a packed copy), after every change to
-   * them and before such a pass. */
-  int (*fixed_setup)(mn_layer *l, mn_err *err);
+  /* Optional, for passes with fixed_order: fixed_setup allocates what they need (once), for
+   * backward in `parts` parts of part_rows rows (mn_pass.parts; 0: no deferral), and sets
+   * l->fixed_deferred; fixed_refresh derives what they read from the parameters (a packed
+   * copy), after every change to them and before such a pass. */
+  int (*fixed_setup)(mn_layer *l, int part_rows, int parts, mn_err *err);
   void (*fixed_refresh)(mn_layer *l);
 } mn_layer_ops;
 
@@ -106,13 +111,14 @@ struct mn_layer {
   float *grads;
   size_t nstate, state_offset; /* slice of the network's state buffer (not trained) */
   float *state;
-  mn_activation act; /* applied to the output by the network, for every layer type */
-  float alpha;       /* the activation's parameter (leaky ReLU slope, ELU alpha) */
-  bool act_in_loss;  /* the loss differentiates through `act` itself (softmax + CE) */
-  double l2, l1;     /* per-layer regularisation; negative: use the [train] value */
-  int init_kind;     /* index into mn_init_names */
-  int units;         /* dense: outputs */
-  void *priv;        /* layer type's own configuration and workspace */
+  mn_activation act;     /* applied to the output by the network, for every layer type */
+  float alpha;           /* the activation's parameter (leaky ReLU slope, ELU alpha) */
+  bool act_in_loss;      /* the loss differentiates through `act` itself (softmax + CE) */
+  double l2, l1;         /* per-layer regularisation; negative: use the [train] value */
+  int init_kind;         /* index into mn_init_names */
+  int units;             /* dense: outputs */
+  size_t fixed_deferred; /* parameters whose gradients backward defers (mn_pass.parts) */
+  void *priv;            /* layer type's own configuration and workspace */
 };
 
 /* Helpers for layer files: the section's label for messages ("job.ini:12: [layer 3]"), and

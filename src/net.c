@@ -207,10 +207,10 @@ void mn_net_bind_grads(mn_net *net, float *grads) {
   for (int i = 0; i < net->nlayers; i++) net->layers[i].grads = grads + net->layers[i].param_offset;
 }
 
-int mn_net_fixed_setup(mn_net *net, mn_err *err) {
+int mn_net_fixed_setup(mn_net *net, int part_rows, int parts, mn_err *err) {
   for (int i = 0; i < net->nlayers; i++) {
     mn_layer *l = &net->layers[i];
-    if (l->ops->fixed_setup && l->ops->fixed_setup(l, err) != 0) return -1;
+    if (l->ops->fixed_setup && l->ops->fixed_setup(l, part_rows, parts, err) != 0) return -1;
   }
   return 0;
 }

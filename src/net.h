@@ -53,8 +53,10 @@ int mn_net_set_tail(mn_net *net, size_t floats, mn_err *err);
  * floats; the caller owns both buffers (reproducible mode sums micro-batches in several). */
 void mn_net_bind_grads(mn_net *net, float *grads);
 /* Passes with mn_pass.fixed_order (reproducible mode): setup allocates what the layers need
- * for them, once; refresh derives it from the parameters, after every change to them. */
-int mn_net_fixed_setup(mn_net *net, mn_err *err);
+ * for them, once, for backward in `parts` parts of part_rows rows (0: no deferral; each
+ * layer's fixed_deferred tells what it defers); refresh derives it from the parameters, after
+ * every change to them. */
+int mn_net_fixed_setup(mn_net *net, int part_rows, int parts, mn_err *err);
 void mn_net_fixed_refresh(mn_net *net);
 /* The layer whose parameter slice holds parameter index `offset`; -1 if none. */
 int mn_net_layer_at(const mn_net *net, size_t offset);

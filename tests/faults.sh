@@ -16,7 +16,7 @@
 #                  skips it and the replicas stay identical.
 #   desync-repro   the same in reproducible mode (the records ride through the tree)
 #   nan-grad-repro the same in reproducible mode (the NaN enters the first micro-batch's
-#                  gradient and must survive the summation tree to the scan).
+#                  bias gradient and must survive the summation tree to the scan).
 source "$(dirname "$0")/lib.sh"
 case=${1:?case}
 N=${2:-2}

@@ -154,6 +154,63 @@ static void check_views(int rows, int in, int out) {
       free(g2);
 }
 
+/* parts: the kernel's tree of chains is the tree of separate GEMMs over each part's run of k
+ * (what reproducible mode relies on), ((p0 + p1) + (p2 + p3)) + ..., and the portable loop's. */
+static float tree_sum(float **p, int lo, int hi, size_t e) {
+  if (hi - lo == 1) return p[lo][e];
+  const int mid = lo + (hi - lo) / 2;
+  return tree_sum(p, lo, mid, e) + tree_sum(p, mid, hi, e);
+}
+
+static void check_parts(int m, int n, int kp, int parts, bool add) {
+  const int k = kp * parts;
+  float *a = randoms((size_t)m * k, 12), *b = randoms((size_t)k * n, 13);
+  float *c0 = randoms((size_t)m * n, 14);
+  const size_t nc = (size_t)m * n;
+  float *fast = malloc(nc * sizeof(float)), *slow = malloc(nc * sizeof(float));
+  float *want = malloc(nc * sizeof(float)), *each[64];
+  memcpy(fast, c0, nc * sizeof(float)), memcpy(slow, c0, nc * sizeof(float));
+  /* a transposed, as in a weight gradient: a(i, kk) = a[kk * m + i] */
+  mn_fixed_gemm_args g = {.m = m,
+                          .n = n,
+                          .k = k,
+                          .a = a,
+                          .a_row = 1,
+                          .a_k = (size_t)m,
+                          .b = b,
+                          .b_k = (size_t)n,
+                          .b_panel = MN_FIXED_NR,
+                          .ldc = (size_t)n,
+                          .add = add,
+                          .parts = parts};
+  g.c = fast;
+  mn_fixed_gemm(&g);
+  g.c = slow;
+  mn_fixed_gemm_portable(&g);
+  for (int p = 0; p < parts; p++) {
+    each[p] = calloc(nc, sizeof(float));
+    mn_fixed_gemm(&(mn_fixed_gemm_args){.m = m,
+                                        .n = n,
+                                        .k = kp,
+                                        .a = a + (size_t)p * kp * m,
+                                        .a_row = 1,
+                                        .a_k = (size_t)m,
+                                        .b = b + (size_t)p * kp * n,
+                                        .b_k = (size_t)n,
+                                        .b_panel = MN_FIXED_NR,
+                                        .c = each[p],
+                                        .ldc = (size_t)n});
+  }
+  for (size_t e = 0; e < nc; e++)
+    want[e] = add ? c0[e] + tree_sum(each, 0, parts, e) : tree_sum(each, 0, parts, e);
+  CHECK(memcmp(fast, slow, nc * sizeof(float)) == 0,
+        "m %d n %d k %d in %d parts: kernel and portable loop differ", m, n, k, parts);
+  CHECK(memcmp(fast, want, nc * sizeof(float)) == 0,
+        "m %d n %d k %d in %d parts: not the tree of the parts' GEMMs", m, n, k, parts);
+  for (int p = 0; p < parts; p++) free(each[p]);
+  free(a), free(b), free(c0), free(fast), free(slow), free(want);
+}
+
 int main(void) {
   const int ms[] = {1, 2, 5, 6, 7, 12, 16, 17}, ns[] = {1, 7, 8, 9, 16, 17, 31, 32, 40};
   const int ks[] = {1, 3, 16, 100};
@@ -166,5 +223,13 @@ int main(void) {
   check_views(16, 784, 256);
   check_views(16, 256, 10);
   check_views(3, 37, 21);
+  const int parts[] = {1, 2, 4, 8, 32}, pms[] = {1, 6, 13}, pns[] = {9, 16, 40};
+  for (size_t i = 0; i < sizeof parts / sizeof *parts; i++)
+    for (size_t j = 0; j < sizeof pms / sizeof *pms; j++)
+      for (size_t l = 0; l < sizeof pns / sizeof *pns; l++)
+        for (int add = 0; add < 2; add++) {
+          check_parts(pms[j], pns[l], 3, parts[i], add);
+          check_parts(pms[j], pns[l], 16, parts[i], add);
+        }
   return check_report("test_fixed_gemm");
 }

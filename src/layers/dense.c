@@ -1,6 +1,7 @@
 /* dense.c: the fully connected layer, y = x W^T + b, on OpenBLAS SGEMM (the network applies
  * the activation); in passes with fixed_order on the fixed-sum GEMM (fixed_gemm.h), through a
- * copy of W packed once per step.
+ * copy of W packed once per step, with the weight gradient deferred to the last part
+ * (mn_pass.parts): one GEMM over all of the step's rows instead of one per micro-batch.
  *
  * in x (B, in) -> out y (B, units); W (units, in) as in PyTorch's nn.Linear; b (units).
  * Inputs of any shape are flattened per sample. */
@@ -12,7 +13,12 @@
 #include "fixed_gemm.h"
 #include "layer.h"
 
-/* l->priv: W^T packed for the fixed-sum GEMM (fixed_setup), NULL until then. */
+/* l->priv, from fixed_setup on (NULL until then) */
+typedef struct {
+  float *packed;   /* W^T packed for the fixed-sum GEMM */
+  float *xs, *dys; /* deferral: every part's x (rows, in) and dy (rows, out); else NULL */
+  int rows;        /* parts x part_rows */
+} dense_fixed;
 
 static int dense_configure(mn_layer *l, mn_cfg_section *cfg, mn_err *err) {
   long units;
@@ -38,88 +44,128 @@ static void dense_init(mn_layer *l, uint64_t seed) {
   memset(l->params + out * in, 0, out * sizeof(float));
 }
 
-static int dense_fixed_setup(mn_layer *l, mn_err *err) {
-  if (l->priv) return 0;
-  l->priv = mn_alloc(mn_fixed_packed_size(l->units, (int)mn_shape_count(l->in)), sizeof(float),
-                     "packed dense weights", err);
-  return l->priv ? 0 : -1;
+static void dense_destroy(mn_layer *l) {
+  dense_fixed *f = l->priv;
+  if (f) free(f->packed), free(f->xs), free(f->dys), free(f);
+  l->priv = NULL;
+}
+
+static int dense_fixed_setup(mn_layer *l, int part_rows, int parts, mn_err *err) {
+  const size_t in = mn_shape_count(l->in), out = (size_t)l->units;
+  const size_t rows = (size_t)part_rows * (size_t)(parts > 1 ? parts : 0);
+  dense_destroy(l);
+  dense_fixed *f = mn_alloc(1, sizeof *f, "dense layer", err);
+  if (!f) return -1;
+  l->priv = f;
+  f->rows = (int)rows;
+  f->packed =
+      mn_alloc(mn_fixed_packed_size(l->units, (int)in), sizeof(float), "packed dense weights", err);
+  if (!f->packed) return -1;
+  if (rows > 0) { /* one part computes its weight gradient straight from x and dy */
+    f->xs = mn_alloc(rows * in, sizeof(float), "dense layer inputs of a step", err);
+    f->dys = mn_alloc(rows * out, sizeof(float), "dense layer gradients of a step", err);
+    if (!f->xs || !f->dys) return -1;
+  }
+  l->fixed_deferred = parts > 0 ? out * in : 0;
+  return 0;
 }
 
 static void dense_fixed_refresh(mn_layer *l) {
-  if (l->priv) mn_fixed_pack(l->units, (int)mn_shape_count(l->in), l->params, l->priv);
-}
-
-static void dense_destroy(mn_layer *l) {
-  free(l->priv);
-  l->priv = NULL;
+  const dense_fixed *f = l->priv;
+  if (f) mn_fixed_pack(l->units, (int)mn_shape_count(l->in), l->params, f->packed);
 }
 
 static void dense_forward(mn_layer *l, const mn_pass *p, const float *x, float *y, int batch) {
   const int in = (int)mn_shape_count(l->in), out = l->units;
   const float *W = l->params, *b = l->params + (size_t)out * in;
+  const dense_fixed *f = l->priv;
   /* Start from the bias, then one GEMM adds x W^T. */
   for (int i = 0; i < batch; i++) memcpy(y + (size_t)i * out, b, (size_t)out * sizeof(float));
-  if (p->fixed_order && l->priv)
-    mn_fixed_gemm(&(mn_fixed_gemm_args){.m = batch,
-                                        .n = out,
-                                        .k = in,
-                                        .a = x,
-                                        .a_row = (size_t)in,
-                                        .a_k = 1,
-                                        .b = l->priv,
-                                        .b_k = MN_FIXED_NR,
-                                        .b_panel = (size_t)MN_FIXED_NR * (size_t)in,
-                                        .c = y,
-                                        .ldc = (size_t)out,
-                                        .add = true});
-  else
+  if (p->fixed_order && f) {
+    const mn_fixed_gemm_args g = {.m = batch,
+                                  .n = out,
+                                  .k = in,
+                                  .a = x,
+                                  .a_row = (size_t)in,
+                                  .a_k = 1,
+                                  .b = f->packed,
+                                  .b_k = MN_FIXED_NR,
+                                  .b_panel = (size_t)MN_FIXED_NR * (size_t)in,
+                                  .c = y,
+                                  .ldc = (size_t)out,
+                                  .add = true};
+    mn_fixed_gemm(&g);
+  } else {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, batch, out, in, 1.0f, x, in, W, in, 1.0f,
                 y, out);
+  }
+}
+
+/* dW (out, in) [+]= dy^T (out, rows) x (rows, in) on the fixed-sum GEMM, the rows in `parts`
+ * equal parts. */
+static void fixed_weight_grad(const mn_layer *l, const float *dy, const float *x, int rows,
+                              int parts, float *dW, bool add) {
+  const int in = (int)mn_shape_count(l->in), out = l->units;
+  const mn_fixed_gemm_args g = {.m = out,
+                                .n = in,
+                                .k = rows,
+                                .a = dy,
+                                .a_row = 1,
+                                .a_k = (size_t)out,
+                                .b = x,
+                                .b_k = (size_t)in,
+                                .b_panel = MN_FIXED_NR,
+                                .c = dW,
+                                .ldc = (size_t)in,
+                                .add = add,
+                                .parts = parts};
+  mn_fixed_gemm(&g);
 }
 
 static void dense_backward(mn_layer *l, const mn_pass *p, const float *x, const float *y, float *dy,
                            float *dx, int batch) {
   const int in = (int)mn_shape_count(l->in), out = l->units;
   const float *W = l->params;
-  float *dW = p->weight_grads_onto ? p->weight_grads_onto + l->param_offset : l->grads;
   float *db = l->grads + (size_t)out * in;
+  const dense_fixed *f = l->priv;
   /* dW (out, in) += dy^T (out, B) x (B, in) */
-  if (p->fixed_order)
-    mn_fixed_gemm(&(mn_fixed_gemm_args){.m = out,
-                                        .n = in,
-                                        .k = batch,
-                                        .a = dy,
-                                        .a_row = 1,
-                                        .a_k = (size_t)out,
-                                        .b = x,
-                                        .b_k = (size_t)in,
-                                        .b_panel = MN_FIXED_NR,
-                                        .c = dW,
-                                        .ldc = (size_t)in,
-                                        .add = true});
-  else
+  if (!p->fixed_order) {
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, batch, 1.0f, dy, out, x, in, 1.0f,
-                dW, in);
+                l->grads, in);
+  } else if (p->parts == 0) { /* no deferral: this part's gradient onto the slice */
+    fixed_weight_grad(l, dy, x, batch, 1, l->grads, true);
+  } else if (p->parts == 1) { /* the only part: its sum is the tree's */
+    fixed_weight_grad(l, dy, x, batch, 1, p->deferred_grads + l->param_offset, false);
+  } else { /* keep this part's rows; the last part sums them all in the tree */
+    const size_t at = (size_t)p->part * (size_t)batch;
+    memcpy(f->xs + at * (size_t)in, x, (size_t)batch * (size_t)in * sizeof(float));
+    memcpy(f->dys + at * (size_t)out, dy, (size_t)batch * (size_t)out * sizeof(float));
+    if (p->part == p->parts - 1)
+      fixed_weight_grad(l, f->dys, f->xs, batch * p->parts, p->parts,
+                        p->deferred_grads + l->param_offset, false);
+  }
   for (int i = 0; i < batch; i++) {
     const float *row = dy + (size_t)i * out;
     for (int j = 0; j < out; j++) db[j] += row[j];
   }
   /* dx (B, in) = dy (B, out) W (out, in) */
-  if (dx && p->fixed_order)
-    mn_fixed_gemm(&(mn_fixed_gemm_args){.m = batch,
-                                        .n = in,
-                                        .k = out,
-                                        .a = dy,
-                                        .a_row = (size_t)out,
-                                        .a_k = 1,
-                                        .b = W,
-                                        .b_k = (size_t)in,
-                                        .b_panel = MN_FIXED_NR,
-                                        .c = dx,
-                                        .ldc = (size_t)in});
-  else if (dx)
+  if (dx && p->fixed_order) {
+    const mn_fixed_gemm_args g = {.m = batch,
+                                  .n = in,
+                                  .k = out,
+                                  .a = dy,
+                                  .a_row = (size_t)out,
+                                  .a_k = 1,
+                                  .b = W,
+                                  .b_k = (size_t)in,
+                                  .b_panel = MN_FIXED_NR,
+                                  .c = dx,
+                                  .ldc = (size_t)in};
+    mn_fixed_gemm(&g);
+  } else if (dx) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, batch, in, out, 1.0f, dy, out, W, in,
                 0.0f, dx, in);
+  }
 }
 
 static int dense_tensors(const mn_layer *l, mn_tensor_info *t, int max) {
