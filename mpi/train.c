@@ -571,11 +571,14 @@ static int setup(trainer *tr, const char *config_path, char **sets, int nsets,
     tr->et = mn_alloc(eb * (size_t)info.classes, sizeof(float), "evaluation batch", &err);
     rc = tr->ex && tr->ey && tr->et ? 0 : -1;
   }
-  /* auto: a prefetch thread only pays when the node has a core it would not take from a rank */
-  if (s->prefetch == 2) s->prefetch = w->local_size < sysconf(_SC_NPROCESSORS_ONLN);
+  /* auto: a prefetch thread only pays when this rank's CPUs include one it would not take from
+   * a rank (not when mpirun bound the rank to one core, the default at np <= 2); it polls for
+   * requests only when there is a CPU per rank to burn */
+  if (s->prefetch == 2) s->prefetch = w->cpus > w->cpu_sharing;
   if (rc == 0)
     rc = mn_loader_init(&tr->loader, &tr->train, tr->sampler.local_batch, rows_for_step,
                         &tr->sampler, tr->sampler.held_begin, s->prefetch == 1, &err);
+  if (rc == 0) tr->loader.poll = w->cpus >= 2 * w->cpu_sharing;
   if (rc == 0 && tr->streaming)
     mn_loader_use_stream(&tr->loader, &tr->stream, tr->sampler.steps_per_epoch);
   if (rc == 0) {
@@ -649,15 +652,18 @@ static void describe(const trainer *tr) {
            st->nblocks, st->block_rows, st->window_blocks,
            2.0 * (double)(st->window_rows * st->row_bytes) / 1e6, tr->s.memory_mb);
   }
-  char layers[4096];
+  char layers[4096], prefetch[80];
   mn_net_describe(net, layers, sizeof layers);
   printf("model: %zu parameters\n%s", net->nparams, layers);
+  snprintf(prefetch, sizeof prefetch, "%s (%d CPU%s for %d rank%s)",
+           !tr->s.prefetch ? "off" : tr->loader.poll ? "on, polling" : "on", tr->w.cpus,
+           tr->w.cpus > 1 ? "s" : "", tr->w.cpu_sharing, tr->w.cpu_sharing > 1 ? "s" : "");
   if (tr->s.reproducible)
     printf("reproducible: %d micro-batches of %d rows per step, %d on each rank, summed in one "
            "fixed binary tree (same bits at 1, 2, 4 ... %d ranks); OpenBLAS '%s', 1 thread; "
            "prefetch %s\n",
            tr->repro.shards, tr->repro.micro, tr->repro.per_rank, tr->repro.shards,
-           openblas_get_corename(), tr->s.prefetch ? "on" : "off");
+           openblas_get_corename(), prefetch);
   if (tr->s.reproducible && tr->repro.defer)
     printf("reproducible: dense layers on the fixed-sum GEMM; their weight gradients are "
            "computed once per step, as the rank's subtree of the micro-batches' sums\n");
@@ -666,7 +672,7 @@ static void describe(const trainer *tr) {
            tr->sync.nbuckets > 1 ? "s" : "", (double)tr->sync.bucket_floats * 4 / 1e6,
            tr->s.overlap ? "on" : "off",
            tr->tune_candidates ? " (fastest of the configurations timed at start-up)" : "",
-           tr->s.prefetch ? "on" : "off");
+           prefetch);
   printf("batch %ld global (%d per rank), %ld steps/epoch, %ld epochs, %s lr %g (%s), run dir "
          "%s\n",
          tr->s.batch, tr->sampler.local_batch, tr->sampler.steps_per_epoch, tr->s.epochs,

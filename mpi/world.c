@@ -1,5 +1,9 @@
 /* world.c: MPI initialisation, collective verdicts and job-wide aborts. */
+#define _GNU_SOURCE /* sched_getaffinity */
 #include "world.h"
+
+#include <sched.h>
+#include <unistd.h>
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,6 +23,15 @@ void mn_world_init(int *argc, char ***argv, mn_world *w) {
   MPI_Comm_split_type(w->comm, MPI_COMM_TYPE_SHARED, w->rank, MPI_INFO_NULL, &node);
   MPI_Comm_size(node, &w->local_size);
   MPI_Comm_free(&node);
+  /* mpirun binds ranks to cores by default (np <= 2) or leaves them the whole node
+   * (--bind-to none); a mask of every online CPU is shared by all of the node's ranks, a
+   * smaller one by its share of them */
+  cpu_set_t mask;
+  const long online = sysconf(_SC_NPROCESSORS_ONLN);
+  w->cpus = sched_getaffinity(0, sizeof mask, &mask) == 0 ? CPU_COUNT(&mask) : (int)online;
+  if (w->cpus < 1) w->cpus = 1;
+  const long share = online > 0 ? ((long)w->local_size * w->cpus + online - 1) / online : 1;
+  w->cpu_sharing = share < 1 ? 1 : share > w->local_size ? w->local_size : (int)share;
 }
 
 void mn_world_finalize(void) { MPI_Finalize(); }

@@ -20,6 +20,8 @@ typedef struct {
   MPI_Comm comm;
   int rank, size;
   int local_size; /* ranks on this node (sharing memory with this one) */
+  int cpus;        /* CPUs this process may run on (its affinity mask) */
+  int cpu_sharing; /* ranks of this node that run on those CPUs, this one included */
 } mn_world;
 
 void mn_world_init(int *argc, char ***argv, mn_world *w);

@@ -55,9 +55,9 @@ static void *run(void *arg) {
     if (slot < 0) {
       const double now = seconds_now();
       if (idle_since < 0.0) idle_since = now;
-      /* poll: requests arrive without a wake-up; not with a stream, whose reader thread
-       * needs the core the poll would burn */
-      if (!l->stream && now - idle_since < POLL_SECONDS) {
+      /* poll: requests arrive without a wake-up; not without a CPU of its own (l->poll), nor
+       * with a stream, whose reader thread needs the core the poll would burn */
+      if (l->poll && !l->stream && now - idle_since < POLL_SECONDS) {
         atomic_store(&l->polling, true);
         pthread_mutex_unlock(&l->mu);
         for (int i = 0; i < 64 && atomic_load(&l->polling); i++) mn_cpu_relax();

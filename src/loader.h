@@ -42,7 +42,8 @@ typedef struct {
   long long requested[2]; /* step last requested into each buffer, -1: none */
   bool ready[2];          /* the buffer holds its requested step */
   bool stop, started, threaded;
-  atomic_bool polling;   /* the thread polls for requests instead of sleeping (loader.c) */
+  bool poll;             /* the thread may poll for requests: it has a CPU of its own */
+  atomic_bool polling;   /* it polls now, instead of sleeping (loader.c) */
   mn_stream *stream;     /* when set, rows come from it instead of split (stream.h) */
   long steps_per_epoch;  /* with a stream: step -> (epoch, position) */
   bool failed;           /* the stream could not read: message in stream->error */
