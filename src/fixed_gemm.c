@@ -28,6 +28,20 @@ void mn_fixed_pack(int rows, int cols, const float *w, float *packed) {
   }
 }
 
+void mn_fixed_pack_rows(int rows, int cols, const float *x, int total_rows, int at, float *packed) {
+  for (int p = 0; p * NR < cols; p++) {
+    const int nj = cols - p * NR < NR ? cols - p * NR : NR;
+    float *panel = packed + (size_t)p * NR * (size_t)total_rows + (size_t)at * NR;
+    const float *src = x + (size_t)p * NR;
+    if (nj == NR) /* a constant size: the copy is two vector moves, not a call */
+      for (int r = 0; r < rows; r++)
+        memcpy(panel + (size_t)r * NR, src + (size_t)r * (size_t)cols, NR * sizeof(float));
+    else
+      for (int r = 0; r < rows; r++)
+        memcpy(panel + (size_t)r * NR, src + (size_t)r * (size_t)cols, (size_t)nj * sizeof(float));
+  }
+}
+
 void mn_fixed_gemm_portable(const mn_fixed_gemm_args *g) {
   const int parts = g->parts > 1 ? g->parts : 1, kp = g->k / parts;
   for (int i = 0; i < g->m; i++)

@@ -3,11 +3,11 @@
  *   c(i, j) = [c(i, j) +] s(i, j),  s(i, j) = a(i, 0) b(0, j) + ... + a(i, k-1) b(k-1, j)
  *
  * s is a chain of fused multiply-adds from +0, in the order kk = 0, 1, ..., k-1 (or a fixed
- * tree of such chains, `parts` below), added to c (or stored) with one rounding at the end. The bits of c(i, j) therefore depend on row i of
- * a, column j of b and c(i, j) alone: not on m or n, not on the blocking, not on the vector
- * width or the CPU (the AVX2 kernel and the portable fmaf() loop agree to the bit, and
- * tests/test_fixed_gemm.c checks it). OpenBLAS promises none of this: its kernels depend on
- * the CPU, and for small m even a row's bits change with the number of rows.
+ * tree of such chains, `parts` below), added to c (or stored) with one rounding at the end. The
+ * bits of c(i, j) therefore depend on row i of a, column j of b and c(i, j) alone: not on m or n,
+ * not on the blocking, not on the vector width or the CPU (the AVX2 kernel and the portable fmaf()
+ * loop agree to the bit, and tests/test_fixed_gemm.c checks it). OpenBLAS promises none of this:
+ * its kernels depend on the CPU, and for small m even a row's bits change with the number of rows.
  *
  * Reproducible mode (mpi/repro.c) runs its dense layers on it. It is as fast as OpenBLAS for
  * the micro-batch shapes there, because a weight matrix is packed once per step instead of
@@ -49,5 +49,11 @@ size_t mn_fixed_packed_size(int rows, int cols);
 /* Packs w^T, for w (rows, cols) row-major, as b operand (k = cols, n = rows) in panels:
  * b_k = MN_FIXED_NR, b_panel = MN_FIXED_NR * cols; the last panel is padded with zeros. */
 void mn_fixed_pack(int rows, int cols, const float *w, float *packed);
+/* Writes rows [at, at + rows) of a b operand with k = total_rows, n = cols in panels
+ * (b_k = MN_FIXED_NR, b_panel = MN_FIXED_NR * total_rows, mn_fixed_packed_size(cols,
+ * total_rows) floats), from a row-major (rows, cols) x: a few of the k rows at a time
+ * (reproducible mode keeps each micro-batch's input this way). Columns past cols in the last
+ * panel are not written; the GEMM never reads them. */
+void mn_fixed_pack_rows(int rows, int cols, const float *x, int total_rows, int at, float *packed);
 
 #endif

@@ -207,6 +207,30 @@ static void check_parts(int m, int n, int kp, int parts, bool add) {
         "m %d n %d k %d in %d parts: kernel and portable loop differ", m, n, k, parts);
   CHECK(memcmp(fast, want, nc * sizeof(float)) == 0,
         "m %d n %d k %d in %d parts: not the tree of the parts' GEMMs", m, n, k, parts);
+  /* b packed in panels a part at a time (mn_fixed_pack_rows), a as rows contiguous in k */
+  float *packed = malloc(mn_fixed_packed_size(n, k) * sizeof(float));
+  float *at = malloc((size_t)m * k * sizeof(float)), *viapack = malloc(nc * sizeof(float));
+  for (int p = 0; p < parts; p++)
+    mn_fixed_pack_rows(kp, n, b + (size_t)p * kp * n, k, p * kp, packed);
+  for (int i = 0; i < m; i++)
+    for (int kk = 0; kk < k; kk++) at[(size_t)i * k + kk] = a[(size_t)kk * m + i];
+  memcpy(viapack, c0, nc * sizeof(float));
+  mn_fixed_gemm(&(mn_fixed_gemm_args){.m = m,
+                                      .n = n,
+                                      .k = k,
+                                      .a = at,
+                                      .a_row = (size_t)k,
+                                      .a_k = 1,
+                                      .b = packed,
+                                      .b_k = MN_FIXED_NR,
+                                      .b_panel = (size_t)MN_FIXED_NR * k,
+                                      .c = viapack,
+                                      .ldc = (size_t)n,
+                                      .add = add,
+                                      .parts = parts});
+  CHECK(memcmp(viapack, want, nc * sizeof(float)) == 0,
+        "m %d n %d k %d in %d parts: packed operands give other bits", m, n, k, parts);
+  free(packed), free(at), free(viapack);
   for (int p = 0; p < parts; p++) free(each[p]);
   free(a), free(b), free(c0), free(fast), free(slow), free(want);
 }

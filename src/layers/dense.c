@@ -15,9 +15,11 @@
 
 /* l->priv, from fixed_setup on (NULL until then) */
 typedef struct {
-  float *packed;   /* W^T packed for the fixed-sum GEMM */
-  float *xs, *dys; /* deferral: every part's x (rows, in) and dy (rows, out); else NULL */
-  int rows;        /* parts x part_rows */
+  float *packed; /* W^T packed for the fixed-sum GEMM */
+  /* deferral (else NULL): every part's x as the weight gradient's b operand in panels
+   * (mn_fixed_pack_rows), and dy transposed, (out, rows), so that both stream in order */
+  float *xs, *dyt;
+  int rows; /* parts x part_rows */
 } dense_fixed;
 
 static int dense_configure(mn_layer *l, mn_cfg_section *cfg, mn_err *err) {
@@ -46,7 +48,7 @@ static void dense_init(mn_layer *l, uint64_t seed) {
 
 static void dense_destroy(mn_layer *l) {
   dense_fixed *f = l->priv;
-  if (f) free(f->packed), free(f->xs), free(f->dys), free(f);
+  if (f) free(f->packed), free(f->xs), free(f->dyt), free(f);
   l->priv = NULL;
 }
 
@@ -62,9 +64,10 @@ static int dense_fixed_setup(mn_layer *l, int part_rows, int parts, mn_err *err)
       mn_alloc(mn_fixed_packed_size(l->units, (int)in), sizeof(float), "packed dense weights", err);
   if (!f->packed) return -1;
   if (rows > 0) { /* one part computes its weight gradient straight from x and dy */
-    f->xs = mn_alloc(rows * in, sizeof(float), "dense layer inputs of a step", err);
-    f->dys = mn_alloc(rows * out, sizeof(float), "dense layer gradients of a step", err);
-    if (!f->xs || !f->dys) return -1;
+    f->xs = mn_alloc(mn_fixed_packed_size((int)in, (int)rows), sizeof(float),
+                     "dense layer inputs of a step", err);
+    f->dyt = mn_alloc(rows * out, sizeof(float), "dense layer gradients of a step", err);
+    if (!f->xs || !f->dyt) return -1;
   }
   l->fixed_deferred = parts > 0 ? out * in : 0;
   return 0;
@@ -101,14 +104,13 @@ static void dense_forward(mn_layer *l, const mn_pass *p, const float *x, float *
   }
 }
 
-/* dW (out, in) [+]= dy^T (out, rows) x (rows, in) on the fixed-sum GEMM, the rows in `parts`
- * equal parts. */
-static void fixed_weight_grad(const mn_layer *l, const float *dy, const float *x, int rows,
-                              int parts, float *dW, bool add) {
+/* dW (out, in) [+]= dy^T (out, B) x (B, in) on the fixed-sum GEMM, for one part's dy and x. */
+static void fixed_weight_grad(const mn_layer *l, const float *dy, const float *x, int batch,
+                              float *dW, bool add) {
   const int in = (int)mn_shape_count(l->in), out = l->units;
   const mn_fixed_gemm_args g = {.m = out,
                                 .n = in,
-                                .k = rows,
+                                .k = batch,
                                 .a = dy,
                                 .a_row = 1,
                                 .a_k = (size_t)out,
@@ -117,8 +119,35 @@ static void fixed_weight_grad(const mn_layer *l, const float *dy, const float *x
                                 .b_panel = MN_FIXED_NR,
                                 .c = dW,
                                 .ldc = (size_t)in,
-                                .add = add,
-                                .parts = parts};
+                                .add = add};
+  mn_fixed_gemm(&g);
+}
+
+/* Deferral: keeps this part's x and dy; the last part writes dW as the tree of the parts'
+ * sums, from the packed copies (the same chains as fixed_weight_grad's, in another layout). */
+static void deferred_weight_grad(const mn_layer *l, const mn_pass *p, const float *dy,
+                                 const float *x, int batch) {
+  const int in = (int)mn_shape_count(l->in), out = l->units;
+  const dense_fixed *f = l->priv;
+  const int at = p->part * batch;
+  mn_fixed_pack_rows(batch, in, x, f->rows, at, f->xs);
+  for (int j = 0; j < out; j++) { /* writes in order; the part's rows of dy stay in L1 */
+    float *row = f->dyt + (size_t)j * (size_t)f->rows + (size_t)at;
+    for (int r = 0; r < batch; r++) row[r] = dy[(size_t)r * (size_t)out + j];
+  }
+  if (p->part < p->parts - 1) return;
+  const mn_fixed_gemm_args g = {.m = out,
+                                .n = in,
+                                .k = f->rows,
+                                .a = f->dyt,
+                                .a_row = (size_t)f->rows,
+                                .a_k = 1,
+                                .b = f->xs,
+                                .b_k = MN_FIXED_NR,
+                                .b_panel = (size_t)MN_FIXED_NR * (size_t)f->rows,
+                                .c = p->deferred_grads + l->param_offset,
+                                .ldc = (size_t)in,
+                                .parts = p->parts};
   mn_fixed_gemm(&g);
 }
 
@@ -127,22 +156,16 @@ static void dense_backward(mn_layer *l, const mn_pass *p, const float *x, const 
   const int in = (int)mn_shape_count(l->in), out = l->units;
   const float *W = l->params;
   float *db = l->grads + (size_t)out * in;
-  const dense_fixed *f = l->priv;
   /* dW (out, in) += dy^T (out, B) x (B, in) */
   if (!p->fixed_order) {
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, batch, 1.0f, dy, out, x, in, 1.0f,
                 l->grads, in);
   } else if (p->parts == 0) { /* no deferral: this part's gradient onto the slice */
-    fixed_weight_grad(l, dy, x, batch, 1, l->grads, true);
+    fixed_weight_grad(l, dy, x, batch, l->grads, true);
   } else if (p->parts == 1) { /* the only part: its sum is the tree's */
-    fixed_weight_grad(l, dy, x, batch, 1, p->deferred_grads + l->param_offset, false);
-  } else { /* keep this part's rows; the last part sums them all in the tree */
-    const size_t at = (size_t)p->part * (size_t)batch;
-    memcpy(f->xs + at * (size_t)in, x, (size_t)batch * (size_t)in * sizeof(float));
-    memcpy(f->dys + at * (size_t)out, dy, (size_t)batch * (size_t)out * sizeof(float));
-    if (p->part == p->parts - 1)
-      fixed_weight_grad(l, f->dys, f->xs, batch * p->parts, p->parts,
-                        p->deferred_grads + l->param_offset, false);
+    fixed_weight_grad(l, dy, x, batch, p->deferred_grads + l->param_offset, false);
+  } else {
+    deferred_weight_grad(l, p, dy, x, batch);
   }
   for (int i = 0; i < batch; i++) {
     const float *row = dy + (size_t)i * out;
