@@ -229,17 +229,24 @@ int mn_net_layer_at(const mn_net *net, size_t offset) {
 }
 
 size_t mn_first_nonfinite(const float *x, size_t n) {
-  /* x * 0 is 0 for finite x and NaN otherwise; 16 independent sums vectorise */
-  enum { LANES = 16, BLOCK = 4096 };
+  /* x * 0 is 0 for finite x and NaN otherwise; summed in vector lanes (GCC left the plain
+   * 16-lane loop scalar, which made this scan 4% of the MLP's step) */
+  typedef float lanes __attribute__((vector_size(32)));
+  enum { LANES = 8, BLOCK = 4096 };
   for (size_t at = 0; at < n; at += BLOCK) {
     const size_t end = n - at < BLOCK ? n : at + BLOCK;
-    float acc[LANES] = {0};
+    lanes acc0 = {0}, acc1 = {0};
     size_t i = at;
-    for (; i + LANES <= end; i += LANES)
-      for (int j = 0; j < LANES; j++) acc[j] += x[i + j] * 0.0f;
+    for (; i + 2 * LANES <= end; i += 2 * LANES) {
+      lanes v0, v1;
+      memcpy(&v0, x + i, sizeof v0);
+      memcpy(&v1, x + i + LANES, sizeof v1);
+      acc0 += v0 * 0.0f, acc1 += v1 * 0.0f;
+    }
     float t = 0.0f;
     for (; i < end; i++) t += x[i] * 0.0f;
-    for (int j = 0; j < LANES; j++) t += acc[j];
+    acc0 += acc1;
+    for (int j = 0; j < LANES; j++) t += acc0[j];
     if (t != 0.0f)
       for (i = at; i < end; i++)
         if (!isfinite(x[i])) return i;
