@@ -11,7 +11,7 @@ size_t mn_fixed_packed_size(int rows, int cols) {
   return (size_t)((rows + NR - 1) / NR) * NR * (size_t)cols;
 }
 
-void mn_fixed_pack(int rows, int cols, const float *w, float *packed) {
+static void pack_portable(int rows, int cols, const float *w, float *packed) {
   enum { KB = 16 }; /* a 16 x 16 block: 16 rows of w read in order, one panel's lines written */
   for (int p = 0; p * NR < rows; p++) {
     const int nj = rows - p * NR < NR ? rows - p * NR : NR;
@@ -176,6 +176,50 @@ static bool have_avx2(void) {
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 
+/* 8 x 8 blocks transposed in registers: the panels of full 16-row blocks of w, 8 columns at
+ * a time; the rest (a last partial panel, columns past a multiple of 8) the portable way. */
+AVX2 static void pack_avx2(int rows, int cols, const float *w, float *packed) {
+  const int full = rows / NR, cols8 = cols / 8 * 8;
+  for (int p = 0; p < full; p++) {
+    float *panel = packed + (size_t)p * NR * (size_t)cols;
+    for (int j0 = 0; j0 < NR; j0 += 8) {
+      const float *wr = w + ((size_t)p * NR + (size_t)j0) * (size_t)cols;
+      for (int k0 = 0; k0 < cols8; k0 += 8) {
+        __m256 r[8], t[8], u[8];
+        for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(wr + (size_t)i * (size_t)cols + k0);
+        for (int i = 0; i < 8; i += 2) {
+          t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+          t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+        }
+        for (int i = 0; i < 8; i += 4) {
+          u[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+          u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+          u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+          u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+        }
+        for (int i = 0; i < 4; i++) {
+          float *out = panel + (size_t)(k0 + i) * NR + (size_t)j0;
+          _mm256_storeu_ps(out, _mm256_permute2f128_ps(u[i], u[i + 4], 0x20));
+          _mm256_storeu_ps(out + 4 * NR, _mm256_permute2f128_ps(u[i], u[i + 4], 0x31));
+        }
+      }
+      for (int k = cols8; k < cols; k++)
+        for (int j = 0; j < 8; j++)
+          panel[(size_t)k * NR + (size_t)(j0 + j)] = wr[(size_t)j * (size_t)cols + (size_t)k];
+    }
+  }
+  if (full * NR < rows)
+    pack_portable(rows - full * NR, cols, w + (size_t)full * NR * (size_t)cols,
+                  packed + (size_t)full * NR * (size_t)cols);
+}
+
+void mn_fixed_pack(int rows, int cols, const float *w, float *packed) {
+  if (have_avx2())
+    pack_avx2(rows, cols, w, packed);
+  else
+    pack_portable(rows, cols, w, packed);
+}
+
 void mn_fixed_gemm(const mn_fixed_gemm_args *g) {
   if (have_avx2())
     gemm_avx2(g);
@@ -184,4 +228,7 @@ void mn_fixed_gemm(const mn_fixed_gemm_args *g) {
 }
 #else
 void mn_fixed_gemm(const mn_fixed_gemm_args *g) { mn_fixed_gemm_portable(g); }
+void mn_fixed_pack(int rows, int cols, const float *w, float *packed) {
+  pack_portable(rows, cols, w, packed);
+}
 #endif
