@@ -15,7 +15,8 @@
 
 /* l->priv, from fixed_setup on (NULL until then) */
 typedef struct {
-  float *packed; /* W^T packed for the fixed-sum GEMM */
+  float *packed; /* W^T packed for the fixed-sum GEMM: the forward's b operand */
+  float *wk;     /* W in panels, dx's b operand (layers after the first; else NULL) */
   /* deferral (else NULL): every part's x as the weight gradient's b operand in panels
    * (mn_fixed_pack_rows), and dy transposed, (out, rows), so that both stream in order */
   float *xs, *dyt;
@@ -48,7 +49,7 @@ static void dense_init(mn_layer *l, uint64_t seed) {
 
 static void dense_destroy(mn_layer *l) {
   dense_fixed *f = l->priv;
-  if (f) free(f->packed), free(f->xs), free(f->dyt), free(f);
+  if (f) free(f->packed), free(f->wk), free(f->xs), free(f->dyt), free(f);
   l->priv = NULL;
 }
 
@@ -63,6 +64,11 @@ static int dense_fixed_setup(mn_layer *l, int part_rows, int parts, mn_err *err)
   f->packed =
       mn_alloc(mn_fixed_packed_size(l->units, (int)in), sizeof(float), "packed dense weights", err);
   if (!f->packed) return -1;
+  if (l->index > 0) { /* the first layer has no dx to compute */
+    f->wk = mn_alloc(mn_fixed_packed_size((int)in, (int)out), sizeof(float), "packed dense weights",
+                     err);
+    if (!f->wk) return -1;
+  }
   if (rows > 0) { /* one part computes its weight gradient straight from x and dy */
     f->xs = mn_alloc(mn_fixed_packed_size((int)in, (int)rows), sizeof(float),
                      "dense layer inputs of a step", err);
@@ -75,7 +81,11 @@ static int dense_fixed_setup(mn_layer *l, int part_rows, int parts, mn_err *err)
 
 static void dense_fixed_refresh(mn_layer *l) {
   const dense_fixed *f = l->priv;
-  if (f) mn_fixed_pack(l->units, (int)mn_shape_count(l->in), l->params, f->packed);
+  if (!f) return;
+  const int in = (int)mn_shape_count(l->in), out = l->units;
+  mn_fixed_pack(out, in, l->params, f->packed);
+  /* a copy in panels: dx's GEMM then streams W in order instead of one line per page */
+  if (f->wk) mn_fixed_pack_rows(out, in, l->params, out, 0, f->wk);
 }
 
 static void dense_forward(mn_layer *l, const mn_pass *p, const float *x, float *y, int batch) {
@@ -173,15 +183,18 @@ static void dense_backward(mn_layer *l, const mn_pass *p, const float *x, const 
   }
   /* dx (B, in) = dy (B, out) W (out, in) */
   if (dx && p->fixed_order) {
+    const dense_fixed *f = l->priv;
+    const bool panels = f && f->wk; /* the same values either way, in another layout */
     const mn_fixed_gemm_args g = {.m = batch,
                                   .n = in,
                                   .k = out,
                                   .a = dy,
                                   .a_row = (size_t)out,
                                   .a_k = 1,
-                                  .b = W,
-                                  .b_k = (size_t)in,
-                                  .b_panel = MN_FIXED_NR,
+                                  .b = panels ? f->wk : W,
+                                  .b_k = panels ? MN_FIXED_NR : (size_t)in,
+                                  .b_panel =
+                                      panels ? (size_t)MN_FIXED_NR * (size_t)out : MN_FIXED_NR,
                                   .c = dx,
                                   .ldc = (size_t)in};
     mn_fixed_gemm(&g);
