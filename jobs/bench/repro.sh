@@ -7,8 +7,10 @@
 # For the MLP and the CNN of jobs/bench/*.ini, at each world size, runs the normal mode and
 # the reproducible mode with V = virtual_shards of each of SHARDS, interleaved (normal, V=8,
 # V=4, normal, ...) so that the machine's drift hits them alike. Prints one JSON line per
-# run, then per (model, ranks, V) the median samples/s of both modes and their ratio, and
-# whether the reproducible runs gave the same parameters (sha256) at every world size.
+# run, then per (model, ranks, V) the median samples/s of both modes and their ratio, the
+# median of each reproducible run's ratio to the normal run just before it (steadier where
+# the machine's speed drifts between runs), and whether the reproducible runs gave the same
+# parameters (sha256) at every world size.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 REPS=${1:-5}
@@ -58,6 +60,10 @@ awk '
   {
     k = str($0, "model") "|" get($0, "ranks") "|" get($0, "virtual_shards")
     n[k]++; sps[k, n[k]] = get($0, "samples_per_s"); keys[k] = 1
+    # the ratio to the normal run just before it: both saw about the same machine speed
+    pair = str($0, "model") "|" get($0, "ranks")
+    if (get($0, "virtual_shards") == 0) last[pair] = get($0, "samples_per_s")
+    else { r = "r|" k; n[r]++; sps[r, n[r]] = get($0, "samples_per_s") / last[pair] }
     if (get($0, "virtual_shards") > 0) {
       h = str($0, "model") "|" get($0, "virtual_shards")
       if (!(h in sha)) sha[h] = str($0, "sha256")
@@ -69,7 +75,7 @@ awk '
       split(k, p, "|")
       if (p[3] == 0) continue
       base = p[1] "|" p[2] "|0"
-      a = med(base, n[base]); b = med(k, n[k])
-      printf "{\"model\": \"%s\", \"ranks\": %d, \"virtual_shards\": %d, \"normal_samples_per_s\": %.1f, \"reproducible_samples_per_s\": %.1f, \"reproducible_over_normal\": %.3f, \"slower_by\": %.3f, \"runs\": %d, \"same_sha256_at_every_world_size\": %s}\n", p[1], p[2], p[3], a, b, b / a, 1 - b / a, n[k], (p[1] "|" p[3]) in differs ? "false" : "true"
+      a = med(base, n[base]); b = med(k, n[k]); pr = med("r|" k, n["r|" k])
+      printf "{\"model\": \"%s\", \"ranks\": %d, \"virtual_shards\": %d, \"normal_samples_per_s\": %.1f, \"reproducible_samples_per_s\": %.1f, \"reproducible_over_normal\": %.3f, \"slower_by\": %.3f, \"median_pair_slower_by\": %.3f, \"runs\": %d, \"same_sha256_at_every_world_size\": %s}\n", p[1], p[2], p[3], a, b, b / a, 1 - b / a, 1 - pr, n[k], (p[1] "|" p[3]) in differs ? "false" : "true"
     }
   }' "$results" | sort
