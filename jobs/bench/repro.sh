@@ -17,8 +17,9 @@ REPS=${1:-5}
 jobs/setup.sh > /dev/null
 jobs/fashion-data.sh > /dev/null
 export OPENBLAS_NUM_THREADS=1
-flags=(--bind-to none --oversubscribe)
-[ "$(id -u)" = 0 ] && flags+=(--allow-run-as-root)
+source jobs/bench/binding.sh
+root=()
+[ "$(id -u)" = 0 ] && root=(--allow-run-as-root)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 results=$work/results.jsonl
@@ -31,7 +32,8 @@ one() {
   local model=$1 ranks=$2 shards=$3 extra=()
   [ "$shards" -gt 0 ] && extra=(--set train.reproducible=true --set "train.virtual_shards=$shards")
   rm -rf "$work/run"
-  mpirun "${flags[@]}" -np "$ranks" build/mpinet train "jobs/bench/$model.ini" \
+  # shellcheck disable=SC2046
+  mpirun "${root[@]}" $(mpirun_placement "$ranks") -np "$ranks" build/mpinet train "jobs/bench/$model.ini" \
     --set checkpoint.dir="$work/run" --set train.max_steps="${STEPS[$model]}" "${extra[@]}" \
     > "$work/log.txt" 2>&1 || { cat "$work/log.txt" >&2; return 1; }
   local sps; sps=$(tail -1 "$work/run/metrics.jsonl" | field samples_per_s)

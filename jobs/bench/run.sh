@@ -18,7 +18,8 @@ REPS=${1:-3}
 jobs/setup.sh > /dev/null
 jobs/fashion-data.sh > /dev/null
 export OPENBLAS_NUM_THREADS=1
-flags=(--bind-to none)
+source jobs/bench/binding.sh
+flags=()
 [ "$(id -u)" = 0 ] && flags+=(--allow-run-as-root)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -50,7 +51,8 @@ mpinet_run() {
   esac
   rm -rf "$work/run"
   local launch; launch=$(date +%s.%N)
-  mpirun "${flags[@]}" --oversubscribe -np "$ranks" build/mpinet train "jobs/bench/$model.ini" \
+  # shellcheck disable=SC2046
+  mpirun "${flags[@]}" $(mpirun_placement "$ranks") -np "$ranks" build/mpinet train "jobs/bench/$model.ini" \
     --set checkpoint.dir="$work/run" --set train.max_steps="${STEPS[$model]}" \
     "${extra[@]}" > "$work/log.txt" 2>&1 \
     || { cat "$work/log.txt" >&2; return 1; }
