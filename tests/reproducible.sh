@@ -3,9 +3,9 @@
 #   reproducible.sh mlp      MLP with dropout, 200 steps at 1, 2, 4 and 8 ranks: the SHA-256
 #                            of the final parameters, every checkpoint (parameters, optimizer
 #                            state) and every metric identical; saved at 4 ranks and resumed
-#                            at 2, identical to the uninterrupted 1-rank run; adding dense
-#                            weight gradients onto their tree sibling gives the bits of the
-#                            plain compute-then-add; the normal mode at 4 ranks differs from
+#                            at 2, identical to the uninterrupted 1-rank run; dense weight
+#                            gradients computed once per step give the bits of the plain
+#                            per-micro-batch path; the normal mode at 4 ranks differs from
 #                            1 rank in the last bits (so the identity above is the mode's
 #                            doing, not luck of a tiny model).
 #   reproducible.sh conv     conv + batch norm (per micro-batch) + max pool + dropout, and an
