@@ -9,9 +9,11 @@
  * loop agree to the bit, and tests/test_fixed_gemm.c checks it). OpenBLAS promises none of this:
  * its kernels depend on the CPU, and for small m even a row's bits change with the number of rows.
  *
- * Reproducible mode (mpi/repro.c) runs its dense layers on it. It is as fast as OpenBLAS for
- * the micro-batch shapes there, because a weight matrix is packed once per step instead of
- * once per GEMM call.
+ * Reproducible mode (mpi/repro.c) runs its dense layers on it. For the micro-batch shapes
+ * there it is about as fast as OpenBLAS (forward and dx within a few percent, the weight
+ * gradient's tree of parts ~10-20% slower), because a weight matrix is packed once per step
+ * instead of once per GEMM call. It has no cache blocking: for 128+ rows with a long k,
+ * OpenBLAS is faster.
  *
  * Operands are strided views, so that one routine serves y = x W^T (W packed), dx = dy W and
  * dW += dy^T x without copies: a(i, kk) = a[i * a_row + kk * a_k]; b is cut into panels of
