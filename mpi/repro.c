@@ -311,15 +311,13 @@ int mn_trainer_repro_setup(trainer *tr, mn_err *err) {
   mn_net *net = &tr->net;
   r->defer = !getenv("MPINET_REPRO_PLAIN");
   if (mn_net_fixed_setup(net, r->micro, r->defer ? r->per_rank : 0, err) != 0) return -1;
-  r->skip = mn_alloc(2 * (size_t)net->nlayers + 1, sizeof(size_t), "deferred ranges", err);
+  r->skip = mn_alloc(2 * (size_t)net->nlayers, sizeof(size_t), "deferred ranges", err);
   if (!r->skip) return -1;
-  for (int li = 0; li < net->nlayers; li++) { /* ascending offsets, by insertion */
+  for (int li = net->nlayers - 1; li >= 0; li--) { /* the last layer's slice comes first */
     const mn_layer *l = &net->layers[li];
     if (l->fixed_deferred == 0) continue;
-    int at = r->nskip++;
-    for (; at > 0 && r->skip[2 * at - 2] > l->param_offset; at--)
-      r->skip[2 * at] = r->skip[2 * at - 2], r->skip[2 * at + 1] = r->skip[2 * at - 1];
-    r->skip[2 * at] = l->param_offset, r->skip[2 * at + 1] = l->param_offset + l->fixed_deferred;
+    r->skip[2 * r->nskip] = l->param_offset;
+    r->skip[2 * r->nskip++ + 1] = l->param_offset + l->fixed_deferred;
   }
   return 0;
 }
