@@ -42,6 +42,23 @@ typedef struct {
   int parts;
 } mn_fixed_gemm_args;
 
+/* The arguments for those views (add = false, one part; set them after). */
+static inline mn_fixed_gemm_args mn_fixed_view(int m, int n, int k, const float *a, size_t a_row,
+                                               size_t a_k, const float *b, size_t b_k,
+                                               size_t b_panel, float *c, size_t ldc) {
+  return (mn_fixed_gemm_args){.m = m,
+                              .n = n,
+                              .k = k,
+                              .a = a,
+                              .a_row = a_row,
+                              .a_k = a_k,
+                              .b = b,
+                              .b_k = b_k,
+                              .b_panel = b_panel,
+                              .c = c,
+                              .ldc = ldc};
+}
+
 void mn_fixed_gemm(const mn_fixed_gemm_args *g);
 /* The portable path, whatever the CPU (the test compares it with the one above). */
 void mn_fixed_gemm_portable(const mn_fixed_gemm_args *g);

@@ -16,23 +16,6 @@ static float *randoms(size_t n, uint64_t stream) {
   return v;
 }
 
-/* The operands of fixed_gemm.h as strided views: a(i, kk) = a[i a_row + kk a_k]; b in panels
- * of MN_FIXED_NR columns, b(kk, j) = b[(j / NR) b_panel + kk b_k + j % NR]; c row-major. */
-static mn_fixed_gemm_args view(int m, int n, int k, const float *a, size_t a_row, size_t a_k,
-                               const float *b, size_t b_k, size_t b_panel, float *c, size_t ldc) {
-  return (mn_fixed_gemm_args){.m = m,
-                              .n = n,
-                              .k = k,
-                              .a = a,
-                              .a_row = a_row,
-                              .a_k = a_k,
-                              .b = b,
-                              .b_k = b_k,
-                              .b_panel = b_panel,
-                              .c = c,
-                              .ldc = ldc};
-}
-
 /* c = [c +] a b for row-major a (m, k), b (k, n), both ways, compared bit for bit and with a
  * double-precision sum. */
 static void check_shape(int m, int n, int k, bool add) {
@@ -42,7 +25,8 @@ static void check_shape(int m, int n, int k, bool add) {
         *slow = malloc((size_t)m * n * sizeof(float));
   memcpy(fast, c0, (size_t)m * n * sizeof(float));
   memcpy(slow, c0, (size_t)m * n * sizeof(float));
-  mn_fixed_gemm_args g = view(m, n, k, a, (size_t)k, 1, b, (size_t)n, MN_FIXED_NR, NULL, (size_t)n);
+  mn_fixed_gemm_args g =
+      mn_fixed_view(m, n, k, a, (size_t)k, 1, b, (size_t)n, MN_FIXED_NR, NULL, (size_t)n);
   g.add = add;
   g.c = fast;
   mn_fixed_gemm(&g);
@@ -69,7 +53,8 @@ static void check_shape(int m, int n, int k, bool add) {
 static void check_rows_independent(int m, int n, int k) {
   float *a = randoms((size_t)m * k, 4), *b = randoms((size_t)k * n, 5);
   float *all = calloc((size_t)m * n, sizeof(float)), *part = calloc((size_t)m * n, sizeof(float));
-  mn_fixed_gemm_args g = view(m, n, k, a, (size_t)k, 1, b, (size_t)n, MN_FIXED_NR, all, (size_t)n);
+  mn_fixed_gemm_args g =
+      mn_fixed_view(m, n, k, a, (size_t)k, 1, b, (size_t)n, MN_FIXED_NR, all, (size_t)n);
   mn_fixed_gemm(&g);
   for (int lo = 0; lo < m; lo += 5) { /* blocks of 5 rows: never the kernel's 6 */
     mn_fixed_gemm_args r = g;
@@ -98,21 +83,21 @@ static void check_views(int rows, int in, int out) {
   mn_fixed_pack(out, in, w, packed);
   const size_t ny = (size_t)rows * out, nw = (size_t)out * in;
   float *y1 = calloc(ny, sizeof(float)), *y2 = calloc(ny, sizeof(float));
-  const mn_fixed_gemm_args fy = view(rows, out, in, x, (size_t)in, 1, packed, MN_FIXED_NR,
-                                     (size_t)MN_FIXED_NR * in, y1, (size_t)out);
+  const mn_fixed_gemm_args fy = mn_fixed_view(rows, out, in, x, (size_t)in, 1, packed, MN_FIXED_NR,
+                                              (size_t)MN_FIXED_NR * in, y1, (size_t)out);
   mn_fixed_gemm(&fy);
   const mn_fixed_gemm_args py =
-      view(rows, out, in, x, (size_t)in, 1, wt, (size_t)out, MN_FIXED_NR, y2, (size_t)out);
+      mn_fixed_view(rows, out, in, x, (size_t)in, 1, wt, (size_t)out, MN_FIXED_NR, y2, (size_t)out);
   mn_fixed_gemm_portable(&py);
   CHECK(memcmp(y1, y2, ny * sizeof(float)) == 0, "(%d, %d) x packed (%d, %d)^T", rows, in, out, in);
   float *g1 = randoms(nw, 9), *g2 = malloc(nw * sizeof(float));
   memcpy(g2, g1, nw * sizeof(float));
   mn_fixed_gemm_args fw =
-      view(out, in, rows, dy, 1, (size_t)out, x, (size_t)in, MN_FIXED_NR, g1, (size_t)in);
+      mn_fixed_view(out, in, rows, dy, 1, (size_t)out, x, (size_t)in, MN_FIXED_NR, g1, (size_t)in);
   fw.add = true;
   mn_fixed_gemm(&fw);
-  mn_fixed_gemm_args pw =
-      view(out, in, rows, dyt, (size_t)rows, 1, x, (size_t)in, MN_FIXED_NR, g2, (size_t)in);
+  mn_fixed_gemm_args pw = mn_fixed_view(out, in, rows, dyt, (size_t)rows, 1, x, (size_t)in,
+                                        MN_FIXED_NR, g2, (size_t)in);
   pw.add = true;
   mn_fixed_gemm_portable(&pw);
   CHECK(memcmp(g1, g2, nw * sizeof(float)) == 0, "dW += dy^T x, (%d, %d) rows %d", out, in, rows);
@@ -137,7 +122,8 @@ static void check_parts(int m, int n, int kp, int parts, bool add) {
   float *want = malloc(nc * sizeof(float)), *each[64];
   memcpy(fast, c0, nc * sizeof(float)), memcpy(slow, c0, nc * sizeof(float));
   /* a transposed, as in a weight gradient: a(i, kk) = a[kk * m + i] */
-  mn_fixed_gemm_args g = view(m, n, k, a, 1, (size_t)m, b, (size_t)n, MN_FIXED_NR, NULL, (size_t)n);
+  mn_fixed_gemm_args g =
+      mn_fixed_view(m, n, k, a, 1, (size_t)m, b, (size_t)n, MN_FIXED_NR, NULL, (size_t)n);
   g.add = add, g.parts = parts;
   g.c = fast;
   mn_fixed_gemm(&g);
@@ -146,8 +132,8 @@ static void check_parts(int m, int n, int kp, int parts, bool add) {
   for (int p = 0; p < parts; p++) {
     each[p] = calloc(nc, sizeof(float));
     const mn_fixed_gemm_args one =
-        view(m, n, kp, a + (size_t)p * kp * m, 1, (size_t)m, b + (size_t)p * kp * n, (size_t)n,
-             MN_FIXED_NR, each[p], (size_t)n);
+        mn_fixed_view(m, n, kp, a + (size_t)p * kp * m, 1, (size_t)m, b + (size_t)p * kp * n,
+                      (size_t)n, MN_FIXED_NR, each[p], (size_t)n);
     mn_fixed_gemm(&one);
   }
   for (size_t e = 0; e < nc; e++)
@@ -164,8 +150,8 @@ static void check_parts(int m, int n, int kp, int parts, bool add) {
   for (int i = 0; i < m; i++)
     for (int kk = 0; kk < k; kk++) at[(size_t)i * k + kk] = a[(size_t)kk * m + i];
   memcpy(viapack, c0, nc * sizeof(float));
-  mn_fixed_gemm_args pk = view(m, n, k, at, (size_t)k, 1, packed, MN_FIXED_NR,
-                               (size_t)MN_FIXED_NR * k, viapack, (size_t)n);
+  mn_fixed_gemm_args pk = mn_fixed_view(m, n, k, at, (size_t)k, 1, packed, MN_FIXED_NR,
+                                        (size_t)MN_FIXED_NR * k, viapack, (size_t)n);
   pk.add = add, pk.parts = parts;
   mn_fixed_gemm(&pk);
   CHECK(memcmp(viapack, want, nc * sizeof(float)) == 0,

@@ -95,18 +95,9 @@ static void dense_forward(mn_layer *l, const mn_pass *p, const float *x, float *
   /* Start from the bias, then one GEMM adds x W^T. */
   for (int i = 0; i < batch; i++) memcpy(y + (size_t)i * out, b, (size_t)out * sizeof(float));
   if (p->fixed_order && f) {
-    const mn_fixed_gemm_args g = {.m = batch,
-                                  .n = out,
-                                  .k = in,
-                                  .a = x,
-                                  .a_row = (size_t)in,
-                                  .a_k = 1,
-                                  .b = f->packed,
-                                  .b_k = MN_FIXED_NR,
-                                  .b_panel = (size_t)MN_FIXED_NR * (size_t)in,
-                                  .c = y,
-                                  .ldc = (size_t)out,
-                                  .add = true};
+    mn_fixed_gemm_args g = mn_fixed_view(batch, out, in, x, (size_t)in, 1, f->packed, MN_FIXED_NR,
+                                         (size_t)MN_FIXED_NR * (size_t)in, y, (size_t)out);
+    g.add = true;
     mn_fixed_gemm(&g);
   } else {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, batch, out, in, 1.0f, x, in, W, in, 1.0f,
@@ -118,18 +109,9 @@ static void dense_forward(mn_layer *l, const mn_pass *p, const float *x, float *
 static void fixed_weight_grad(const mn_layer *l, const float *dy, const float *x, int batch,
                               float *dW, bool add) {
   const int in = (int)mn_shape_count(l->in), out = l->units;
-  const mn_fixed_gemm_args g = {.m = out,
-                                .n = in,
-                                .k = batch,
-                                .a = dy,
-                                .a_row = 1,
-                                .a_k = (size_t)out,
-                                .b = x,
-                                .b_k = (size_t)in,
-                                .b_panel = MN_FIXED_NR,
-                                .c = dW,
-                                .ldc = (size_t)in,
-                                .add = add};
+  mn_fixed_gemm_args g =
+      mn_fixed_view(out, in, batch, dy, 1, (size_t)out, x, (size_t)in, MN_FIXED_NR, dW, (size_t)in);
+  g.add = add;
   mn_fixed_gemm(&g);
 }
 
@@ -146,18 +128,10 @@ static void deferred_weight_grad(const mn_layer *l, const mn_pass *p, const floa
     for (int r = 0; r < batch; r++) row[r] = dy[(size_t)r * (size_t)out + j];
   }
   if (p->part < p->parts - 1) return;
-  const mn_fixed_gemm_args g = {.m = out,
-                                .n = in,
-                                .k = f->rows,
-                                .a = f->dyt,
-                                .a_row = (size_t)f->rows,
-                                .a_k = 1,
-                                .b = f->xs,
-                                .b_k = MN_FIXED_NR,
-                                .b_panel = (size_t)MN_FIXED_NR * (size_t)f->rows,
-                                .c = p->deferred_grads + l->param_offset,
-                                .ldc = (size_t)in,
-                                .parts = p->parts};
+  mn_fixed_gemm_args g = mn_fixed_view(out, in, f->rows, f->dyt, (size_t)f->rows, 1, f->xs,
+                                       MN_FIXED_NR, (size_t)MN_FIXED_NR * (size_t)f->rows,
+                                       p->deferred_grads + l->param_offset, (size_t)in);
+  g.parts = p->parts;
   mn_fixed_gemm(&g);
 }
 
@@ -185,18 +159,9 @@ static void dense_backward(mn_layer *l, const mn_pass *p, const float *x, const 
   if (dx && p->fixed_order) {
     const dense_fixed *f = l->priv;
     const bool panels = f && f->wk; /* the same values either way, in another layout */
-    const mn_fixed_gemm_args g = {.m = batch,
-                                  .n = in,
-                                  .k = out,
-                                  .a = dy,
-                                  .a_row = (size_t)out,
-                                  .a_k = 1,
-                                  .b = panels ? f->wk : W,
-                                  .b_k = panels ? MN_FIXED_NR : (size_t)in,
-                                  .b_panel =
-                                      panels ? (size_t)MN_FIXED_NR * (size_t)out : MN_FIXED_NR,
-                                  .c = dx,
-                                  .ldc = (size_t)in};
+    const mn_fixed_gemm_args g = mn_fixed_view(
+        batch, in, out, dy, (size_t)out, 1, panels ? f->wk : W, panels ? MN_FIXED_NR : (size_t)in,
+        panels ? (size_t)MN_FIXED_NR * (size_t)out : MN_FIXED_NR, dx, (size_t)in);
     mn_fixed_gemm(&g);
   } else if (dx) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, batch, in, out, 1.0f, dy, out, W, in,
