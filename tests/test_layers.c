@@ -224,7 +224,8 @@ static void test_config_errors(void) {
  * planes full of ties: outputs and where backward sends each gradient (the first maximum in
  * row-major order). */
 static void test_maxpool_reference(void) {
-  enum { B = 3, C = 3, H = 7, W = 9, OH = 3, OW = 4 };
+  /* OW = 18: whole vectors of windows and a remainder (the 2x2 path runs in vector lanes) */
+  enum { B = 3, C = 3, H = 7, W = 37, OH = 3, OW = 18 };
   mn_net net;
   mn_err err;
   CHECK(build(&net, "[layer]\ntype = maxpool\nsize = 2\n[layer]\ntype = flatten\n",

@@ -75,10 +75,30 @@ static inline float window_max(const float *xc, int w, int h0, int w0, int size,
   return best;
 }
 
-/* The common case, 2x2 max pooling with stride 2, without branches: a data-dependent branch
- * per comparison (ReLU outputs, many of them 0) mispredicted often enough to make pooling
- * 7% of a CNN step. Same semantics as window_max: the first maximum in row-major order wins
- * ties, and a NaN wins only from the window's first place. */
+/* One output row of 2x2 max pooling with stride 2, from input rows r0 and r1, and each
+ * window's winner as an offset from base. Without branches: a data-dependent branch per
+ * comparison (ReLU outputs, many of them 0) mispredicted often enough to make pooling 7% of
+ * a CNN step; and in vector lanes, which GCC does only with restrict and
+ * -fno-trapping-math (CMakeLists.txt), as a comparison could otherwise trap. Same semantics
+ * as window_max: the first maximum in row-major order wins ties, and a NaN wins only from
+ * the window's first place. */
+static void max2x2_row(const float *restrict r0, const float *restrict r1, float *restrict yo,
+                       int32_t *restrict ao, int n, int w, int32_t base) {
+  for (int ow = 0; ow < n; ow++) {
+    const float a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
+    float m = a;
+    int32_t k = 0;
+    k = b > m ? 1 : k;
+    m = b > m ? b : m;
+    k = c > m ? w : k;
+    m = c > m ? c : m;
+    k = d > m ? w + 1 : k;
+    m = d > m ? d : m;
+    yo[ow] = m;
+    ao[ow] = base + 2 * ow + k;
+  }
+}
+
 static void max2x2_forward(const pool2d *p, const float *x, float *y, int32_t *argmax, int batch,
                            size_t in_len, size_t out_len) {
   const int w = p->w;
@@ -90,28 +110,15 @@ static void max2x2_forward(const pool2d *p, const float *x, float *y, int32_t *a
       for (int oh = 0; oh < p->oh; oh++) {
         const float *r0 = xc + (size_t)(2 * oh) * w, *r1 = r0 + w;
         float *yo = y + o0 + (size_t)oh * p->ow;
-        int32_t *ao = argmax ? argmax + o0 + (size_t)oh * p->ow : NULL;
-        const int32_t base = (int32_t)(plane + (size_t)(2 * oh) * w);
-        if (!ao) { /* evaluation: values only */
-          for (int ow = 0; ow < p->ow; ow++) {
-            const float a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
-            const float m1 = b > a ? b : a, m2 = c > m1 ? c : m1;
-            yo[ow] = d > m2 ? d : m2;
-          }
+        if (argmax) {
+          max2x2_row(r0, r1, yo, argmax + o0 + (size_t)oh * p->ow, p->ow, w,
+                     (int32_t)(plane + (size_t)(2 * oh) * w));
           continue;
         }
-        for (int ow = 0; ow < p->ow; ow++) {
+        for (int ow = 0; ow < p->ow; ow++) { /* evaluation: values only */
           const float a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
-          float m = a;
-          int32_t k = 2 * ow;
-          k = b > m ? 2 * ow + 1 : k;
-          m = b > m ? b : m;
-          k = c > m ? w + 2 * ow : k;
-          m = c > m ? c : m;
-          k = d > m ? w + 2 * ow + 1 : k;
-          m = d > m ? d : m;
-          yo[ow] = m;
-          ao[ow] = base + k;
+          const float m1 = b > a ? b : a, m2 = c > m1 ? c : m1;
+          yo[ow] = d > m2 ? d : m2;
         }
       }
     }
