@@ -6,7 +6,9 @@
 #
 # For the MLP, the wide MLP and the CNN of jobs/bench/*.ini it measures mpinet at 1 and 2
 # ranks (and at 2 ranks with overlap / prefetch switched off, to show what they buy; and at 1
-# rank streaming its data from the file under data.memory_mb = 8, for memory), and
+# rank streaming its data from the file under data.memory_mb = 8, for memory; and, as the
+# "ceiling", two independent 1-rank runs at half the batch side by side: 2 ranks with free
+# communication), and
 # Debian's PyTorch (python3-torch; skipped with a message when absent) with one thread, in
 # one process and with DistributedDataParallel over gloo. Every line it prints is JSON; a
 # table with the ratios follows. Figures: samples/s; the step split into data wait, forward,
@@ -74,11 +76,48 @@ mpinet_run() {
   }'
 }
 
+# The first N CPUs this shell may run on.
+first_cpus() {
+  local list part c out=()
+  list=$(taskset -cp $$ | sed 's/.*: //')
+  for part in ${list//,/ }; do
+    if [[ $part == *-* ]]; then
+      for ((c = ${part%-*}; c <= ${part#*-}; c++)); do out+=("$c"); done
+    else out+=("$part"); fi
+  done
+  echo "${out[@]:0:$1}"
+}
+
+# ceiling_run MODEL: what 2 ranks would reach if communication were free. Two independent
+# 1-rank runs at the per-rank batch (half the global one), side by side, one per core; prints
+# their summed samples/s. On a 2-core machine this is below twice the 1-rank rate: the two
+# cores share caches, memory bandwidth and clock, and each GEMM is half as tall.
+ceiling_run() {
+  local model=$1 batch cpus total=0 i sps pids=()
+  batch=$(awk -F= '$1 ~ /^batch *$/ {gsub(/ /, "", $2); print $2; exit}' "jobs/bench/$model.ini")
+  read -r -a cpus <<< "$(first_cpus 2)"
+  for i in 0 1; do
+    rm -rf "$work/ceiling$i"
+    taskset -c "${cpus[$i]}" build/mpinet train "jobs/bench/$model.ini" --set checkpoint.dir="$work/ceiling$i" \
+      --set train.max_steps="${STEPS[$model]}" --set train.batch=$((batch / 2)) > "$work/ceiling$i.txt" 2>&1 &
+    pids+=($!)
+  done
+  for i in 0 1; do wait "${pids[$i]}" || { cat "$work/ceiling$i.txt" >&2; return 1; }; done
+  for i in 0 1; do
+    sps=$(tail -1 "$work/ceiling$i/metrics.jsonl" | field samples_per_s)
+    total=$(awk -v a="$total" -v b="$sps" 'BEGIN {print a + b}')
+  done
+  printf '{"impl": "ceiling", "model": "%s", "ranks": 2, "variant": "default", "samples_per_s": %.1f}\n' "$model" "$total"
+}
+
 for model in ${MODELS:-mlp wide-mlp cnn}; do
   for config in "1 default" "1 stream" "2 default" "2 no-overlap" "2 no-prefetch"; do
     set -- $config
     for rep in $(seq "$REPS"); do mpinet_run "$model" "$1" "$2"; done | tee -a "$results"
   done
+  if [ "$(first_cpus 2 | wc -w)" = 2 ]; then
+    for rep in $(seq "$REPS"); do ceiling_run "$model"; done | tee -a "$results"
+  fi
   if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
     for ranks in 1 2; do
       for rep in $(seq "$REPS"); do
@@ -114,9 +153,10 @@ awk '
     for (i = 1; i <= nk; i++) {
       k = order[i]
       split(k, p, "|"); m[k] = med(sps, k, n[k])
-      printf "%-8s %-9s %5s %-12s %12.0f %9s %8s %8s %10.0f %9s\n", p[1], p[2], p[3], p[4], m[k],
+      r = med(rss, k, n[k]); rs = r > 0 ? sprintf("%.0f", r) : ""
+      printf "%-8s %-9s %5s %-12s %12.0f %9s %8s %8s %10s %9s\n", p[1], p[2], p[3], p[4], m[k],
         p[1] == "mpinet" ? sprintf("%.0f%%", 100 * med(frac, k, n[k])) : "", p[1] == "mpinet" ? sprintf("%.1f%%", 100 * med(comm, k, n[k])) : "",
-        p[1] == "mpinet" ? sprintf("%.2f%%", 100 * med(data, k, n[k])) : "", med(rss, k, n[k]), p[1] == "mpinet" ? sprintf("%.2fs", med(first, k, n[k])) : ""
+        p[1] == "mpinet" ? sprintf("%.2f%%", 100 * med(data, k, n[k])) : "", rs, p[1] == "mpinet" ? sprintf("%.2fs", med(first, k, n[k])) : ""
     }
     print ""
     nm = split("mlp wide-mlp cnn", models, " ")
@@ -127,6 +167,8 @@ awk '
       printf "{\"ratios\": \"%s\", \"mpinet2_over_mpinet1\": %.3f", mo, a2 / a1
       if (t1 > 0) printf ", \"mpinet1_over_torch1\": %.3f, \"mpinet2_over_torch_ddp2\": %.3f, \"torch_rss_over_mpinet_rss\": %.2f", a1 / t1, a2 / t2, med(rss, "pytorch|" mo "|1|default", n["pytorch|" mo "|1|default"]) / med(rss, "mpinet|" mo "|1|default", n["mpinet|" mo "|1|default"])
       if (t1 > 0 && ("mpinet|" mo "|1|stream") in m) printf ", \"torch_rss_over_mpinet_stream_rss\": %.2f, \"stream_over_memory\": %.3f", med(rss, "pytorch|" mo "|1|default", n["pytorch|" mo "|1|default"]) / med(rss, "mpinet|" mo "|1|stream", n["mpinet|" mo "|1|stream"]), m["mpinet|" mo "|1|stream"] / a1
+      c2 = m["ceiling|" mo "|2|default"]
+      if (c2 > 0) printf ", \"ceiling2_over_mpinet1\": %.3f, \"mpinet2_over_ceiling2\": %.3f", c2 / a1, a2 / c2
       printf ", \"overlap_gain\": %.3f, \"prefetch_gain\": %.3f}\n", a2 / m["mpinet|" mo "|2|no-overlap"], a2 / m["mpinet|" mo "|2|no-prefetch"]
     }
   }' "$results"
