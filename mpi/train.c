@@ -206,15 +206,15 @@ static void rows_for_step(void *user, long long step, uint32_t *rows) {
 }
 
 /* This rank's record for the step (step_record.h): faults found here, a stop request, and
- * the fingerprint every rank must share. A rank with a non-finite loss looks for the first
- * layer whose output went non-finite (only then: a diagnosis, not a per-step cost). */
-static void write_record(trainer *tr, const mn_loss_stats *st, int lb, long long step,
-                         long long stop) {
+ * the fingerprint every rank must share. A rank with a non-finite loss names the first layer
+ * whose output went non-finite (tr->bad_layer, looked for between forward and backward, and
+ * only then: a diagnosis, not a per-step cost). */
+static void write_record(trainer *tr, const mn_loss_stats *st, long long step, long long stop) {
   mn_net *net = &tr->net;
   uint32_t rec[MN_REC_FIELDS] = {0};
   if (!isfinite(st->loss_sum)) {
     /* reproducible mode looked when its first non-finite micro-batch was in the buffers */
-    int layer = tr->s.reproducible ? tr->repro.bad_layer : mn_net_first_nonfinite_output(net, lb);
+    int layer = tr->s.reproducible ? tr->repro.bad_layer : tr->bad_layer;
     rec[MN_REC_LOSS] = (uint32_t)(1 + (layer >= 0 ? layer : net->nlayers));
   }
   if (tr->sync.first_bad != SIZE_MAX) {
@@ -332,6 +332,8 @@ static int train_loop(trainer *tr, long long step) {
         mn_watchdog_phase(MN_PHASE_BACKWARD, step);
       } else {
         mn_trainer_forward_loss(tr, &pass, b, 0, lb, &st);
+        /* before backward, which may write gradients over layer outputs */
+        tr->bad_layer = isfinite(st.loss_sum) ? -1 : mn_net_first_nonfinite_output(net, lb);
         tc = MPI_Wtime();
         mn_watchdog_phase(MN_PHASE_BACKWARD, step);
         tr->tl.layer_t = tc;
@@ -340,7 +342,7 @@ static int train_loop(trainer *tr, long long step) {
         mn_net_backward(net, &pass, b->x, lb, NULL);
         mn_grad_sync_scan_rest(&tr->sync);
       }
-      write_record(tr, &st, lb, step, stop);
+      write_record(tr, &st, step, stop);
       double td = MPI_Wtime();
       mn_watchdog_phase(MN_PHASE_ALLREDUCE, step);
       if (repro)

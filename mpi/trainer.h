@@ -45,6 +45,7 @@ typedef struct trainer {
   double first_step_unix;
   long long final_step;    /* where the loop ended */
   long long skipped_steps; /* steps dropped on every rank for a non-finite loss */
+  int bad_layer;           /* this step: first layer with a non-finite output, or -1 */
   size_t heap_in_use;      /* allocator bytes in use after warm-up (check_allocations) */
   FILE *metrics;
   double t_start;

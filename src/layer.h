@@ -99,6 +99,10 @@ typedef struct {
    * copy), after every change to them and before such a pass. */
   int (*fixed_setup)(mn_layer *l, int part_rows, int parts, mn_err *err);
   void (*fixed_refresh)(mn_layer *l);
+  /* What the network may plan with (mn_net_create): backward reads neither its x / its y
+   * (the buffer may then hold gradients during backward); each output is the largest of
+   * some inputs, so that a ReLU before the layer may as well be applied after it. */
+  bool backward_skips_x, backward_skips_y, outputs_are_maxima;
 } mn_layer_ops;
 
 struct mn_layer {
@@ -114,6 +118,17 @@ struct mn_layer {
   mn_activation act;     /* applied to the output by the network, for every layer type */
   float alpha;           /* the activation's parameter (leaky ReLU slope, ELU alpha) */
   bool act_in_loss;      /* the loss differentiates through `act` itself (softmax + CE) */
+  /* What the network runs after this layer's forward: `act`, except that a ReLU followed by
+   * a layer whose outputs are maxima of its inputs (max pooling, maxout) moves to after that
+   * layer: max(relu(a), relu(b)) = relu(max(a, b)), and the gradients are the same too
+   * (where the winner could differ, all candidates are <= 0 and ReLU passes no gradient).
+   * A quarter of the elements for a 2x2 pool, and the layer's own output is then not needed
+   * in backward. */
+  mn_activation run_act;
+  float run_alpha;
+  /* Backward writes this layer's dx over the previous layer's output, which nothing reads
+   * any more by then (see backward_skips_x/y): no separate buffer for the widest gradient. */
+  bool dx_over_input;
   double l2, l1;         /* per-layer regularisation; negative: use the [train] value */
   int init_kind;         /* index into mn_init_names */
   int units;             /* dense: outputs */

@@ -49,6 +49,25 @@ static int configure_layer(mn_layer *l, mn_cfg_section *s, mn_err *err) {
   return 0;
 }
 
+/* Moves ReLUs past max-of-inputs layers and picks where backward writes each dx (the
+ * run_act and dx_over_input fields of mn_layer). */
+static void plan(mn_net *net) {
+  for (int i = 0; i < net->nlayers; i++) {
+    mn_layer *l = &net->layers[i];
+    l->run_act = l->act, l->run_alpha = l->alpha;
+  }
+  for (int i = 0; i + 1 < net->nlayers; i++) {
+    mn_layer *l = &net->layers[i], *next = &net->layers[i + 1];
+    if (l->act == MN_ACT_RELU && next->ops->outputs_are_maxima && next->act == MN_ACT_NONE)
+      next->run_act = MN_ACT_RELU, l->run_act = MN_ACT_NONE;
+  }
+  for (int i = 1; i < net->nlayers; i++) {
+    const mn_layer *prev = &net->layers[i - 1];
+    net->layers[i].dx_over_input = net->layers[i].ops->backward_skips_x &&
+                                   prev->ops->backward_skips_y && prev->run_act == MN_ACT_NONE;
+  }
+}
+
 int mn_net_create(mn_net *net, mn_config *cfg, mn_shape in, int outputs, mn_loss_kind loss,
                   int max_batch, mn_err *err) {
   memset(net, 0, sizeof *net);
@@ -80,6 +99,7 @@ int mn_net_create(mn_net *net, mn_config *cfg, mn_shape in, int outputs, mn_loss
     net->nstate += l->nstate;
     last = s;
   }
+  plan(net);
   mn_layer *final = &net->layers[net->nlayers - 1];
   if (mn_shape_count(final->out) != (size_t)outputs) {
     char where[700], got[64];
@@ -162,7 +182,8 @@ const float *mn_net_forward(mn_net *net, const mn_pass *p, const float *x, int b
   for (int i = 0; i < net->nlayers; i++) {
     mn_layer *l = &net->layers[i];
     l->ops->forward(l, p, in, net->acts[i], batch);
-    mn_activation_forward(l->act, l->alpha, net->acts[i], (size_t)batch, mn_shape_count(l->out));
+    mn_activation_forward(l->run_act, l->run_alpha, net->acts[i], (size_t)batch,
+                          mn_shape_count(l->out));
     if (p->layer_done) p->layer_done(p->layer_user, i, 0);
     in = net->acts[i];
   }
@@ -172,19 +193,23 @@ const float *mn_net_forward(mn_net *net, const mn_pass *p, const float *x, int b
 float *mn_net_output_grad(mn_net *net) { return net->dcur; }
 
 void mn_net_backward(mn_net *net, const mn_pass *p, const float *x, int batch, float *dx) {
+  float *dy = net->dcur; /* the loss's gradient, mn_net_output_grad() */
   for (int i = net->nlayers - 1; i >= 0; i--) {
     mn_layer *l = &net->layers[i];
-    const float *in = i > 0 ? net->acts[i - 1] : x;
     if (!l->act_in_loss)
-      mn_activation_backward(l->act, l->alpha, net->acts[i], net->dcur, (size_t)batch,
+      mn_activation_backward(l->run_act, l->run_alpha, net->acts[i], dy, (size_t)batch,
                              mn_shape_count(l->out));
-    l->ops->backward(l, p, in, net->acts[i], net->dcur, i > 0 ? net->dnext : dx, batch);
+    const float *in = i > 0 ? net->acts[i - 1] : x;
+    float *out = dx;
+    if (i > 0 && l->dx_over_input)
+      out = net->acts[i - 1], in = NULL;
+    else if (i > 0)
+      out = dy == net->dcur ? net->dnext : net->dcur;
+    l->ops->backward(l, p, in, net->acts[i], dy, out, batch);
     if (p->layer_done) p->layer_done(p->layer_user, i, 1);
     if (p->grads_ready && l->nparams > 0)
       p->grads_ready(p->grads_user, l->param_offset + l->nparams);
-    float *t = net->dcur;
-    net->dcur = net->dnext;
-    net->dnext = t;
+    dy = out;
   }
 }
 

@@ -27,7 +27,8 @@ typedef struct {
   int outputs;         /* width of the last layer */
   int max_batch;       /* rows the activation buffers hold */
   float **acts;        /* acts[i]: output of layer i, (max_batch, count(out_i)) */
-  float *dcur, *dnext; /* ping-pong input-gradient buffers, (max_batch, widest) */
+  float *dcur, *dnext; /* input-gradient buffers, (max_batch, widest); backward writes each
+                          dx into the one not holding dy, or over a dead output (dx_over_input) */
   mn_loss_kind loss;
 } mn_net;
 
@@ -43,7 +44,8 @@ const float *mn_net_forward(mn_net *net, const mn_pass *p, const float *x, int b
 /* The buffer the loss writes d(loss)/d(output) into, before mn_net_backward(). */
 float *mn_net_output_grad(mn_net *net);
 /* Backpropagates the output gradient; ACCUMULATES into net->grads. If dx is not NULL it
- * receives the gradient w.r.t. the input x (gradient checks). */
+ * receives the gradient w.r.t. the input x (gradient checks). Afterwards the outputs of
+ * some layers hold gradients (mn_layer.dx_over_input): read outputs before backward. */
 void mn_net_backward(mn_net *net, const mn_pass *p, const float *x, int batch, float *dx);
 void mn_net_zero_grads(mn_net *net);
 /* Makes room for `floats` spare floats after the gradients (zeroed); layers are re-pointed
@@ -61,7 +63,8 @@ void mn_net_fixed_refresh(mn_net *net);
 /* The layer whose parameter slice holds parameter index `offset`; -1 if none. */
 int mn_net_layer_at(const mn_net *net, size_t offset);
 /* The first layer (in forward order) whose output for the last forward pass of `batch` rows
- * holds a NaN or infinity; -1 if none. A diagnosis, not a per-step check. */
+ * holds a NaN or infinity; -1 if none. A diagnosis, not a per-step check; call it between
+ * forward and backward. */
 int mn_net_first_nonfinite_output(const mn_net *net, int batch);
 /* The index of the first non-finite float of x[0, n), or n if all are finite (vectorised). */
 size_t mn_first_nonfinite(const float *x, size_t n);

@@ -272,6 +272,15 @@ int main(void) {
        "[layer]\ntype = conv2d\nfilters = 2\nsize = 3\npadding = same\n"
        "[layer]\ntype = maxpool\nsize = 2\n" DENSE(3, "none"),
        IMG(2, 6, 6), 3, MN_LOSS_CROSS_ENTROPY, false},
+      {"conv2d +relu -> maxpool 2 (ReLU after the pool, dx over the conv's output)",
+       "[layer]\ntype = conv2d\nfilters = 2\nsize = 3\npadding = same\nactivation = relu\n"
+       "[layer]\ntype = maxpool\nsize = 2\n" DENSE(3, "none"),
+       IMG(2, 6, 6), 3, MN_LOSS_CROSS_ENTROPY, false},
+      {"reshape -> conv2d +relu -> maxpool 2",
+       "[layer]\ntype = reshape\nshape = 1,6,6\n"
+       "[layer]\ntype = conv2d\nfilters = 2\nsize = 3\npadding = same\nactivation = relu\n"
+       "[layer]\ntype = maxpool\nsize = 2\n" DENSE(3, "none"),
+       FLAT(36), 3, MN_LOSS_CROSS_ENTROPY, false},
       {"maxpool 3 stride 1 (overlapping)",
        "[layer]\ntype = maxpool\nsize = 3\nstride = 1\n" DENSE(3, "none"), IMG(2, 5, 5), 3,
        MN_LOSS_CROSS_ENTROPY, false},
@@ -293,6 +302,9 @@ int main(void) {
        MN_LOSS_CROSS_ENTROPY, false},
       {"dense -> maxout 3 -> dense",
        DENSE(6, "none") "[layer]\ntype = maxout\npieces = 3\n" DENSE(3, "none"), FLAT(5), 3,
+       MN_LOSS_CROSS_ENTROPY, false},
+      {"dense +relu -> maxout 3 -> dense",
+       DENSE(6, "relu") "[layer]\ntype = maxout\npieces = 3\n" DENSE(3, "none"), FLAT(5), 3,
        MN_LOSS_CROSS_ENTROPY, false},
       {"conv2d -> maxout 2 over channels",
        "[layer]\ntype = conv2d\nfilters = 4\nsize = 2\n[layer]\ntype = maxout\npieces = 2\n" DENSE(

@@ -283,7 +283,31 @@ static void test_first_nonfinite(void) {
   CHECK(mn_first_nonfinite(x, 0) == 0, "empty");
 }
 
+/* The network's plan for a conv + ReLU + max pool block: the ReLU runs after the pool (a
+ * quarter of the elements) and the pool writes its input gradient over the convolution's
+ * output, which backward no longer reads; not so before a layer that does read its input. */
+static void test_plan(void) {
+  mn_net net;
+  mn_err err;
+  CHECK(build(&net,
+              "[layer]\ntype = conv2d\nfilters = 2\nsize = 3\nactivation = relu\n"
+              "[layer]\ntype = maxpool\n"
+              "[layer]\ntype = conv2d\nfilters = 2\nsize = 1\nactivation = relu\n"
+              "[layer]\ntype = avgpool\n[layer]\ntype = dense\nunits = 2\n",
+              (mn_shape){3, {1, 10, 10}}, 2, 2, &err) == 0,
+        "%s", err.msg);
+  const mn_layer *L = net.layers;
+  CHECK(L[0].run_act == MN_ACT_NONE && L[1].run_act == MN_ACT_RELU,
+        "ReLU not moved past the max pool");
+  CHECK(L[1].dx_over_input, "max pool does not write its dx over the conv's output");
+  CHECK(L[2].run_act == MN_ACT_RELU && L[3].run_act == MN_ACT_NONE, "ReLU moved past an avgpool");
+  CHECK(!L[3].dx_over_input, "avgpool writes over an output its ReLU still needs");
+  CHECK(!L[2].dx_over_input && !L[4].dx_over_input, "dx over an input the layer reads");
+  mn_net_destroy(&net);
+}
+
 int main(void) {
+  test_plan();
   test_conv_forward_reference(2, 7, 6, 3, 3, 3, 1, "valid", 0, 0);
   test_conv_forward_reference(3, 9, 8, 2, 3, 2, 2, "same", 1, 0);
   test_conv_forward_reference(1, 6, 6, 4, 5, 5, 1, "same", 2, 2);

@@ -185,7 +185,8 @@ static float row_sum(const float *x, int n) {
   int j = 0;
   for (; j + 8 <= n; j += 8)
     for (int k = 0; k < 8; k++) part[k] += x[j + k];
-  float sum = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+  float sum =
+      ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
   for (; j < n; j++) sum += x[j];
   return sum;
 }
@@ -203,8 +204,8 @@ static void conv_forward(mn_layer *l, const mn_pass *pass, const float *x, float
       for (int j = 0; j < p; j++) yn[(size_t)fi * p + j] = b[fi];
     im2col(c, x + (size_t)n * in_len, c->col);
     /* y_n (F, P) += W (F, K) col (K, P) */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, f, p, k, 1.0f, W, k, c->col, p, 1.0f,
-                yn, p);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, f, p, k, 1.0f, W, k, c->col, p, 1.0f, yn,
+                p);
   }
 }
 
@@ -220,8 +221,8 @@ static void conv_backward(mn_layer *l, const mn_pass *pass, const float *x, cons
     for (int fi = 0; fi < f; fi++) db[fi] += row_sum(dyn + (size_t)fi * p, p);
     im2col(c, x + (size_t)n * in_len, c->col);
     /* dW (F, K) += dy_n (F, P) col^T (P, K) */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, f, k, p, 1.0f, dyn, p, c->col, p, 1.0f,
-                dW, k);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, f, k, p, 1.0f, dyn, p, c->col, p, 1.0f, dW,
+                k);
     if (!dx) continue;
     /* dcol (K, P) = W^T (K, F) dy_n (F, P), into the patch buffer, then back onto the image */
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, p, f, 1.0f, W, k, dyn, p, 0.0f, c->col,
@@ -249,4 +250,5 @@ const mn_layer_ops mn_conv2d_ops = {
     .forward = conv_forward,
     .backward = conv_backward,
     .tensors = conv_tensors,
+    .backward_skips_y = true,
 };

@@ -187,4 +187,5 @@ const mn_layer_ops mn_dense_ops = {
     .destroy = dense_destroy,
     .fixed_setup = dense_fixed_setup,
     .fixed_refresh = dense_fixed_refresh,
+    .backward_skips_y = true,
 };

@@ -90,4 +90,7 @@ const mn_layer_ops mn_maxout_ops = {
     .forward = maxout_forward,
     .backward = maxout_backward,
     .tensors = maxout_tensors,
+    .backward_skips_x = true,
+    .backward_skips_y = true,
+    .outputs_are_maxima = true,
 };

@@ -195,6 +195,9 @@ const mn_layer_ops mn_maxpool_ops = {
     .forward = pool_forward,
     .backward = pool_backward,
     .tensors = pool_tensors,
+    .backward_skips_x = true,
+    .backward_skips_y = true,
+    .outputs_are_maxima = true,
 };
 
 const mn_layer_ops mn_avgpool_ops = {
@@ -206,4 +209,6 @@ const mn_layer_ops mn_avgpool_ops = {
     .forward = pool_forward,
     .backward = pool_backward,
     .tensors = pool_tensors,
+    .backward_skips_x = true,
+    .backward_skips_y = true,
 };

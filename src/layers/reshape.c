@@ -59,6 +59,8 @@ const mn_layer_ops mn_flatten_ops = {
     .forward = reshape_forward,
     .backward = reshape_backward,
     .tensors = reshape_tensors,
+    .backward_skips_x = true,
+    .backward_skips_y = true,
 };
 
 const mn_layer_ops mn_reshape_ops = {
@@ -68,4 +70,6 @@ const mn_layer_ops mn_reshape_ops = {
     .forward = reshape_forward,
     .backward = reshape_backward,
     .tensors = reshape_tensors,
+    .backward_skips_x = true,
+    .backward_skips_y = true,
 };
