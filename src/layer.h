@@ -115,9 +115,9 @@ struct mn_layer {
   float *grads;
   size_t nstate, state_offset; /* slice of the network's state buffer (not trained) */
   float *state;
-  mn_activation act;     /* applied to the output by the network, for every layer type */
-  float alpha;           /* the activation's parameter (leaky ReLU slope, ELU alpha) */
-  bool act_in_loss;      /* the loss differentiates through `act` itself (softmax + CE) */
+  mn_activation act; /* applied to the output by the network, for every layer type */
+  float alpha;       /* the activation's parameter (leaky ReLU slope, ELU alpha) */
+  bool act_in_loss;  /* the loss differentiates through `act` itself (softmax + CE) */
   /* What the network runs after this layer's forward: `act`, except that a ReLU followed by
    * a layer whose outputs are maxima of its inputs (max pooling, maxout) moves to after that
    * layer: max(relu(a), relu(b)) = relu(max(a, b)), and the gradients are the same too
