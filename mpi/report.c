@@ -33,7 +33,7 @@ double mn_unix_now(void) {
 }
 
 /* Peak resident set size of this process, in MiB. */
-static double peak_rss_mb(void) {
+double mn_peak_rss_mb(void) {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   return (double)ru.ru_maxrss / 1024.0;
@@ -99,7 +99,7 @@ int mn_trainer_report(trainer *tr, long long epoch, long long step, const train_
   double local[6 + PHASES] = {ts->loss_sum, ts->correct, ts->count,
                               es.loss_sum,  es.correct,  es.count};
   for (int i = 0; i < PHASES; i++) local[6 + i] = ts->time[i];
-  double sum[6 + PHASES], rss = peak_rss_mb(), held[3];
+  double sum[6 + PHASES], rss = mn_peak_rss_mb(), held[3];
   resources(&held[0], &held[1], &held[2]); /* the largest over ranks is reported */
   MPI_Allreduce(MPI_IN_PLACE, held, 3, MPI_DOUBLE, MPI_MAX, tr->w.comm);
   MPI_Allreduce(local, sum, 6 + PHASES, MPI_DOUBLE, MPI_SUM, tr->w.comm);

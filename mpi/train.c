@@ -166,6 +166,7 @@ static int save_checkpoint(trainer *tr, long long step, long long epoch) {
                          .data_path = (char *)tr->s.data_path,
                          .bucket_floats = (long long)tr->sync.bucket_floats,
                          .grad_overlap = tr->sync.overlap};
+    mn_net_release_buffers(&tr->net); /* the checkpoint's image takes their place */
     rc = mn_checkpoint_save(path, &tr->net, &tr->s.opt, &meta, &err);
     if (rc == 0) rc = mn_run_dir_commit(tr->s.run_dir, step, (int)tr->s.keep, &err);
     if (rc != 0)
@@ -749,6 +750,10 @@ int mn_train_main(int argc, char **argv) {
              "https://ui.perfetto.dev or chrome://tracing)\n",
              path, tr.tl.n, tr.tl.first + 1);
   }
+  /* the whole run's peak, final checkpoint included (metrics.jsonl's is taken before each
+   * epoch's checkpoint), the largest of any rank */
+  double peak_rss = mn_peak_rss_mb();
+  if (rc == 0) MPI_Allreduce(MPI_IN_PLACE, &peak_rss, 1, MPI_DOUBLE, MPI_MAX, tr.w.comm);
   if (rc == 0 && tr.w.rank == 0) {
     printf("done: final test_loss %.4f", tr.last_test_loss);
     if (tr.test.info.has_labels) printf("  test_accuracy %.2f%%", 100.0 * tr.last_test_acc);
@@ -756,12 +761,14 @@ int mn_train_main(int argc, char **argv) {
     mn_sha256_hex(tr.net.params, tr.net.nparams * sizeof(float), sha);
     printf(" | replicas identical on all %d ranks (fnv1a64 %016" PRIx64 ") | run dir %s\n",
            tr.w.size, mn_net_param_hash(&tr.net), tr.s.run_dir);
-    printf("parameters sha256 %s\n", sha);
+    printf("parameters sha256 %s\npeak memory %.1f MiB (the largest rank, whole run)\n", sha,
+           peak_rss);
     /* the run's own word that it reached its end: job scripts check it rather than trust a
      * launcher's exit status (srun exits 0 when it fails to launch the tasks) */
-    char path[1100], text[128];
+    char path[1100], text[256];
     snprintf(path, sizeof path, "%s/finished", tr.s.run_dir);
-    snprintf(text, sizeof text, "step %lld\nparameters sha256 %s\n", tr.final_step, sha);
+    snprintf(text, sizeof text, "step %lld\nparameters sha256 %s\npeak_rss_mb %.1f\n",
+             tr.final_step, sha, peak_rss);
     mn_err err;
     if (mn_write_file_atomic(path, text, &err) != 0)
       fprintf(stderr, "mpinet: warning: %s\n", err.msg);

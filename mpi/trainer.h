@@ -70,6 +70,8 @@ const float *mn_trainer_forward_loss(trainer *tr, mn_pass *p, const mn_batch *b,
 double mn_unix_now(void);
 /* Evaluates, checks the replicas, reduces train and test sums, and reports on rank 0
  * (console line and metrics.jsonl). Collective. */
+/* This process's peak resident memory so far, MiB. */
+double mn_peak_rss_mb(void);
 int mn_trainer_report(trainer *tr, long long epoch, long long step, const train_sums *ts,
                       double train_seconds, long long samples);
 /* A progress line (rank 0): a live bar or a plain line. */

@@ -1,4 +1,5 @@
 /* checkpoint.c: checkpoint save (atomic) and load (validated) in HDF5. */
+#define _GNU_SOURCE /* mremap */
 #include "checkpoint.h"
 #include "version.h"
 
@@ -6,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "fileutil.h"
@@ -94,6 +96,60 @@ static int write_tensors(hid_t f, const char *root, const mn_net *net, const flo
   return rc;
 }
 
+/* The core driver's memory, through HDF5's file image callbacks. The checkpoint is written
+ * out from it rather than from a copy made by H5Fget_file_image(), and on Linux it lives in
+ * its own mapping, grown by mremap (no copy): with realloc, growing the image 1 MiB at a time
+ * moved it off the heap midway (a transient second copy) and left the heap's part resident.
+ * For the benchmark CNN (parameters and momentum: 27 MB) saving raised the process's peak
+ * from 155 to 208 MB; the image alone is what it adds now. */
+typedef struct {
+  void *mem; /* the file's memory (mapped on Linux) */
+  size_t len;
+} core_image;
+
+static void *image_malloc(size_t size, H5FD_file_image_op_t op, void *udata) {
+  return malloc(size);
+}
+
+static void *image_memcpy(void *dest, const void *src, size_t size, H5FD_file_image_op_t op,
+                          void *udata) {
+  return memcpy(dest, src, size);
+}
+
+static void *image_realloc(void *ptr, size_t size, H5FD_file_image_op_t op, void *udata) {
+  core_image *c = udata;
+  if (op != H5FD_FILE_IMAGE_OP_FILE_RESIZE || (ptr && ptr != c->mem)) return realloc(ptr, size);
+#ifdef __linux__
+  const size_t page = (size_t)sysconf(_SC_PAGESIZE), len = (size + page - 1) / page * page;
+  void *p = ptr ? mremap(ptr, c->len, len, MREMAP_MAYMOVE)
+                : mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return NULL;
+#else
+  const size_t len = size;
+  void *p = realloc(ptr, size);
+  if (!p) return NULL;
+#endif
+  c->mem = p, c->len = len;
+  return p;
+}
+
+static herr_t image_free(void *ptr, H5FD_file_image_op_t op, void *udata) {
+  core_image *c = udata;
+  if (ptr && ptr == c->mem) {
+#ifdef __linux__
+    munmap(ptr, c->len);
+#else
+    free(ptr);
+#endif
+    c->mem = NULL, c->len = 0;
+  } else
+    free(ptr);
+  return 0;
+}
+
+static void *udata_copy(void *udata) { return udata; } /* one capture, shared by fapl copies */
+static herr_t udata_free(void *udata) { return 0; }
+
 static int save(const char *path, const mn_net *net, const mn_optimizer *opt,
             const mn_ckpt_meta *meta, mn_err *err) {
   char tmp[1100];
@@ -105,7 +161,11 @@ static int save(const char *path, const mn_net *net, const mn_optimizer *opt,
    * HDF5 1.10's H5Fget_file_image leaves a stale superblock checksum in images of the newer
    * formats (HDF5 issue 1915). Its metadata carries no checksums, so the content hashes below
    * cover what Fletcher32 on the arrays does not: every value and every attribute. */
+  core_image image = {NULL, 0};
+  H5FD_file_image_callbacks_t callbacks = {image_malloc, image_memcpy, image_realloc, image_free,
+                                           udata_copy,   udata_free,   &image};
   hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+  H5Pset_file_image_callbacks(fapl, &callbacks);
   H5Pset_fapl_core(fapl, (size_t)1 << 20, 0);
   hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
   H5Pclose(fapl);
@@ -137,21 +197,31 @@ static int save(const char *path, const mn_net *net, const mn_optimizer *opt,
          write_hash(f, "optimizer_hash_fnv1a64", optimizer_hash(opt)) |
          mn_h5_write_attr_string(f, "config", meta->config_text ? meta->config_text : "") |
          mn_h5_write_attr_string(f, "data_path", meta->data_path ? meta->data_path : "");
-  void *image = NULL;
+  /* After a flush the core driver's memory holds the file, as H5Fget_file_image would copy
+   * it (its size) but for one field: while the file is open for writing, HDF5 sets the
+   * superblock's file consistency flags (bytes 20-23 of the version 0 superblock, the oldest
+   * format used here); H5Fget_file_image clears them in its copy, and so do we, in the
+   * memory the file is about to be discarded from. Any other layout takes the copy. */
+  static const unsigned char signature[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
   ssize_t size = -1;
-  if (rc == 0 && H5Fflush(f, H5F_SCOPE_GLOBAL) >= 0 && (size = H5Fget_file_image(f, NULL, 0)) > 0 &&
-      (image = malloc((size_t)size)) != NULL)
-    rc = H5Fget_file_image(f, image, (size_t)size) == size ? 0 : -1;
-  else
-    rc = -1;
-  H5Fclose(f);
-  if (rc != 0) {
-    free(image);
-    return mn_fail(err, "%s: building the checkpoint failed (out of memory?)", tmp);
+  if (rc == 0 && H5Fflush(f, H5F_SCOPE_GLOBAL) >= 0 && (size = H5Fget_file_image(f, NULL, 0)) > 0) {
+    unsigned char *mem = image.mem, *copy = NULL, *out = NULL;
+    if (mem && size >= 24 && memcmp(mem, signature, 8) == 0 && mem[8] == 0) {
+      memset(mem + 20, 0, 4);
+      out = mem;
+    } else if ((copy = malloc((size_t)size)) != NULL &&
+               H5Fget_file_image(f, copy, (size_t)size) == size)
+      out = copy;
+    if (out) {
+      rc = mn_write_bytes_atomic(path, out, (size_t)size, err);
+      free(copy);
+      H5Fclose(f);
+      return rc;
+    }
+    free(copy);
   }
-  rc = mn_write_bytes_atomic(path, image, (size_t)size, err);
-  free(image);
-  return rc;
+  H5Fclose(f);
+  return mn_fail(err, "%s: building the checkpoint failed (out of memory?)", tmp);
 }
 
 static int read_meta(hid_t f, const char *path, mn_ckpt_meta *meta, mn_err *err) {

@@ -13,7 +13,9 @@
 # one process and with DistributedDataParallel over gloo. Every line it prints is JSON; a
 # table with the ratios follows. Figures: samples/s; the step split into data wait, forward,
 # backward, exposed communication and optimizer; achieved GFLOP/s against the SGEMM rate
-# measured in this run; peak RSS per rank; launch-to-first-step time.
+# measured in this run; peak RSS per rank (mpinet: the largest rank's over the whole run, its
+# final evaluation and checkpoint included, from RUN_DIR/finished; PyTorch: getrusage at the
+# end of its training loop, which writes no checkpoint); launch-to-first-step time.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 REPS=${1:-3}
@@ -66,7 +68,7 @@ mpinet_run() {
       -v flops="${FLOPS[$model]}" -v peak="$sgemm" -v launch="$launch" -v first="$first" \
       -v data="$(echo "$m" | field time_data_s)" -v fwd="$(echo "$m" | field time_forward_s)" \
       -v bwd="$(echo "$m" | field time_backward_s)" -v comm="$(echo "$m" | field time_comm_s)" \
-      -v opt="$(echo "$m" | field time_optimizer_s)" -v rss="$(echo "$m" | field peak_rss_mb)" \
+      -v opt="$(echo "$m" | field time_optimizer_s)" -v rss="$(awk '/^peak_rss_mb/ {print $2}' "$work/run/finished")" \
       -v bucket="$(echo "$m" | field bucket_mb)" 'BEGIN {
     gf = sps * flops / 1e9
     printf "{\"impl\": \"mpinet\", \"model\": \"%s\", \"ranks\": %d, \"variant\": \"%s\", ", model, ranks, variant
