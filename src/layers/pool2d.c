@@ -14,8 +14,12 @@
 
 typedef struct {
   bool max;
+  bool two; /* 2x2 windows, stride 2: the common case, with a fast path */
   int size, stride, c, h, w, oh, ow;
-  int32_t *argmax; /* (max_batch, C*OH*OW): input offset of each output's maximum */
+  /* (max_batch, C*OH*OW): which input of its window each output's maximum is. For 2x2
+   * windows one byte (row * 2 + column: a quarter of the memory and traffic of an offset);
+   * otherwise the input's offset in its sample, int32. */
+  void *argmax;
 } pool2d;
 
 static int pool_configure(mn_layer *l, mn_cfg_section *cfg, mn_err *err, bool max) {
@@ -33,6 +37,7 @@ static int pool_configure(mn_layer *l, mn_cfg_section *cfg, mn_err *err, bool ma
   if (p->size > p->h || p->size > p->w)
     return mn_layer_shape_error(cfg, l, err, "window %dx%d is larger than the input %dx%d", p->size,
                                 p->size, p->h, p->w);
+  p->two = p->size == 2 && p->stride == 2;
   p->oh = (p->h - p->size) / p->stride + 1;
   p->ow = (p->w - p->size) / p->stride + 1;
   l->out = (mn_shape){3, {p->c, p->oh, p->ow}};
@@ -50,7 +55,8 @@ static int avgpool_configure(mn_layer *l, mn_cfg_section *cfg, mn_err *err) {
 static int pool_alloc(mn_layer *l, int max_batch, mn_err *err) {
   pool2d *p = l->priv;
   if (!p->max) return 0;
-  p->argmax = mn_alloc((size_t)max_batch * mn_shape_count(l->out), sizeof(int32_t), "maxpool", err);
+  p->argmax = mn_alloc((size_t)max_batch * mn_shape_count(l->out),
+                       p->two ? sizeof(uint8_t) : sizeof(int32_t), "maxpool", err);
   return p->argmax ? 0 : -1;
 }
 
@@ -76,30 +82,38 @@ static inline float window_max(const float *xc, int w, int h0, int w0, int size,
 }
 
 /* One output row of 2x2 max pooling with stride 2, from input rows r0 and r1, and each
- * window's winner as an offset from base. Without branches: a data-dependent branch per
+ * window's winner (row * 2 + column). Without branches: a data-dependent branch per
  * comparison (ReLU outputs, many of them 0) mispredicted often enough to make pooling 7% of
  * a CNN step; and in vector lanes, which GCC does only with restrict and
  * -fno-trapping-math (CMakeLists.txt), as a comparison could otherwise trap. Same semantics
  * as window_max: the first maximum in row-major order wins ties, and a NaN wins only from
  * the window's first place. */
 static void max2x2_row(const float *restrict r0, const float *restrict r1, float *restrict yo,
-                       int32_t *restrict ao, int n, int w, int32_t base) {
-  for (int ow = 0; ow < n; ow++) {
-    const float a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
-    float m = a;
-    int32_t k = 0;
-    k = b > m ? 1 : k;
-    m = b > m ? b : m;
-    k = c > m ? w : k;
-    m = c > m ? c : m;
-    k = d > m ? w + 1 : k;
-    m = d > m ? d : m;
-    yo[ow] = m;
-    ao[ow] = base + 2 * ow + k;
+                       uint8_t *restrict ao, int n) {
+  /* the winners in int lanes, then narrowed: one loop over both types ran twice as long */
+  int32_t k32[64];
+  for (int o0 = 0; o0 < n; o0 += 64) {
+    const int m_n = n - o0 < 64 ? n - o0 : 64;
+    const float *restrict a0 = r0 + 2 * o0, *restrict a1 = r1 + 2 * o0;
+    float *restrict yy = yo + o0;
+    for (int ow = 0; ow < m_n; ow++) {
+      const float a = a0[2 * ow], b = a0[2 * ow + 1], c = a1[2 * ow], d = a1[2 * ow + 1];
+      float m = a;
+      int32_t k = 0;
+      k = b > m ? 1 : k;
+      m = b > m ? b : m;
+      k = c > m ? 2 : k;
+      m = c > m ? c : m;
+      k = d > m ? 3 : k;
+      m = d > m ? d : m;
+      yy[ow] = m;
+      k32[ow] = k;
+    }
+    for (int ow = 0; ow < m_n; ow++) ao[o0 + ow] = (uint8_t)k32[ow];
   }
 }
 
-static void max2x2_forward(const pool2d *p, const float *x, float *y, int32_t *argmax, int batch,
+static void max2x2_forward(const pool2d *p, const float *x, float *y, uint8_t *argmax, int batch,
                            size_t in_len, size_t out_len) {
   const int w = p->w;
   for (int n = 0; n < batch; n++)
@@ -111,8 +125,7 @@ static void max2x2_forward(const pool2d *p, const float *x, float *y, int32_t *a
         const float *r0 = xc + (size_t)(2 * oh) * w, *r1 = r0 + w;
         float *yo = y + o0 + (size_t)oh * p->ow;
         if (argmax) {
-          max2x2_row(r0, r1, yo, argmax + o0 + (size_t)oh * p->ow, p->ow, w,
-                     (int32_t)(plane + (size_t)(2 * oh) * w));
+          max2x2_row(r0, r1, yo, argmax + o0 + (size_t)oh * p->ow, p->ow);
           continue;
         }
         for (int ow = 0; ow < p->ow; ow++) { /* evaluation: values only */
@@ -129,8 +142,8 @@ static void pool_forward(mn_layer *l, const mn_pass *pass, const float *x, float
   const size_t in_len = mn_shape_count(l->in), out_len = mn_shape_count(l->out);
   const float inv = 1.0f / (float)(p->size * p->size);
   /* the winners are only needed by a backward pass, i.e. in training */
-  int32_t *argmax = p->max && pass->training ? p->argmax : NULL;
-  if (p->max && p->size == 2 && p->stride == 2) {
+  void *argmax = p->max && pass->training ? p->argmax : NULL;
+  if (p->max && p->two) {
     max2x2_forward(p, x, y, argmax, batch, in_len, out_len);
     return;
   }
@@ -144,7 +157,7 @@ static void pool_forward(mn_layer *l, const mn_pass *pass, const float *x, float
           if (p->max) {
             int arg;
             y[o] = window_max(xc, p->w, h0, w0, p->size, &arg);
-            if (argmax) argmax[o] = (int32_t)((size_t)ci * p->h * p->w + (size_t)arg);
+            if (argmax) ((int32_t *)argmax)[o] = (int32_t)((size_t)ci * p->h * p->w + (size_t)arg);
           } else {
             float sum = 0.0f;
             for (int i = 0; i < p->size; i++)
@@ -165,8 +178,18 @@ static void pool_backward(mn_layer *l, const mn_pass *pass, const float *x, cons
   for (int n = 0; n < batch; n++) {
     float *dxn = dx + n * in_len;
     const float *dyn = dy + n * out_len;
+    if (p->max && p->two) {
+      const uint8_t *code = (const uint8_t *)p->argmax + n * out_len;
+      for (int ci = 0, o = 0; ci < p->c; ci++)
+        for (int oh = 0; oh < p->oh; oh++)
+          for (int ow = 0; ow < p->ow; ow++, o++) {
+            const int k = code[o];
+            dxn[((size_t)ci * p->h + 2 * oh + (k >> 1)) * p->w + 2 * ow + (k & 1)] += dyn[o];
+          }
+      continue;
+    }
     if (p->max) {
-      const int32_t *arg = p->argmax + n * out_len;
+      const int32_t *arg = (const int32_t *)p->argmax + n * out_len;
       for (size_t o = 0; o < out_len; o++) dxn[arg[o]] += dyn[o];
       continue;
     }
