@@ -201,12 +201,14 @@ static int save(const char *path, const mn_net *net, const mn_optimizer *opt,
    * it (its size) but for one field: while the file is open for writing, HDF5 sets the
    * superblock's file consistency flags (bytes 20-23 of the version 0 superblock, the oldest
    * format used here); H5Fget_file_image clears them in its copy, and so do we, in the
-   * memory the file is about to be discarded from. Any other layout takes the copy. */
+   * memory the file is about to be discarded from. Any other layout, or an image reaching
+   * past that memory (unwritten space at its end reads as zeros), takes the copy. */
   static const unsigned char signature[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
   ssize_t size = -1;
   if (rc == 0 && H5Fflush(f, H5F_SCOPE_GLOBAL) >= 0 && (size = H5Fget_file_image(f, NULL, 0)) > 0) {
     unsigned char *mem = image.mem, *copy = NULL, *out = NULL;
-    if (mem && size >= 24 && memcmp(mem, signature, 8) == 0 && mem[8] == 0) {
+    if (mem && size >= 24 && (size_t)size <= image.len && memcmp(mem, signature, 8) == 0 &&
+        mem[8] == 0) {
       memset(mem + 20, 0, 4);
       out = mem;
     } else if ((copy = malloc((size_t)size)) != NULL &&
