@@ -166,7 +166,9 @@ static int save_checkpoint(trainer *tr, long long step, long long epoch) {
                          .data_path = (char *)tr->s.data_path,
                          .bucket_floats = (long long)tr->sync.bucket_floats,
                          .grad_overlap = tr->sync.overlap};
-    mn_net_release_buffers(&tr->net); /* the checkpoint's image takes their place */
+    /* the checkpoint's image takes their place; between steps the optimizer has zeroed
+     * every gradient (reproducible mode's buffers are its own: left alone) */
+    mn_net_release_buffers(&tr->net, !tr->s.reproducible);
     rc = mn_checkpoint_save(path, &tr->net, &tr->s.opt, &meta, &err);
     if (rc == 0) rc = mn_run_dir_commit(tr->s.run_dir, step, (int)tr->s.keep, &err);
     if (rc != 0)

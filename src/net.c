@@ -227,7 +227,8 @@ static void release_pages(void *p, size_t bytes) {
 #endif
 }
 
-void mn_net_release_buffers(mn_net *net) {
+void mn_net_release_buffers(mn_net *net, bool grads_are_zero) {
+  if (grads_are_zero) release_pages(net->grads, net->nparams * sizeof(float));
   size_t widest = 0;
   for (int i = 0; i < net->nlayers; i++) {
     const size_t n = (size_t)net->max_batch * mn_shape_count(net->layers[i].out);
