@@ -168,7 +168,7 @@ void mn_trainer_repro_local(trainer *tr, const mn_batch *b, mn_pass *pass, mn_lo
   pass->parts = r->defer ? r->per_rank : 0;
   memset(local, 0, sizeof *local);
   *forward_s = 0.0;
-  r->bad_layer = -1;
+  tr->bad_layer = -1;
   for (int i = 0; i < r->per_rank; i++) {
     /* the first micro-batch takes the buffer the optimizer just zeroed */
     float *cur = i == 0 ? net->grads : r->spare[--r->nspare];
@@ -179,8 +179,8 @@ void mn_trainer_repro_local(trainer *tr, const mn_batch *b, mn_pass *pass, mn_lo
     mn_loss_stats st;
     mn_trainer_forward_loss(tr, pass, b, first, m, &st);
     *forward_s += MPI_Wtime() - t0;
-    if (!isfinite(st.loss_sum) && r->bad_layer < 0)
-      r->bad_layer = mn_net_first_nonfinite_output(net, m);
+    if (!isfinite(st.loss_sum) && tr->bad_layer < 0)
+      tr->bad_layer = mn_net_first_nonfinite_output(net, m);
     /* the binary counter of micro-batches done: micro-batch i + 1 carries once per trailing
      * zero bit of i + 1, each carry adding two subtrees of equal size */
     const bool final = i == r->per_rank - 1;

@@ -43,8 +43,6 @@ typedef struct {
   int nmine;
   float *state0;  /* batch-norm running statistics at the start of the step */
   float *scratch; /* receive buffer of the tree allreduce */
-  int bad_layer;  /* this step: first layer with a non-finite output in the first micro-batch
-                     whose loss was not finite, or -1 */
   /* Dense layers defer their weight gradients to the rank's last micro-batch and write them
    * once, as this rank's subtree (mn_pass.parts): the carries leave those ranges out,
    * [skip[2 i], skip[2 i + 1]) for i < nskip, ascending. false: a test hook's plain way. */

@@ -210,16 +210,14 @@ static void rows_for_step(void *user, long long step, uint32_t *rows) {
 
 /* This rank's record for the step (step_record.h): faults found here, a stop request, and
  * the fingerprint every rank must share. A rank with a non-finite loss names the first layer
- * whose output went non-finite (tr->bad_layer, looked for between forward and backward, and
- * only then: a diagnosis, not a per-step cost). */
+ * whose output went non-finite (tr->bad_layer: looked for between forward and backward, in
+ * reproducible mode in its first non-finite micro-batch, and only then: a diagnosis, not a
+ * per-step cost). */
 static void write_record(trainer *tr, const mn_loss_stats *st, long long step, long long stop) {
   mn_net *net = &tr->net;
   uint32_t rec[MN_REC_FIELDS] = {0};
-  if (!isfinite(st->loss_sum)) {
-    /* reproducible mode looked when its first non-finite micro-batch was in the buffers */
-    int layer = tr->s.reproducible ? tr->repro.bad_layer : tr->bad_layer;
-    rec[MN_REC_LOSS] = (uint32_t)(1 + (layer >= 0 ? layer : net->nlayers));
-  }
+  if (!isfinite(st->loss_sum))
+    rec[MN_REC_LOSS] = (uint32_t)(1 + (tr->bad_layer >= 0 ? tr->bad_layer : net->nlayers));
   if (tr->sync.first_bad != SIZE_MAX) {
     int layer = mn_net_layer_at(net, tr->sync.first_bad);
     rec[MN_REC_GRAD] = (uint32_t)(1 + (layer >= 0 ? layer : net->nlayers));

@@ -45,7 +45,8 @@ typedef struct trainer {
   double first_step_unix;
   long long final_step;    /* where the loop ended */
   long long skipped_steps; /* steps dropped on every rank for a non-finite loss */
-  int bad_layer;           /* this step: first layer with a non-finite output, or -1 */
+  int bad_layer;           /* this step: first layer with a non-finite output, or -1 (reproducible
+                              mode: in the first micro-batch whose loss was not finite) */
   size_t heap_in_use;      /* allocator bytes in use after warm-up (check_allocations) */
   FILE *metrics;
   double t_start;
@@ -68,10 +69,10 @@ const float *mn_trainer_forward_loss(trainer *tr, mn_pass *p, const mn_batch *b,
                                      int rows, mn_loss_stats *st);
 /* Wall-clock time, seconds since the epoch. */
 double mn_unix_now(void);
-/* Evaluates, checks the replicas, reduces train and test sums, and reports on rank 0
- * (console line and metrics.jsonl). Collective. */
 /* This process's peak resident memory so far, MiB. */
 double mn_peak_rss_mb(void);
+/* Evaluates, checks the replicas, reduces train and test sums, and reports on rank 0
+ * (console line and metrics.jsonl). Collective. */
 int mn_trainer_report(trainer *tr, long long epoch, long long step, const train_sums *ts,
                       double train_seconds, long long samples);
 /* A progress line (rank 0): a live bar or a plain line. */

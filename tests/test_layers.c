@@ -64,10 +64,11 @@ static void test_conv_forward_reference(int c, int h, int w, int f, int kh, int 
   mn_net_destroy(&net);
 }
 
-/* A convolution large enough that its GEMM groups hold 2 samples: a batch of 5 (groups of 2,
- * 2 and 1) must give the outputs and the summed gradients of 5 single-sample passes. */
-static void test_conv_groups(void) {
-  enum { N = 5, C = 16, H = 22, W = 22, F = 4 }; /* 400 x 484 patches: groups of 2 */
+/* A batch of 5 through a convolution (16 channels, 5x5, same padding) must give the outputs
+ * and the summed gradients of 5 single-sample passes: the per-sample buffers it reuses
+ * (bordered image, patches) carry nothing from one sample to the next. */
+static void test_conv_batch(void) {
+  enum { N = 5, C = 16, H = 22, W = 22, F = 4 };
   const char *text = "[layer]\ntype = conv2d\nfilters = 4\nsize = 5\npadding = same\n";
   mn_net net;
   mn_err err;
@@ -97,7 +98,7 @@ static void test_conv_groups(void) {
   for (size_t i = 0; i < net.nparams; i++)
     bad_w += fabsf(net.grads[i] - grads[i]) > 1e-4f * (1.0f + fabsf(grads[i]));
   CHECK(bad_y == 0 && bad_dx == 0 && bad_w == 0,
-        "grouped conv differs from single samples: %d outputs, %d input grads, %d weight grads",
+        "batched conv differs from single samples: %d outputs, %d input grads, %d weight grads",
         bad_y, bad_dx, bad_w);
   free(x), free(dx), free(y), free(dx1), free(grads);
   mn_net_destroy(&net);
@@ -312,7 +313,7 @@ int main(void) {
   test_conv_forward_reference(3, 9, 8, 2, 3, 2, 2, "same", 1, 0);
   test_conv_forward_reference(1, 6, 6, 4, 5, 5, 1, "same", 2, 2);
   test_conv_forward_reference(2, 8, 7, 2, 4, 3, 3, "2", 2, 2);
-  test_conv_groups();
+  test_conv_batch();
   test_maxpool_ties();
   test_dropout();
   test_batchnorm_running_stats();
