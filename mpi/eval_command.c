@@ -75,7 +75,7 @@ int mn_eval_main(int argc, char **argv) {
   mn_config cfg = {0};
   mn_settings s;
   mn_net net = {0};
-  mn_split test = {0};
+  mn_eval_set test = {0};
   mn_split_info info;
   float *x = NULL, *t = NULL;
   int32_t *y = NULL;
@@ -92,7 +92,7 @@ int mn_eval_main(int argc, char **argv) {
     rc = mn_checkpoint_load(ckpt, &net, NULL, &meta, &err);
     if (rc == 0) mn_ckpt_meta_free(&meta);
   }
-  if (rc == 0) rc = mn_eval_load(&test, data, split, (int)batch, &w, &err);
+  if (rc == 0) rc = mn_eval_open(&test, data, split, (int)batch, &w, &err);
   if (rc == 0) {
     x = mn_alloc((size_t)batch * mn_shape_count(info.shape), sizeof(float), "batch", &err);
     y = mn_alloc((size_t)batch, sizeof(int32_t), "batch", &err);
@@ -104,7 +104,11 @@ int mn_eval_main(int argc, char **argv) {
     goto out;
   }
   mn_eval_sums local, sum;
-  mn_eval_local(&net, &test, (int)batch, x, y, t, &local, NULL);
+  rc = mn_eval_local(&net, &test, (int)batch, x, y, t, &local, NULL, &err);
+  if (mn_world_agree(&w, rc, &err) != 0) {
+    rc = -1;
+    goto out;
+  }
   MPI_Allreduce(&local, &sum, 3, MPI_DOUBLE, MPI_SUM, w.comm);
   if (w.rank == 0) {
     if (info.has_labels)
@@ -117,7 +121,7 @@ int mn_eval_main(int argc, char **argv) {
   }
 out:
   free(x), free(y), free(t);
-  mn_split_free(&test);
+  mn_eval_close(&test);
   mn_net_destroy(&net);
   mn_config_free(&cfg);
   mn_world_finalize();

@@ -1,6 +1,7 @@
 /* evaluate.c: chunk-aligned distributed evaluation. */
 #include "evaluate.h"
 
+#include "h5util.h"
 #include "watchdog.h"
 
 #include <stdint.h>
@@ -15,43 +16,103 @@ void mn_eval_range(size_t rows, int eval_batch, int rank, int size, size_t *begi
   if (*begin > *end) *begin = *end;
 }
 
-int mn_eval_load(mn_split *test, const char *path, const char *split, int eval_batch,
-                 const mn_world *w, mn_err *err) {
-  mn_split_info info;
-  memset(test, 0, sizeof *test);
-  if (mn_split_probe(path, split, &info, err) != 0) return -1;
-  size_t begin, end;
-  mn_eval_range(info.rows, eval_batch, w->rank, w->size, &begin, &end);
-  if (begin == end) {
-    test->info = info;
-    test->n = 0;
-    return 0;
+/* Calls visit (may be NULL) on each chunk of eval_batch rows after reading it into the
+ * window. HDF5 runs under the process lock: a stream reader thread may be in it. */
+typedef int (*chunk_fn)(mn_eval_set *set, size_t first, int count, void *ctx);
+
+static int each_chunk(mn_eval_set *set, int eval_batch, chunk_fn visit, void *ctx, mn_err *err) {
+  if (set->n == 0) return 0;
+  mn_h5_lock();
+  mn_split_reader *r = mn_split_reader_open(&set->meta, err);
+  mn_h5_unlock();
+  if (!r) return -1;
+  int rc = 0;
+  mn_split *win = &set->window;
+  for (size_t first = 0; rc == 0 && first < set->n; first += (size_t)eval_batch) {
+    const int count =
+        (int)(set->n - first < (size_t)eval_batch ? set->n - first : (size_t)eval_batch);
+    mn_h5_lock();
+    rc = mn_split_reader_read(r, set->begin + first, (size_t)count, win->x, win->labels,
+                              win->targets, err);
+    mn_h5_unlock();
+    win->begin = set->begin + first;
+    win->n = (size_t)count;
+    if (rc == 0 && visit) rc = visit(set, first, count, ctx);
   }
-  return mn_split_load(test, path, split, begin, end, err);
+  mn_h5_lock();
+  mn_split_reader_close(r);
+  mn_h5_unlock();
+  return rc;
 }
 
-void mn_eval_local(mn_net *net, const mn_split *test, int eval_batch, float *x, int32_t *y,
-                   float *t, mn_eval_sums *out, double *chunk_loss) {
+int mn_eval_open(mn_eval_set *set, const char *path, const char *split, int eval_batch,
+                 const mn_world *w, mn_err *err) {
+  memset(set, 0, sizeof *set);
+  mn_h5_lock();
+  int rc = mn_split_load(&set->meta, path, split, 0, 0, err); /* shapes and attributes */
+  mn_h5_unlock();
+  if (rc != 0) return -1;
+  size_t end;
+  mn_eval_range(set->meta.info.rows, eval_batch, w->rank, w->size, &set->begin, &end);
+  set->n = end - set->begin;
+  mn_split *win = &set->window;
+  *win = set->meta;
+  const mn_split_info *info = &set->meta.info;
+  win->x = mn_alloc((size_t)eval_batch * set->meta.row_len, info->x_is_u8 ? 1 : sizeof(float),
+                    "evaluation rows", err);
+  if (info->has_labels)
+    win->labels = mn_alloc((size_t)eval_batch, sizeof(int32_t), "evaluation rows", err);
+  else
+    win->targets =
+        mn_alloc((size_t)eval_batch * (size_t)info->classes, sizeof(float), "evaluation rows", err);
+  if (!win->x || !(win->labels || win->targets)) rc = -1;
+  if (rc == 0) rc = each_chunk(set, eval_batch, NULL, NULL, err);
+  if (rc != 0) mn_eval_close(set);
+  return rc;
+}
+
+void mn_eval_close(mn_eval_set *set) {
+  mn_split_free(&set->window);
+  mn_split_free(&set->meta);
+}
+
+typedef struct {
+  mn_net *net;
+  float *x, *t;
+  int32_t *y;
+  mn_eval_sums *out;
+  double *chunk_loss;
+  int eval_batch;
+} eval_ctx;
+
+static int eval_chunk(mn_eval_set *set, size_t first, int count, void *ctx) {
+  eval_ctx *c = ctx;
+  const mn_split *win = &set->window;
   uint32_t rows[4096];
-  memset(out, 0, sizeof *out);
-  for (size_t first = 0; first < test->n; first += (size_t)eval_batch) {
-    int count = (int)(test->n - first < (size_t)eval_batch ? test->n - first : (size_t)eval_batch);
-    mn_loss_stats st = {0};
-    for (int done = 0; done < count;) {
-      int part = count - done < 4096 ? count - done : 4096;
-      for (int i = 0; i < part; i++) rows[i] = (uint32_t)(first + (size_t)done + (size_t)i);
-      mn_split_gather(test, rows, part, x + (size_t)done * test->row_len, y + done,
-                      t + (size_t)done * test->info.classes);
-      done += part;
-    }
-    mn_watchdog_tick();
-    const mn_pass pass = {.training = false};
-    const float *o = mn_net_forward(net, &pass, x, count);
-    mn_loss_compute(net->loss, mn_net_final_act(net), o, test->info.has_labels ? y : NULL,
-                    test->info.has_labels ? NULL : t, count, net->outputs, 0.0f, NULL, &st);
-    if (chunk_loss) chunk_loss[first / (size_t)eval_batch] = st.loss_sum;
-    out->loss_sum += st.loss_sum;
-    out->correct += (double)st.correct;
-    out->count += count;
+  mn_loss_stats st = {0};
+  for (int done = 0; done < count;) {
+    int part = count - done < 4096 ? count - done : 4096;
+    for (int i = 0; i < part; i++) rows[i] = (uint32_t)(done + i);
+    mn_split_gather(win, rows, part, c->x + (size_t)done * win->row_len, c->y + done,
+                    c->t + (size_t)done * win->info.classes);
+    done += part;
   }
+  mn_watchdog_tick();
+  const mn_pass pass = {.training = false};
+  const float *o = mn_net_forward(c->net, &pass, c->x, count);
+  const bool labels = win->info.has_labels;
+  mn_loss_compute(c->net->loss, mn_net_final_act(c->net), o, labels ? c->y : NULL,
+                  labels ? NULL : c->t, count, c->net->outputs, 0.0f, NULL, &st);
+  if (c->chunk_loss) c->chunk_loss[first / (size_t)c->eval_batch] = st.loss_sum;
+  c->out->loss_sum += st.loss_sum;
+  c->out->correct += (double)st.correct;
+  c->out->count += count;
+  return 0;
+}
+
+int mn_eval_local(mn_net *net, mn_eval_set *set, int eval_batch, float *x, int32_t *y, float *t,
+                  mn_eval_sums *out, double *chunk_loss, mn_err *err) {
+  memset(out, 0, sizeof *out);
+  eval_ctx c = {net, x, t, y, out, chunk_loss, eval_batch};
+  return each_chunk(set, eval_batch, eval_chunk, &c, err);
 }

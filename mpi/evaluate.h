@@ -19,13 +19,25 @@ typedef struct {
 
 /* Rows [*begin, *end) of a `rows`-row split that `rank` evaluates (may be empty). */
 void mn_eval_range(size_t rows, int eval_batch, int rank, int size, size_t *begin, size_t *end);
-/* Loads this rank's part of a split (nothing if its range is empty). */
-int mn_eval_load(mn_split *test, const char *path, const char *split, int eval_batch,
+/* This rank's part of an evaluation split: rows [begin, begin + n), not held in memory but
+ * read eval_batch rows at a time at each evaluation, so a test split costs one batch of
+ * memory whatever its size (the process reads it again from the page cache each time). */
+typedef struct {
+  mn_split meta;   /* shapes, attributes and scaling; no rows */
+  size_t begin, n; /* this rank's rows */
+  mn_split window; /* one chunk of rows as stored */
+} mn_eval_set;
+
+/* Opens this rank's part of a split (nothing if its range is empty) and reads it through
+ * once, so a bad value or label fails the start of the job, not its first evaluation. */
+int mn_eval_open(mn_eval_set *set, const char *path, const char *split, int eval_batch,
                  const mn_world *w, mn_err *err);
-/* Evaluates the held rows; returns local sums (the caller reduces them). x, y, t are
- * scratch buffers for eval_batch rows. chunk_loss, if not NULL, receives each held chunk's
- * loss sum (reproducible mode adds them in chunk order, whatever the world size). */
-void mn_eval_local(mn_net *net, const mn_split *test, int eval_batch, float *x, int32_t *y,
-                   float *t, mn_eval_sums *out, double *chunk_loss);
+void mn_eval_close(mn_eval_set *set);
+/* Evaluates this rank's rows; returns local sums (the caller reduces them), or -1 when the
+ * file cannot be read again (the caller agrees on it with the other ranks). x, y, t are
+ * scratch buffers for eval_batch rows. chunk_loss, if not NULL, receives each chunk's loss
+ * sum (reproducible mode adds them in chunk order, whatever the world size). */
+int mn_eval_local(mn_net *net, mn_eval_set *set, int eval_batch, float *x, int32_t *y, float *t,
+                  mn_eval_sums *out, double *chunk_loss, mn_err *err);
 
 #endif

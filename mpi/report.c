@@ -78,18 +78,27 @@ int mn_trainer_report(trainer *tr, long long epoch, long long step, const train_
    * checkpoints use their average, so every rank evaluates the same model. (Reproducible
    * mode updates them identically on every rank; an average would only round them.) */
   if (!tr->s.reproducible) mn_average_floats(&tr->w, tr->net.state, tr->net.nstate);
+  /* evaluation runs forward only: backward's buffers and (the optimizer has zeroed them)
+   * the parameter gradients give their pages back, so that the test split's reads and the
+   * evaluation do not raise the peak; reproducible mode's gradient buffers are its own */
+  mn_net_release_buffers(&tr->net, !tr->s.reproducible, false);
   mn_eval_sums es;
   double *chunks = NULL;
   size_t nchunks = 0;
   if (tr->s.reproducible) {
     /* each chunk's loss in its own slot, zero elsewhere: the sum over ranks is exact, and
      * every rank adds the chunks in order */
-    nchunks = (tr->test.info.rows + (size_t)tr->s.eval_batch - 1) / (size_t)tr->s.eval_batch;
+    nchunks = (tr->test.meta.info.rows + (size_t)tr->s.eval_batch - 1) / (size_t)tr->s.eval_batch;
     chunks = calloc(nchunks + 1, sizeof *chunks);
     if (!chunks) mn_world_abort(&tr->w, "out of memory");
   }
-  mn_eval_local(&tr->net, &tr->test, (int)tr->s.eval_batch, tr->ex, tr->ey, tr->et, &es,
-                chunks ? chunks + tr->test.begin / (size_t)tr->s.eval_batch : NULL);
+  mn_err err;
+  int rc = mn_eval_local(&tr->net, &tr->test, (int)tr->s.eval_batch, tr->ex, tr->ey, tr->et, &es,
+                         chunks ? chunks + tr->test.begin / (size_t)tr->s.eval_batch : NULL, &err);
+  if (mn_world_agree(&tr->w, rc, &err) != 0) {
+    free(chunks);
+    return -1;
+  }
   if (chunks) {
     MPI_Allreduce(MPI_IN_PLACE, chunks, (int)nchunks, MPI_DOUBLE, MPI_SUM, tr->w.comm);
     es.loss_sum = 0.0;
@@ -108,7 +117,6 @@ int mn_trainer_report(trainer *tr, long long epoch, long long step, const train_
     sum[3] = es.loss_sum;
   }
   MPI_Allreduce(MPI_IN_PLACE, &rss, 1, MPI_DOUBLE, MPI_MAX, tr->w.comm);
-  mn_err err;
   if (mn_world_agree(&tr->w, check_replicas(tr, &err), &err) != 0) return -1;
   if (tr->w.rank != 0) return 0;
   double train_loss = sum[2] > 0 ? sum[0] / sum[2] : NAN;
@@ -119,7 +127,7 @@ int mn_trainer_report(trainer *tr, long long epoch, long long step, const train_
   double sps = train_seconds > 0 ? (double)samples / train_seconds : 0.0;
   double wall = MPI_Wtime() - tr->t_start;
   double lr = mn_optim_lr(&tr->s.opt, step > 0 ? step - 1 : 0);
-  bool labels = tr->test.info.has_labels;
+  bool labels = tr->test.meta.info.has_labels;
   if (tr->bar) printf("\r\033[K");
   printf("epoch %lld/%ld  step %lld  train_loss %.4f  test_loss %.4f", epoch, tr->s.epochs, step,
          train_loss, test_loss);

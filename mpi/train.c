@@ -168,7 +168,7 @@ static int save_checkpoint(trainer *tr, long long step, long long epoch) {
                          .grad_overlap = tr->sync.overlap};
     /* the checkpoint's image takes their place; between steps the optimizer has zeroed
      * every gradient (reproducible mode's buffers are its own: left alone) */
-    mn_net_release_buffers(&tr->net, !tr->s.reproducible);
+    mn_net_release_buffers(&tr->net, !tr->s.reproducible, true);
     rc = mn_checkpoint_save(path, &tr->net, &tr->s.opt, &meta, &err);
     if (rc == 0) rc = mn_run_dir_commit(tr->s.run_dir, step, (int)tr->s.keep, &err);
     if (rc != 0)
@@ -556,7 +556,7 @@ static int setup(trainer *tr, const char *config_path, char **sets, int nsets,
                          sm->held_begin + sm->held, &err);
     }
   }
-  if (rc == 0) rc = mn_eval_load(&tr->test, s->data_path, "test", (int)s->eval_batch, w, &err);
+  if (rc == 0) rc = mn_eval_open(&tr->test, s->data_path, "test", (int)s->eval_batch, w, &err);
   int max_batch = (int)(s->batch / w->size > s->eval_batch ? s->batch / w->size : s->eval_batch);
   if (rc == 0) rc = mn_job_model(&tr->cfg, s, &info, max_batch, &tr->net, &err);
   if (rc == 0)
@@ -633,7 +633,7 @@ static void teardown(trainer *tr) {
   mn_net_destroy(&tr->net);
   mn_sampler_free(&tr->sampler);
   mn_split_free(&tr->train);
-  mn_split_free(&tr->test);
+  mn_eval_close(&tr->test);
   mn_config_free(&tr->cfg);
 }
 
@@ -756,7 +756,7 @@ int mn_train_main(int argc, char **argv) {
   if (rc == 0) MPI_Allreduce(MPI_IN_PLACE, &peak_rss, 1, MPI_DOUBLE, MPI_MAX, tr.w.comm);
   if (rc == 0 && tr.w.rank == 0) {
     printf("done: final test_loss %.4f", tr.last_test_loss);
-    if (tr.test.info.has_labels) printf("  test_accuracy %.2f%%", 100.0 * tr.last_test_acc);
+    if (tr.test.meta.info.has_labels) printf("  test_accuracy %.2f%%", 100.0 * tr.last_test_acc);
     char sha[65];
     mn_sha256_hex(tr.net.params, tr.net.nparams * sizeof(float), sha);
     printf(" | replicas identical on all %d ranks (fnv1a64 %016" PRIx64 ") | run dir %s\n",

@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "dataset.h"
+#include "evaluate.h"
 #include "grad_sync.h"
 #include "job.h"
 #include "loader.h"
@@ -23,7 +24,8 @@ typedef struct trainer {
   mn_world w;
   mn_config cfg;
   mn_settings s;
-  mn_split train, test;
+  mn_split train;
+  mn_eval_set test; /* read a chunk at a time at each evaluation */
   mn_sampler sampler;
   mn_net net;
   char *config_text; /* effective config, written to the run dir and checkpoints */

@@ -1,3 +1,4 @@
+#define _POSIX_C_SOURCE 200809L
 /* dataset.c: validating HDF5 dataset reader (whole split or a hyperslab of rows). */
 #include "dataset.h"
 
@@ -5,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "h5util.h"
 
@@ -93,10 +95,8 @@ int mn_split_probe(const char *path, const char *split, mn_split_info *info, mn_
   return rc;
 }
 
-/* Reads rows [begin, begin+n) of a dataset whose other dimensions are read whole. */
-static int read_rows(hid_t f, const char *name, hid_t mem_type, size_t begin, size_t n, void *out) {
-  hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
-  if (d < 0) return -1;
+/* Reads rows [begin, begin+n) of an open dataset whose other dimensions are read whole. */
+static int read_rows(hid_t d, hid_t mem_type, size_t begin, size_t n, void *out) {
   hid_t fs = H5Dget_space(d);
   hsize_t dims[8], start[8] = {0}, count[8];
   int r = H5Sget_simple_extent_ndims(fs);
@@ -109,39 +109,80 @@ static int read_rows(hid_t f, const char *name, hid_t mem_type, size_t begin, si
   herr_t rc = H5Dread(d, mem_type, ms, fs, H5P_DEFAULT, out);
   H5Sclose(ms);
   H5Sclose(fs);
-  H5Dclose(d);
   return rc < 0 ? -1 : 0;
 }
 
-/* Reads rows [begin, begin + n) of the split meta describes from the open file f into x (as
- * stored: uint8 or float) and labels or targets, and checks them: labels in [0, classes),
- * every float finite. Shared by mn_split_load and the stream's block reads. */
-static int read_checked(hid_t f, const mn_split *meta, size_t begin, size_t n, void *x,
+/* Reads rows [begin, begin + n) of the split meta describes from its open datasets dx, dy
+ * into x (as stored: uint8 or float) and labels or targets, and checks them: labels in
+ * [0, classes), every float finite. Shared by mn_split_load, the stream's block reads and
+ * evaluation's reader. */
+static int read_checked(hid_t dx, hid_t dy, const mn_split *meta, size_t begin, size_t n, void *x,
                         int32_t *labels, float *targets, mn_err *err) {
-  const char *path = meta->path;
+  const char *path = meta->path, *split = meta->split;
   const int classes = meta->info.classes;
-  char name[64];
-  snprintf(name, sizeof name, "/%s/x", meta->split);
-  if (n > 0 &&
-      read_rows(f, name, meta->info.x_is_u8 ? H5T_NATIVE_UINT8 : H5T_NATIVE_FLOAT, begin, n, x) != 0)
-    return mn_fail(err, "%s: cannot read %s (corrupt or truncated file?)", path, name);
+  if (n > 0 && (dx < 0 || read_rows(dx, meta->info.x_is_u8 ? H5T_NATIVE_UINT8 : H5T_NATIVE_FLOAT,
+                                    begin, n, x) != 0))
+    return mn_fail(err, "%s: cannot read /%s/x (corrupt or truncated file?)", path, split);
   for (size_t i = 0; !meta->info.x_is_u8 && i < n * meta->row_len; i++)
     if (!isfinite(((const float *)x)[i]))
-      return mn_fail(err, "%s: %s has a non-finite value at row %zu", path, name,
+      return mn_fail(err, "%s: /%s/x has a non-finite value at row %zu", path, split,
                      begin + i / meta->row_len);
-  snprintf(name, sizeof name, "/%s/y", meta->split);
-  if (n > 0 && (labels ? read_rows(f, name, H5T_NATIVE_INT32, begin, n, labels)
-                       : read_rows(f, name, H5T_NATIVE_FLOAT, begin, n, targets)) != 0)
-    return mn_fail(err, "%s: cannot read %s (corrupt or truncated file?)", path, name);
+  if (n > 0 && (dy < 0 || (labels ? read_rows(dy, H5T_NATIVE_INT32, begin, n, labels)
+                                  : read_rows(dy, H5T_NATIVE_FLOAT, begin, n, targets)) != 0))
+    return mn_fail(err, "%s: cannot read /%s/y (corrupt or truncated file?)", path, split);
   for (size_t i = 0; labels && i < n; i++)
     if (labels[i] < 0 || labels[i] >= classes)
-      return mn_fail(err, "%s: %s[%zu] = %d is outside [0, classes = %d)", path, name, begin + i,
-                     labels[i], classes);
+      return mn_fail(err, "%s: /%s/y[%zu] = %d is outside [0, classes = %d)", path, split,
+                     begin + i, labels[i], classes);
   for (size_t i = 0; targets && i < n * (size_t)classes; i++)
     if (!isfinite(targets[i]))
-      return mn_fail(err, "%s: %s has a non-finite value at row %zu", path, name,
+      return mn_fail(err, "%s: /%s/y has a non-finite value at row %zu", path, split,
                      begin + i / (size_t)classes);
   return 0;
+}
+
+/* The split's datasets /split/x and /split/y, opened with dapl (H5P_DEFAULT: HDF5's). */
+static void open_xy(hid_t f, const mn_split *meta, hid_t dapl_x, hid_t *dx, hid_t *dy) {
+  char name[64];
+  snprintf(name, sizeof name, "/%s/x", meta->split);
+  *dx = H5Dopen2(f, name, dapl_x);
+  snprintf(name, sizeof name, "/%s/y", meta->split);
+  *dy = H5Dopen2(f, name, H5P_DEFAULT);
+}
+
+static int read_file_rows(hid_t f, const mn_split *meta, size_t begin, size_t n, void *x,
+                          int32_t *labels, float *targets, mn_err *err) {
+  hid_t dx, dy;
+  open_xy(f, meta, H5P_DEFAULT, &dx, &dy);
+  const int rc = read_checked(dx, dy, meta, begin, n, x, labels, targets, err);
+  if (dx >= 0) H5Dclose(dx);
+  if (dy >= 0) H5Dclose(dy);
+  return rc;
+}
+
+static void file_stamp(const char *path, uint64_t stamp[4]) {
+  struct stat st;
+  memset(stamp, 0, 4 * sizeof *stamp);
+  if (stat(path, &st) != 0) return;
+  stamp[0] = (uint64_t)st.st_dev;
+  stamp[1] = (uint64_t)st.st_ino;
+  stamp[2] = (uint64_t)st.st_size;
+  stamp[3] = (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec;
+}
+
+/* Opens the file of a loaded split again, refusing it if it is no longer the same file. */
+static hid_t reopen(const mn_split *meta, const char *why, mn_err *err) {
+  uint64_t now[4];
+  file_stamp(meta->path, now);
+  if (memcmp(now, meta->stamp, sizeof now) != 0) {
+    mn_fail(err, "%s: changed since the job started (%s reads it again); restart the job",
+            meta->path, why);
+    return H5I_INVALID_HID;
+  }
+  mn_err ignored;
+  hid_t f = mn_h5_open_read(meta->path, &ignored);
+  if (f < 0) mn_fail(err, "%s: cannot open it again (%s)", meta->path, why);
+  return f;
 }
 
 int mn_split_load(mn_split *s, const char *path, const char *split, size_t begin, size_t end,
@@ -150,6 +191,7 @@ int mn_split_load(mn_split *s, const char *path, const char *split, size_t begin
   snprintf(s->path, sizeof s->path, "%s", path);
   snprintf(s->split, sizeof s->split, "%s", split);
   mn_h5_quiet();
+  file_stamp(path, s->stamp);
   hid_t f = mn_h5_open_read(path, err);
   if (f < 0) return -1;
   int rc = -1;
@@ -175,7 +217,7 @@ int mn_split_load(mn_split *s, const char *path, const char *split, size_t begin
   else
     s->targets = mn_alloc(s->n * (size_t)s->info.classes, sizeof(float), "targets", err);
   if (!s->x || !(s->labels || s->targets)) goto out;
-  if (read_checked(f, s, begin, s->n, s->x, s->labels, s->targets, err) != 0) goto out;
+  if (read_file_rows(f, s, begin, s->n, s->x, s->labels, s->targets, err) != 0) goto out;
   double scale = s->info.x_is_u8 ? 1.0 / 255.0 : 1.0, mean = 0.0, std = 1.0;
   mn_h5_read_attr_double(f, "scale", &scale);
   mn_h5_read_attr_double(f, "mean", &mean);
@@ -195,10 +237,9 @@ out:
 
 int mn_split_read_rows(const mn_split *meta, size_t begin, size_t n, void *x, int32_t *labels,
                        float *targets, mn_err *err) {
-  mn_err ignored;
-  hid_t f = mn_h5_open_read(meta->path, &ignored);
-  if (f < 0) return mn_fail(err, "%s: cannot open it again to stream /%s", meta->path, meta->split);
-  const int rc = read_checked(f, meta, begin, n, x, labels, targets, err);
+  hid_t f = reopen(meta, "streaming", err);
+  if (f < 0) return -1;
+  const int rc = read_file_rows(f, meta, begin, n, x, labels, targets, err);
   H5Fclose(f);
   return rc;
 }
@@ -218,6 +259,52 @@ int mn_split_chunk_rows(const mn_split *meta, long long *rows, mn_err *err) {
   if (d >= 0) H5Dclose(d);
   H5Fclose(f);
   return 0;
+}
+
+struct mn_split_reader {
+  const mn_split *meta;
+  hid_t f, dx, dy;
+};
+
+mn_split_reader *mn_split_reader_open(const mn_split *meta, mn_err *err) {
+  mn_split_reader *r = mn_alloc(1, sizeof *r, "split reader", err);
+  if (!r) return NULL;
+  r->meta = meta;
+  r->f = reopen(meta, "evaluation", err);
+  r->dx = r->dy = H5I_INVALID_HID;
+  if (r->f < 0) {
+    free(r);
+    return NULL;
+  }
+  /* Reads of a few rows each cut through the same compressed chunk many times: a chunk
+   * larger than HDF5's chunk cache (1 MiB by default; mpinet's converters write chunks
+   * below it, other tools may not) would be inflated whole for every read. A cache that
+   * holds one chunk inflates each once per pass. */
+  size_t chunk_bytes = 0;
+  long long chunk_rows;
+  mn_err ignored;
+  if (mn_split_chunk_rows(meta, &chunk_rows, &ignored) == 0 && chunk_rows > 0)
+    chunk_bytes = (size_t)chunk_rows * meta->row_len * (meta->info.x_is_u8 ? 1 : sizeof(float));
+  hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
+  if (chunk_bytes > ((size_t)1 << 20))
+    H5Pset_chunk_cache(dapl, H5D_CHUNK_CACHE_NSLOTS_DEFAULT, chunk_bytes,
+                       H5D_CHUNK_CACHE_W0_DEFAULT);
+  open_xy(r->f, meta, dapl, &r->dx, &r->dy);
+  H5Pclose(dapl);
+  return r;
+}
+
+int mn_split_reader_read(mn_split_reader *r, size_t begin, size_t n, void *x, int32_t *labels,
+                         float *targets, mn_err *err) {
+  return read_checked(r->dx, r->dy, r->meta, begin, n, x, labels, targets, err);
+}
+
+void mn_split_reader_close(mn_split_reader *r) {
+  if (!r) return;
+  if (r->dx >= 0) H5Dclose(r->dx);
+  if (r->dy >= 0) H5Dclose(r->dy);
+  H5Fclose(r->f);
+  free(r);
 }
 
 void mn_split_free(mn_split *s) {

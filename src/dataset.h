@@ -33,6 +33,8 @@ typedef struct {
   int32_t *labels; /* n, when info.has_labels */
   float *targets;  /* n * classes, otherwise */
   float a, b;      /* value = raw * a + b (scale and normalisation folded together) */
+  uint64_t stamp[4]; /* the file's device, inode, size and mtime (ns) at the load: later
+                        reads (streaming, evaluation) refuse a file that has changed since */
 } mn_split;
 
 /* Reads the split's shapes and attributes, validating them, without loading rows. */
@@ -52,5 +54,15 @@ int mn_split_read_rows(const mn_split *meta, size_t begin, size_t n, void *x, in
                        float *targets, mn_err *err);
 /* Rows per HDF5 chunk of the split's x (0: not chunked). */
 int mn_split_chunk_rows(const mn_split *meta, long long *rows, mn_err *err);
+
+/* A split read in row order through one open file (evaluation): its datasets stay open,
+ * and HDF5's chunk cache holds a chunk of x, so each compressed chunk is inflated once per
+ * pass however few rows a read takes. Reads are checked as mn_split_load checks. The
+ * reader keeps a pointer to meta (a split loaded with no rows). Takes no lock itself. */
+typedef struct mn_split_reader mn_split_reader;
+mn_split_reader *mn_split_reader_open(const mn_split *meta, mn_err *err);
+int mn_split_reader_read(mn_split_reader *r, size_t begin, size_t n, void *x, int32_t *labels,
+                         float *targets, mn_err *err);
+void mn_split_reader_close(mn_split_reader *r);
 
 #endif

@@ -227,12 +227,12 @@ static void release_pages(void *p, size_t bytes) {
 #endif
 }
 
-void mn_net_release_buffers(mn_net *net, bool grads_are_zero) {
+void mn_net_release_buffers(mn_net *net, bool grads_are_zero, bool activations) {
   if (grads_are_zero) release_pages(net->grads, net->nparams * sizeof(float));
   size_t widest = 0;
   for (int i = 0; i < net->nlayers; i++) {
     const size_t n = (size_t)net->max_batch * mn_shape_count(net->layers[i].out);
-    release_pages(net->acts[i], n * sizeof(float));
+    if (activations) release_pages(net->acts[i], n * sizeof(float));
     if (n > widest) widest = n;
   }
   release_pages(net->dcur, widest * sizeof(float));
