@@ -69,6 +69,10 @@ typedef struct {
    * activation included (the MPI layer's timeline); NULL: nobody listens. */
   void (*layer_done)(void *user, int layer, int backward);
   void *layer_user;
+  /* The batch row a call's first sample is (the network runs a streamed pair of layers a
+   * few rows at a time, mn_layer.stream_rows): per_sample layers index what they keep per
+   * sample from here. 0 for a whole batch. */
+  int row0;
 } mn_pass;
 
 typedef struct mn_layer mn_layer;
@@ -103,6 +107,10 @@ typedef struct {
    * (the buffer may then hold gradients during backward); each output is the largest of
    * some inputs, so that a ReLU before the layer may as well be applied after it. */
   bool backward_skips_x, backward_skips_y, outputs_are_maxima;
+  /* forward and backward treat each sample on its own (no GEMM across samples) and index
+   * what they keep per sample from mn_pass.row0: the network may run them a few rows at a
+   * time. */
+  bool per_sample;
 } mn_layer_ops;
 
 struct mn_layer {
@@ -129,6 +137,12 @@ struct mn_layer {
   /* Backward writes this layer's dx over the previous layer's output, which nothing reads
    * any more by then (see backward_skips_x/y): no separate buffer for the widest gradient. */
   bool dx_over_input;
+  /* The network runs this layer and the next a few samples at a time, stream_rows rows per
+   * call, when both are per_sample and nothing but the next layer's forward reads this
+   * layer's output (the next has dx_over_input): that output, and the gradient backward
+   * writes over it, are then held for stream_rows samples instead of the whole batch and
+   * stay in cache between the two layers. 0: not streamed. */
+  int stream_rows;
   double l2, l1;         /* per-layer regularisation; negative: use the [train] value */
   int init_kind;         /* index into mn_init_names */
   int units;             /* dense: outputs */

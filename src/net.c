@@ -72,6 +72,45 @@ static void plan(mn_net *net) {
   }
 }
 
+/* Streamed pairs hold this much of the first layer's output per call: it stays in the
+ * cache (L2) between the two layers. */
+enum { STREAM_BYTES = 128 * 1024 };
+
+/* Picks the streamed pairs (mn_layer.stream_rows) when `on`. */
+static void plan_streams(mn_net *net, bool on) {
+  for (int i = 0; i < net->nlayers; i++) {
+    mn_layer *l = &net->layers[i];
+    const bool streamed_into = i > 0 && net->layers[i - 1].stream_rows > 0;
+    l->stream_rows = 0;
+    if (!on || streamed_into || i + 1 == net->nlayers) continue;
+    const mn_layer *next = l + 1;
+    if (!l->ops->per_sample || !next->ops->per_sample || !next->dx_over_input) continue;
+    const size_t row_bytes = mn_shape_count(l->out) * sizeof(float);
+    const size_t rows = row_bytes < STREAM_BYTES ? STREAM_BYTES / row_bytes : 1;
+    l->stream_rows = rows < (size_t)net->max_batch ? (int)rows : net->max_batch;
+  }
+}
+
+int mn_net_held_rows(const mn_net *net, int i) {
+  return net->layers[i].stream_rows > 0 ? net->layers[i].stream_rows : net->max_batch;
+}
+
+/* (Re)allocates the layer outputs for the rows each holds. */
+static int alloc_outputs(mn_net *net, mn_err *err) {
+  for (int i = 0; i < net->nlayers; i++) {
+    free(net->acts[i]);
+    net->acts[i] = mn_alloc((size_t)mn_net_held_rows(net, i) * mn_shape_count(net->layers[i].out),
+                            sizeof(float), "activations", err);
+    if (!net->acts[i]) return -1;
+  }
+  return 0;
+}
+
+int mn_net_set_streaming(mn_net *net, bool on, mn_err *err) {
+  plan_streams(net, on);
+  return alloc_outputs(net, err);
+}
+
 int mn_net_create(mn_net *net, mn_config *cfg, mn_shape in, int outputs, mn_loss_kind loss,
                   int max_batch, mn_err *err) {
   memset(net, 0, sizeof *net);
@@ -143,11 +182,10 @@ int mn_net_create(mn_net *net, mn_config *cfg, mn_shape in, int outputs, mn_loss
     l->state = net->state + state_offset;
     state_offset += l->nstate;
   }
+  plan_streams(net, true);
+  if (alloc_outputs(net, err) != 0) goto fail;
   for (int i = 0; i < net->nlayers; i++) {
     mn_layer *l = &net->layers[i];
-    net->acts[i] =
-        mn_alloc((size_t)max_batch * mn_shape_count(l->out), sizeof(float), "activations", err);
-    if (!net->acts[i]) goto fail;
     if (l->ops->alloc && l->ops->alloc(l, max_batch, err) != 0) goto fail;
   }
   net->dcur = mn_alloc((size_t)max_batch * widest, sizeof(float), "gradient buffer", err);
@@ -185,7 +223,21 @@ const float *mn_net_forward(mn_net *net, const mn_pass *p, const float *x, int b
   const float *in = x;
   for (int i = 0; i < net->nlayers; i++) {
     mn_layer *l = &net->layers[i];
-    l->ops->forward(l, p, in, net->acts[i], batch);
+    if (l->stream_rows > 0) { /* this layer and the next, stream_rows rows at a time */
+      mn_layer *next = l + 1;
+      const size_t in_len = mn_shape_count(l->in), out_len = mn_shape_count(next->out);
+      mn_pass part = *p;
+      for (int r = 0; r < batch; r += l->stream_rows) {
+        const int rows = batch - r < l->stream_rows ? batch - r : l->stream_rows;
+        part.row0 = p->row0 + r;
+        l->ops->forward(l, &part, in + (size_t)r * in_len, net->acts[i], rows);
+        next->ops->forward(next, &part, net->acts[i], net->acts[i + 1] + (size_t)r * out_len, rows);
+      }
+      if (p->layer_done) p->layer_done(p->layer_user, i, 0); /* the pair's time is l's */
+      l = next, i++;
+    } else {
+      l->ops->forward(l, p, in, net->acts[i], batch);
+    }
     mn_activation_forward(l->run_act, l->run_alpha, net->acts[i], (size_t)batch,
                           mn_shape_count(l->out));
     if (p->layer_done) p->layer_done(p->layer_user, i, 0);
@@ -196,6 +248,24 @@ const float *mn_net_forward(mn_net *net, const mn_pass *p, const float *x, int b
 
 float *mn_net_output_grad(mn_net *net) { return net->dcur; }
 
+/* Backward through a streamed pair, l = layers[i] and the layer before it: per group of
+ * rows, l's input gradient goes into the first layer's small output buffer, which the first
+ * layer's backward reads straight away. */
+static void backward_pair(mn_net *net, const mn_pass *p, int i, const float *in, float *dy,
+                          float *dx, int batch) {
+  mn_layer *first = &net->layers[i - 1], *l = &net->layers[i];
+  const size_t in_len = mn_shape_count(first->in), out_len = mn_shape_count(l->out);
+  mn_pass part = *p;
+  for (int r = 0; r < batch; r += first->stream_rows) {
+    const int rows = batch - r < first->stream_rows ? batch - r : first->stream_rows;
+    part.row0 = p->row0 + r;
+    l->ops->backward(l, &part, NULL, net->acts[i] + (size_t)r * out_len, dy + (size_t)r * out_len,
+                     net->acts[i - 1], rows);
+    first->ops->backward(first, &part, in ? in + (size_t)r * in_len : NULL, NULL, net->acts[i - 1],
+                         dx ? dx + (size_t)r * in_len : NULL, rows);
+  }
+}
+
 void mn_net_backward(mn_net *net, const mn_pass *p, const float *x, int batch, float *dx) {
   float *dy = net->dcur; /* the loss's gradient, mn_net_output_grad() */
   for (int i = net->nlayers - 1; i >= 0; i--) {
@@ -203,16 +273,24 @@ void mn_net_backward(mn_net *net, const mn_pass *p, const float *x, int batch, f
     if (!l->act_in_loss)
       mn_activation_backward(l->run_act, l->run_alpha, net->acts[i], dy, (size_t)batch,
                              mn_shape_count(l->out));
-    const float *in = i > 0 ? net->acts[i - 1] : x;
+    /* a streamed pair goes back as one step, from l to the layer before it */
+    const int top = i > 0 && net->layers[i - 1].stream_rows > 0 ? i - 1 : i;
+    const float *in = top > 0 ? net->acts[top - 1] : x;
     float *out = dx;
-    if (i > 0 && l->dx_over_input)
-      out = net->acts[i - 1], in = NULL;
-    else if (i > 0)
+    if (top > 0 && net->layers[top].dx_over_input)
+      out = net->acts[top - 1], in = NULL;
+    else if (top > 0)
       out = dy == net->dcur ? net->dnext : net->dcur;
-    l->ops->backward(l, p, in, net->acts[i], dy, out, batch);
-    if (p->layer_done) p->layer_done(p->layer_user, i, 1);
-    if (p->grads_ready && l->nparams > 0)
-      p->grads_ready(p->grads_user, l->param_offset + l->nparams);
+    if (top < i)
+      backward_pair(net, p, i, in, dy, out, batch);
+    else
+      l->ops->backward(l, p, in, net->acts[i], dy, out, batch);
+    for (int j = i; j >= top; j--) {
+      if (p->layer_done) p->layer_done(p->layer_user, j, 1); /* the pair's time is i's */
+      if (p->grads_ready && net->layers[j].nparams > 0)
+        p->grads_ready(p->grads_user, net->layers[j].param_offset + net->layers[j].nparams);
+    }
+    i = top;
     dy = out;
   }
 }
@@ -232,7 +310,9 @@ void mn_net_release_buffers(mn_net *net, bool grads_are_zero, bool activations) 
   size_t widest = 0;
   for (int i = 0; i < net->nlayers; i++) {
     const size_t n = (size_t)net->max_batch * mn_shape_count(net->layers[i].out);
-    if (activations) release_pages(net->acts[i], n * sizeof(float));
+    if (activations)
+      release_pages(net->acts[i], (size_t)mn_net_held_rows(net, i) *
+                                      mn_shape_count(net->layers[i].out) * sizeof(float));
     if (n > widest) widest = n;
   }
   release_pages(net->dcur, widest * sizeof(float));
@@ -307,8 +387,10 @@ size_t mn_first_nonfinite(const float *x, size_t n) {
 
 int mn_net_first_nonfinite_output(const mn_net *net, int batch) {
   for (int i = 0; i < net->nlayers; i++) {
+    if (net->layers[i].stream_rows > 0) continue; /* not held: the pair is named by its first */
     const size_t n = (size_t)batch * mn_shape_count(net->layers[i].out);
-    if (mn_first_nonfinite(net->acts[i], n) < n) return i;
+    if (mn_first_nonfinite(net->acts[i], n) < n)
+      return i > 0 && net->layers[i - 1].stream_rows > 0 ? i - 1 : i;
   }
   return -1;
 }

@@ -26,7 +26,8 @@ typedef struct {
   mn_shape in_shape;
   int outputs;         /* width of the last layer */
   int max_batch;       /* rows the activation buffers hold */
-  float **acts;        /* acts[i]: output of layer i, (max_batch, count(out_i)) */
+  float **acts;        /* acts[i]: output of layer i, (max_batch, count(out_i)), or
+                          (stream_rows, count(out_i)) for a streamed layer (layer.h) */
   float *dcur, *dnext; /* input-gradient buffers, (max_batch, widest); backward writes each
                           dx into the one not holding dy, or over a dead output (dx_over_input) */
   mn_loss_kind loss;
@@ -38,6 +39,12 @@ int mn_net_create(mn_net *net, mn_config *cfg, mn_shape in, int outputs, mn_loss
                   int max_batch, mn_err *err);
 void mn_net_destroy(mn_net *net);
 void mn_net_init_params(mn_net *net, uint64_t seed);
+/* Turns the streaming of layer pairs (mn_layer.stream_rows; on after mn_net_create) on or
+ * off, reallocating the activations (they are not kept). Off, every output is held for the
+ * whole batch: the reference the tests compare streaming with (the bits are the same). */
+int mn_net_set_streaming(mn_net *net, bool on, mn_err *err);
+/* Rows of layer i's output that net->acts[i] holds after a forward pass. */
+int mn_net_held_rows(const mn_net *net, int i);
 
 /* x (B, in) -> returns the output (B, outputs), valid until the next forward. */
 const float *mn_net_forward(mn_net *net, const mn_pass *p, const float *x, int batch);
@@ -69,8 +76,9 @@ void mn_net_fixed_refresh(mn_net *net);
 /* The layer whose parameter slice holds parameter index `offset`; -1 if none. */
 int mn_net_layer_at(const mn_net *net, size_t offset);
 /* The first layer (in forward order) whose output for the last forward pass of `batch` rows
- * holds a NaN or infinity; -1 if none. A diagnosis, not a per-step check; call it between
- * forward and backward. */
+ * holds a NaN or infinity; -1 if none (a streamed pair, whose first output is not held, is
+ * named by its first layer). A diagnosis, not a per-step check; call it between forward and
+ * backward. */
 int mn_net_first_nonfinite_output(const mn_net *net, int batch);
 /* The index of the first non-finite float of x[0, n), or n if all are finite (vectorised). */
 size_t mn_first_nonfinite(const float *x, size_t n);

@@ -56,8 +56,9 @@ static double loss_of(problem *p, float *grad_out) {
 static uint64_t relu_pattern(const mn_net *net) {
   uint64_t h = 1469598103934665603ULL;
   for (int l = 0; l < net->nlayers; l++) {
-    if (net->layers[l].act != MN_ACT_RELU && net->layers[l].act != MN_ACT_LEAKY_RELU &&
-        net->layers[l].act != MN_ACT_ELU)
+    if ((net->layers[l].act != MN_ACT_RELU && net->layers[l].act != MN_ACT_LEAKY_RELU &&
+         net->layers[l].act != MN_ACT_ELU) ||
+        net->layers[l].stream_rows > 0) /* not held; its ReLU runs after the next (a max) */
       continue;
     size_t n = (size_t)B * mn_shape_count(net->layers[l].out);
     for (size_t i = 0; i < n; i++) h = (h ^ (net->acts[l][i] > 0.0f)) * 1099511628211ULL;

@@ -4,7 +4,9 @@
  *   row and the step but not on its position in the batch, and vanish in evaluation;
  * - batch norm: evaluation uses the running statistics, which training updates;
  * - config errors name the layer and both shapes (kernel larger than the input, a shape that
- *   does not fit, a reshape of the wrong size, a recurrent layer on images). */
+ *   does not fit, a reshape of the wrong size, a recurrent layer on images);
+ * - the network's plan (ReLU after max pooling, dx over dead outputs, streamed pairs), and
+ *   streamed pairs compute the same bits as whole batches. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -304,11 +306,62 @@ static void test_plan(void) {
   CHECK(L[2].run_act == MN_ACT_RELU && L[3].run_act == MN_ACT_NONE, "ReLU moved past an avgpool");
   CHECK(!L[3].dx_over_input, "avgpool writes over an output its ReLU still needs");
   CHECK(!L[2].dx_over_input && !L[4].dx_over_input, "dx over an input the layer reads");
+  CHECK(L[0].stream_rows == 2 && L[1].stream_rows == 0 && L[2].stream_rows == 0,
+        "streamed: conv %d, pool %d, conv before avgpool %d (want the first pair only)",
+        L[0].stream_rows, L[1].stream_rows, L[2].stream_rows);
+  mn_net_destroy(&net);
+}
+
+/* A conv + max pool pair streamed a few rows at a time (mn_layer.stream_rows) computes the
+ * same bits as the pair run on the whole batch, in training (the winners kept per row) and in
+ * evaluation: outputs, parameter gradients and the input gradient. 13 rows do not divide
+ * into the groups (5 and 10 rows here), so the last group is short. */
+static void test_streaming(void) {
+  enum { N = 13 };
+  const char *text = "[layer]\ntype = conv2d\nfilters = 8\nsize = 5\npadding = same\n"
+                     "activation = relu\n[layer]\ntype = maxpool\n"
+                     "[layer]\ntype = conv2d\nfilters = 16\nsize = 3\npadding = same\n"
+                     "activation = relu\n[layer]\ntype = maxpool\n"
+                     "[layer]\ntype = dense\nunits = 10\n";
+  mn_net net;
+  mn_err err;
+  CHECK(build(&net, text, (mn_shape){3, {1, 28, 28}}, 10, N, &err) == 0, "%s", err.msg);
+  CHECK(net.layers[0].stream_rows == 5 && net.layers[2].stream_rows == 10,
+        "rows per call: %d and %d (want 5 and 10: 128 KiB of each conv's output)",
+        net.layers[0].stream_rows, net.layers[2].stream_rows);
+  const size_t in = 28 * 28, out = 10;
+  float *x = malloc(N * in * sizeof(float));
+  for (size_t i = 0; i < N * in; i++) x[i] = (float)((i * 7919) % 101) / 50.0f - 1.0f;
+  float *y[2], *ye[2], *g[2], *dx[2];
+  for (int run = 0; run < 2; run++) {
+    y[run] = malloc(N * out * sizeof(float)), ye[run] = malloc(N * out * sizeof(float));
+    g[run] = malloc(net.nparams * sizeof(float)), dx[run] = malloc(N * in * sizeof(float));
+    mn_pass train = {.training = true}, eval = {.training = false};
+    memcpy(ye[run], mn_net_forward(&net, &eval, x, N), N * out * sizeof(float));
+    mn_net_zero_grads(&net);
+    memcpy(y[run], mn_net_forward(&net, &train, x, N), N * out * sizeof(float));
+    float *d = mn_net_output_grad(&net);
+    for (size_t i = 0; i < N * out; i++) d[i] = (float)((i * 31) % 17) / 8.0f - 1.0f;
+    mn_net_backward(&net, &train, x, N, dx[run]);
+    memcpy(g[run], net.grads, net.nparams * sizeof(float));
+    CHECK(mn_net_set_streaming(&net, false, &err) == 0, "%s", err.msg); /* the reference */
+  }
+  CHECK(net.layers[0].stream_rows == 0 && net.layers[2].stream_rows == 0, "streaming not off");
+  CHECK(memcmp(y[0], y[1], N * out * sizeof(float)) == 0, "training outputs differ");
+  CHECK(memcmp(ye[0], ye[1], N * out * sizeof(float)) == 0, "evaluation outputs differ");
+  CHECK(memcmp(g[0], g[1], net.nparams * sizeof(float)) == 0, "parameter gradients differ");
+  CHECK(memcmp(dx[0], dx[1], N * in * sizeof(float)) == 0, "input gradients differ");
+  size_t nonzero = 0;
+  for (size_t i = 0; i < net.nparams; i++) nonzero += g[0][i] != 0.0f;
+  CHECK(nonzero > net.nparams / 2, "only %zu of %zu gradients are nonzero", nonzero, net.nparams);
+  for (int run = 0; run < 2; run++) free(y[run]), free(ye[run]), free(g[run]), free(dx[run]);
+  free(x);
   mn_net_destroy(&net);
 }
 
 int main(void) {
   test_plan();
+  test_streaming();
   test_conv_forward_reference(2, 7, 6, 3, 3, 3, 1, "valid", 0, 0);
   test_conv_forward_reference(3, 9, 8, 2, 3, 2, 2, "same", 1, 0);
   test_conv_forward_reference(1, 6, 6, 4, 5, 5, 1, "same", 2, 2);

@@ -251,4 +251,5 @@ const mn_layer_ops mn_conv2d_ops = {
     .backward = conv_backward,
     .tensors = conv_tensors,
     .backward_skips_y = true,
+    .per_sample = true,
 };

@@ -143,6 +143,8 @@ static void pool_forward(mn_layer *l, const mn_pass *pass, const float *x, float
   const float inv = 1.0f / (float)(p->size * p->size);
   /* the winners are only needed by a backward pass, i.e. in training */
   void *argmax = p->max && pass->training ? p->argmax : NULL;
+  if (argmax) /* rows from pass->row0 on (a streamed call) */
+    argmax = (char *)argmax + (size_t)pass->row0 * out_len * (p->two ? 1 : sizeof(int32_t));
   if (p->max && p->two) {
     max2x2_forward(p, x, y, argmax, batch, in_len, out_len);
     return;
@@ -179,7 +181,7 @@ static void pool_backward(mn_layer *l, const mn_pass *pass, const float *x, cons
     float *dxn = dx + n * in_len;
     const float *dyn = dy + n * out_len;
     if (p->max && p->two) {
-      const uint8_t *code = (const uint8_t *)p->argmax + n * out_len;
+      const uint8_t *code = (const uint8_t *)p->argmax + (pass->row0 + n) * out_len;
       for (int ci = 0, o = 0; ci < p->c; ci++)
         for (int oh = 0; oh < p->oh; oh++)
           for (int ow = 0; ow < p->ow; ow++, o++) {
@@ -189,7 +191,7 @@ static void pool_backward(mn_layer *l, const mn_pass *pass, const float *x, cons
       continue;
     }
     if (p->max) {
-      const int32_t *arg = (const int32_t *)p->argmax + n * out_len;
+      const int32_t *arg = (const int32_t *)p->argmax + (pass->row0 + n) * out_len;
       for (size_t o = 0; o < out_len; o++) dxn[arg[o]] += dyn[o];
       continue;
     }
@@ -221,6 +223,7 @@ const mn_layer_ops mn_maxpool_ops = {
     .backward_skips_x = true,
     .backward_skips_y = true,
     .outputs_are_maxima = true,
+    .per_sample = true,
 };
 
 const mn_layer_ops mn_avgpool_ops = {
@@ -234,4 +237,5 @@ const mn_layer_ops mn_avgpool_ops = {
     .tensors = pool_tensors,
     .backward_skips_x = true,
     .backward_skips_y = true,
+    .per_sample = true,
 };
