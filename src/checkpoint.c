@@ -66,9 +66,11 @@ static hid_t open_or_create_group(hid_t loc, const char *name) {
 }
 
 /* Writes every layer's tensors of `buf` (laid out like the parameters, or like the state)
- * as /<root>/<layer>/<tensor><suffix>. */
-static int write_tensors(hid_t f, const char *root, const mn_net *net, const float *buf, bool state,
-                         const char *suffix) {
+ * as /<root>/<layer>/<tensor><suffix>. With `lend`, each tensor's pages are given back to
+ * the system once the image holds a copy, and *lent counts the tensors whose pages went:
+ * the image grows as the buffers shrink (restore() brings them back). */
+static int write_tensors(hid_t f, const char *root, const mn_net *net, float *buf, bool state,
+                         const char *suffix, bool lend, int *lent) {
   hid_t g = open_or_create_group(f, root);
   if (g < 0) return -1;
   int rc = 0;
@@ -87,13 +89,43 @@ static int write_tensors(hid_t f, const char *root, const mn_net *net, const flo
       if (!wanted(&t[j], state)) continue;
       char name[64];
       snprintf(name, sizeof name, "%s%s", t[j].name, suffix);
-      rc = mn_h5_write_array(lg, name, H5T_NATIVE_FLOAT, t[j].rank, t[j].dim,
-                             tensor_base(l, buf, state) + t[j].offset, false);
+      float *data = (float *)tensor_base(l, buf, state) + t[j].offset;
+      rc = mn_h5_write_array(lg, name, H5T_NATIVE_FLOAT, t[j].rank, t[j].dim, data, false);
+      if (rc == 0 && lend) {
+        size_t n = 1;
+        for (int k = 0; k < t[j].rank; k++) n *= t[j].dim[k];
+        mn_release_pages(data, n * sizeof(float));
+        ++*lent;
+      }
     }
     H5Gclose(lg);
   }
   H5Gclose(g);
   return rc;
+}
+
+/* Reads back the first `lent` tensors write_tensors lent, in the order it wrote them, from
+ * f (the image, or the file written from it). Returns how many are left to read. */
+static int restore(hid_t f, const char *root, const mn_net *net, float *buf, const char *suffix,
+                   int lent) {
+  for (int i = 0; i < net->nlayers && lent > 0; i++) {
+    const mn_layer *l = &net->layers[i];
+    mn_tensor_info t[16];
+    int nt = l->ops->tensors(l, t, 16);
+    for (int j = 0; j < nt && lent > 0; j++) {
+      if (!wanted(&t[j], false)) continue;
+      char name[256];
+      snprintf(name, sizeof name, "/%s/%s/%s%s", root, l->name, t[j].name, suffix);
+      hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+      herr_t rc = d < 0 ? -1
+                        : H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                                  (float *)tensor_base(l, buf, false) + t[j].offset);
+      if (d >= 0) H5Dclose(d);
+      if (rc < 0) return lent;
+      lent--;
+    }
+  }
+  return lent;
 }
 
 /* The core driver's memory, through HDF5's file image callbacks. The checkpoint is written
@@ -150,8 +182,40 @@ static herr_t image_free(void *ptr, H5FD_file_image_op_t op, void *udata) {
 static void *udata_copy(void *udata) { return udata; } /* one capture, shared by fapl copies */
 static herr_t udata_free(void *udata) { return 0; }
 
-static int save(const char *path, const mn_net *net, const mn_optimizer *opt,
-            const mn_ckpt_meta *meta, mn_err *err) {
+/* What a checkpoint copies out of the training state: the parameters, the layer state and
+ * each optimizer buffer (lent: whether write_tensors lends its pages). */
+typedef struct {
+  const char *root;
+  float *buf;
+  bool state, lent;
+  char suffix[32];
+} tensor_set;
+
+static int tensor_sets(const mn_net *net, const mn_optimizer *opt, tensor_set *sets) {
+  int n = 0;
+  sets[n++] = (tensor_set){"params", net->params, false, true, ""};
+  if (net->nstate > 0) sets[n++] = (tensor_set){"state", net->state, true, false, ""};
+  for (int b = 0; opt && b < opt->nbuf && b < 4; b++) {
+    sets[n] = (tensor_set){"optimizer", opt->buf[b], false, true, ""};
+    snprintf(sets[n++].suffix, sizeof sets[0].suffix, "_%s", opt->buf_name[b]);
+  }
+  return n;
+}
+
+/* Brings back every lent tensor from f and checks the bits against the hashes taken before
+ * lending; -1 (the training state is lost) if anything is missing or differs. */
+static int take_back(hid_t f, const mn_net *net, const mn_optimizer *opt, const tensor_set *sets,
+                     int nsets, const int *lent, uint64_t params_hash, uint64_t opt_hash) {
+  int missing = 0;
+  for (int k = 0; k < nsets; k++)
+    if (sets[k].lent)
+      missing += restore(f, sets[k].root, net, sets[k].buf, sets[k].suffix, lent[k]);
+  if (missing > 0) return -1;
+  return mn_net_param_hash(net) == params_hash && optimizer_hash(opt) == opt_hash ? 0 : -1;
+}
+
+static int save(const char *path, mn_net *net, mn_optimizer *opt, const mn_ckpt_meta *meta,
+                mn_err *err) {
   char tmp[1100];
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
   mn_h5_quiet();
@@ -160,7 +224,18 @@ static int save(const char *path, const mn_net *net, const mn_optimizer *opt,
    * with a half-closed file that crashes it at exit. The default (oldest) file format, because
    * HDF5 1.10's H5Fget_file_image leaves a stale superblock checksum in images of the newer
    * formats (HDF5 issue 1915). Its metadata carries no checksums, so the content hashes below
-   * cover what Fletcher32 on the arrays does not: every value and every attribute. */
+   * cover what Fletcher32 on the arrays does not: every value and every attribute.
+   *
+   * The image would double the memory of what it copies, the parameters and the optimizer's
+   * buffers (for a model on a node without room to spare, the checkpoint would be what runs
+   * out). So each tensor's pages are lent to it: given back to the system once the image
+   * holds the tensor, and read back (checked against the hashes taken first) from the file
+   * once it is written, or from the image if writing failed. */
+  char hash[32], sha[65];
+  const uint64_t params_hash = mn_net_param_hash(net), opt_hash = optimizer_hash(opt),
+                 whole_hash = model_hash(net, meta);
+  snprintf(hash, sizeof hash, "%016" PRIx64, params_hash);
+  mn_sha256_hex(net->params, net->nparams * sizeof(float), sha);
   core_image image = {NULL, 0};
   H5FD_file_image_callbacks_t callbacks = {image_malloc, image_memcpy, image_realloc, image_free,
                                            udata_copy,   udata_free,   &image};
@@ -170,16 +245,12 @@ static int save(const char *path, const mn_net *net, const mn_optimizer *opt,
   hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
   H5Pclose(fapl);
   if (f < 0) return mn_fail(err, "%s: cannot create checkpoint in memory", tmp);
-  int rc = write_tensors(f, "params", net, net->params, false, "");
-  if (rc == 0 && net->nstate > 0) rc = write_tensors(f, "state", net, net->state, true, "");
-  for (int b = 0; rc == 0 && opt && b < opt->nbuf; b++) {
-    char suffix[32];
-    snprintf(suffix, sizeof suffix, "_%s", opt->buf_name[b]);
-    rc = write_tensors(f, "optimizer", net, opt->buf[b], false, suffix);
-  }
-  char hash[32], sha[65];
-  snprintf(hash, sizeof hash, "%016" PRIx64, mn_net_param_hash(net));
-  mn_sha256_hex(net->params, net->nparams * sizeof(float), sha);
+  tensor_set sets[8];
+  int lent[8] = {0}, rc = 0;
+  const int nsets = tensor_sets(net, opt, sets);
+  for (int k = 0; k < nsets && rc == 0; k++)
+    rc = write_tensors(f, sets[k].root, net, sets[k].buf, sets[k].state, sets[k].suffix,
+                       sets[k].lent, &lent[k]);
   if (rc == 0)
     rc = mn_h5_write_attr_string(f, "format", "mpinet-checkpoint") |
          mn_h5_write_attr_long(f, "format_version", MN_CHECKPOINT_FORMAT) |
@@ -193,8 +264,8 @@ static int save(const char *path, const mn_net *net, const mn_optimizer *opt,
          mn_h5_write_attr_long(f, "nparams", (long long)net->nparams) |
          mn_h5_write_attr_string(f, "param_hash_fnv1a64", hash) |
          mn_h5_write_attr_string(f, "param_sha256", sha) |
-         write_hash(f, "model_hash_fnv1a64", model_hash(net, meta)) |
-         write_hash(f, "optimizer_hash_fnv1a64", optimizer_hash(opt)) |
+         write_hash(f, "model_hash_fnv1a64", whole_hash) |
+         write_hash(f, "optimizer_hash_fnv1a64", opt_hash) |
          mn_h5_write_attr_string(f, "config", meta->config_text ? meta->config_text : "") |
          mn_h5_write_attr_string(f, "data_path", meta->data_path ? meta->data_path : "");
   /* After a flush the core driver's memory holds the file, as H5Fget_file_image would copy
@@ -205,6 +276,7 @@ static int save(const char *path, const mn_net *net, const mn_optimizer *opt,
    * past that memory (unwritten space at its end reads as zeros), takes the copy. */
   static const unsigned char signature[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
   ssize_t size = -1;
+  bool written = false;
   if (rc == 0 && H5Fflush(f, H5F_SCOPE_GLOBAL) >= 0 && (size = H5Fget_file_image(f, NULL, 0)) > 0) {
     unsigned char *mem = image.mem, *copy = NULL, *out = NULL;
     if (mem && size >= 24 && (size_t)size <= image.len && memcmp(mem, signature, 8) == 0 &&
@@ -214,16 +286,36 @@ static int save(const char *path, const mn_net *net, const mn_optimizer *opt,
     } else if ((copy = malloc((size_t)size)) != NULL &&
                H5Fget_file_image(f, copy, (size_t)size) == size)
       out = copy;
-    if (out) {
-      rc = mn_write_bytes_atomic(path, out, (size_t)size, err);
-      free(copy);
-      H5Fclose(f);
-      return rc;
-    }
+    if (out)
+      written = (rc = mn_write_bytes_atomic(path, out, (size_t)size, err)) == 0;
+    else
+      rc = mn_fail(err, "%s: building the checkpoint failed (out of memory?)", tmp);
     free(copy);
+  } else if (rc == 0) {
+    rc = mn_fail(err, "%s: building the checkpoint failed (out of memory?)", tmp);
+  } else {
+    mn_fail(err, "%s: building the checkpoint failed", tmp);
   }
-  H5Fclose(f);
-  return mn_fail(err, "%s: building the checkpoint failed (out of memory?)", tmp);
+  /* the lent pages come back from the file just written (the image is freed first), else
+   * from the image */
+  int back = -1;
+  if (written) {
+    H5Fclose(f);
+    mn_err ignored;
+    f = mn_h5_open_read(path, &ignored);
+    if (f >= 0) back = take_back(f, net, opt, sets, nsets, lent, params_hash, opt_hash);
+    if (f >= 0) H5Fclose(f);
+    if (back != 0) unlink(path); /* it does not hold what was saved */
+  } else {
+    back = take_back(f, net, opt, sets, nsets, lent, params_hash, opt_hash);
+    H5Fclose(f);
+  }
+  if (back != 0)
+    return mn_fail(err,
+                   "%s: the parameters and optimizer state lent to the checkpoint did not "
+                   "come back intact: this run cannot go on",
+                   path);
+  return rc;
 }
 
 static int read_meta(hid_t f, const char *path, mn_ckpt_meta *meta, mn_err *err) {
@@ -335,8 +427,8 @@ static int load(const char *path, mn_net *net, mn_optimizer *opt, mn_ckpt_meta *
 
 /* The public entry points hold the HDF5 lock: a stream reader may be reading training data
  * on another thread (stream.h). */
-int mn_checkpoint_save(const char *path, const mn_net *net, const mn_optimizer *opt,
-                       const mn_ckpt_meta *meta, mn_err *err) {
+int mn_checkpoint_save(const char *path, mn_net *net, mn_optimizer *opt, const mn_ckpt_meta *meta,
+                       mn_err *err) {
   mn_h5_lock();
   int rc = save(path, net, opt, meta, err);
   mn_h5_unlock();

@@ -28,9 +28,12 @@ typedef struct {
   char *data_path;         /* owned, on load */
 } mn_ckpt_meta;
 
-/* opt may be NULL (no optimizer state saved). */
-int mn_checkpoint_save(const char *path, const mn_net *net, const mn_optimizer *opt,
-                       const mn_ckpt_meta *meta, mn_err *err);
+/* opt may be NULL (no optimizer state saved). The parameters' and the optimizer buffers'
+ * pages are lent to the file's in-memory image while it is built (so that saving does not
+ * add their size to the process's memory) and read back, checked, before it returns; should
+ * that ever fail, it says so and the training state is lost (the caller stops). */
+int mn_checkpoint_save(const char *path, mn_net *net, mn_optimizer *opt, const mn_ckpt_meta *meta,
+                       mn_err *err);
 /* Loads parameters and state (and the optimizer's buffers, if opt != NULL) into a network
  * built from the same config; names and shapes must match. Fills meta (free with
  * mn_ckpt_meta_free). */

@@ -1,4 +1,5 @@
 /* error.c: error messages that say where, and allocation that refuses overflowing sizes. */
+#define _DEFAULT_SOURCE /* madvise */
 #include "error.h"
 
 #include <stdarg.h>
@@ -6,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 int mn_fail(mn_err *err, const char *fmt, ...) {
   if (err) {
@@ -46,6 +49,15 @@ void *mn_alloc(size_t n, size_t size, const char *what, mn_err *err) {
   void *p = calloc(bytes ? bytes : 1, 1);
   if (!p) mn_fail(err, "%s: out of memory (%zu bytes)", what, bytes);
   return p;
+}
+
+void mn_release_pages(void *p, size_t bytes) {
+#ifdef MADV_DONTNEED
+  const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+  const uintptr_t lo = ((uintptr_t)p + page - 1) & ~(page - 1),
+                  hi = ((uintptr_t)p + bytes) & ~(page - 1);
+  if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+#endif
 }
 
 bool mn_first_rank_env(void) {

@@ -24,6 +24,9 @@ int mn_mul_size(size_t a, size_t b, size_t *out);
 
 /* malloc/calloc that report what they were for. */
 void *mn_alloc(size_t n, size_t size, const char *what, mn_err *err);
+/* Gives the whole pages inside [p, p + bytes) back to the system (madvise); they read as
+ * zeros when next touched. The memory stays allocated. */
+void mn_release_pages(void *p, size_t bytes);
 
 /* False in a process that an MPI launcher started as a rank other than 0 (Open MPI's,
  * PMIx's or PMI's rank variable): usage errors found before MPI_Init print once per job. */

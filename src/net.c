@@ -1,6 +1,5 @@
 /* net.c: building the layer list, the single parameter/gradient/state buffers, forward and
  * backward with the activations the network applies for every layer. */
-#define _DEFAULT_SOURCE /* madvise */
 #include "net.h"
 
 #include "hash.h"
@@ -10,8 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 /* Keys every layer type accepts: its activation and per-layer regularisation. */
 static int configure_common(mn_layer *l, mn_cfg_section *s, mn_err *err) {
@@ -295,28 +292,18 @@ void mn_net_backward(mn_net *net, const mn_pass *p, const float *x, int batch, f
   }
 }
 
-/* Whole pages of [p, p + bytes) back to the system; they read as zero when next touched. */
-static void release_pages(void *p, size_t bytes) {
-#ifdef MADV_DONTNEED
-  const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-  const uintptr_t lo = ((uintptr_t)p + page - 1) & ~(page - 1),
-                  hi = ((uintptr_t)p + bytes) & ~(page - 1);
-  if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
-#endif
-}
-
 void mn_net_release_buffers(mn_net *net, bool grads_are_zero, bool activations) {
-  if (grads_are_zero) release_pages(net->grads, net->nparams * sizeof(float));
+  if (grads_are_zero) mn_release_pages(net->grads, net->nparams * sizeof(float));
   size_t widest = 0;
   for (int i = 0; i < net->nlayers; i++) {
     const size_t n = (size_t)net->max_batch * mn_shape_count(net->layers[i].out);
     if (activations)
-      release_pages(net->acts[i], (size_t)mn_net_held_rows(net, i) *
-                                      mn_shape_count(net->layers[i].out) * sizeof(float));
+      mn_release_pages(net->acts[i], (size_t)mn_net_held_rows(net, i) *
+                                         mn_shape_count(net->layers[i].out) * sizeof(float));
     if (n > widest) widest = n;
   }
-  release_pages(net->dcur, widest * sizeof(float));
-  release_pages(net->dnext, widest * sizeof(float));
+  mn_release_pages(net->dcur, widest * sizeof(float));
+  mn_release_pages(net->dnext, widest * sizeof(float));
 }
 
 void mn_net_zero_grads(mn_net *net) {

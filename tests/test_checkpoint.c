@@ -1,6 +1,7 @@
 /* test_checkpoint.c: a checkpoint round-trips parameters and momentum bit-exactly with its
  * metadata; a truncated or bit-flipped file, or one of another model, is refused with a
- * message naming the file; a failed save leaves the earlier file untouched. */
+ * message naming the file; a failed save leaves the earlier file untouched; the pages a save
+ * lends to its image come back with the same bits. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,36 @@ static void flip_byte(const char *path, long offset) {
   fseek(f, offset, SEEK_SET);
   fputc(c ^ 0x5a, f);
   fclose(f);
+}
+
+/* Saving lends the parameters' and the momentum's pages to the checkpoint's image (a
+ * network large enough to have whole pages to lend): after a save, and after a save that
+ * fails (missing directory: the pages come back from the image), both hold the same bits. */
+static void lent_pages_come_back(const char *dir) {
+  mn_net net;
+  mn_err err;
+  CHECK(make_net(&net, 20000) == 0, "cannot build the network");
+  mn_net_init_params(&net, 5);
+  mn_optimizer opt = {.kind = MN_OPT_SGD, .momentum = 0.9};
+  CHECK(mn_optim_setup(&opt, &net, 32, 10, 1, &err) == 0, "%s", err.msg);
+  for (size_t i = 0; i < net.nparams; i++) opt.buf[0][i] = (float)i * 1e-4f - 1.0f;
+  const size_t bytes = net.nparams * sizeof(float);
+  float *params = malloc(bytes), *momentum = malloc(bytes);
+  memcpy(params, net.params, bytes), memcpy(momentum, opt.buf[0], bytes);
+  mn_ckpt_meta meta = {.step = 1, .config_text = "", .data_path = "d.h5"};
+  char path[600];
+  snprintf(path, sizeof path, "%s/big.h5", dir);
+  CHECK(mn_checkpoint_save(path, &net, &opt, &meta, &err) == 0, "%s", err.msg);
+  CHECK(memcmp(params, net.params, bytes) == 0 && memcmp(momentum, opt.buf[0], bytes) == 0,
+        "parameters or momentum changed by a save");
+  snprintf(path, sizeof path, "%s/missing/big.h5", dir);
+  CHECK(mn_checkpoint_save(path, &net, &opt, &meta, &err) != 0 && !strstr(err.msg, "lent"),
+        "save into a missing directory: %s", err.msg);
+  CHECK(memcmp(params, net.params, bytes) == 0 && memcmp(momentum, opt.buf[0], bytes) == 0,
+        "parameters or momentum changed by a failed save");
+  free(params), free(momentum);
+  mn_optim_free(&opt);
+  mn_net_destroy(&net);
 }
 
 /* FIPS 180-4 / NIST example vectors: one block, two blocks (the length spills), many. */
@@ -157,6 +188,7 @@ int main(void) {
   CHECK(mn_checkpoint_load(path, &b, &ob, &got, &err) == 0, "good file damaged: %s", err.msg);
   mn_ckpt_meta_free(&got);
 
+  lent_pages_come_back(dir);
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
   if (system(cmd) != 0) return 2;
   mn_optim_free(&oa), mn_optim_free(&ob);
