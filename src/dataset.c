@@ -1,4 +1,4 @@
-#define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE /* madvise */
 /* dataset.c: validating HDF5 dataset reader (whole split or a hyperslab of rows). */
 #include "dataset.h"
 
@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "h5util.h"
@@ -185,6 +186,23 @@ static hid_t reopen(const mn_split *meta, const char *why, mn_err *err) {
   return f;
 }
 
+void *mn_rows_alloc(size_t n, size_t size, const char *what, mn_err *err) {
+  enum { HUGE = 2 << 20 };
+  size_t bytes;
+  if (mn_mul_size(n, size, &bytes) != 0 || bytes < 4 * (size_t)HUGE)
+    return mn_alloc(n, size, what, err);
+  const size_t whole = (bytes + HUGE - 1) / HUGE * HUGE;
+  void *p = NULL;
+  if (posix_memalign(&p, HUGE, whole) != 0) {
+    mn_fail(err, "%s: out of memory (%zu bytes)", what, bytes);
+    return NULL;
+  }
+#ifdef MADV_HUGEPAGE
+  madvise(p, whole, MADV_HUGEPAGE);
+#endif
+  return p;
+}
+
 int mn_split_load(mn_split *s, const char *path, const char *split, size_t begin, size_t end,
                   mn_err *err) {
   memset(s, 0, sizeof *s);
@@ -211,7 +229,7 @@ int mn_split_load(mn_split *s, const char *path, const char *split, size_t begin
     mn_fail(err, "%s: /%s is too large", path, split);
     goto out;
   }
-  s->x = mn_alloc(values, s->info.x_is_u8 ? 1 : sizeof(float), "dataset", err);
+  s->x = mn_rows_alloc(values, s->info.x_is_u8 ? 1 : sizeof(float), "dataset", err);
   if (s->info.has_labels)
     s->labels = mn_alloc(s->n, sizeof(int32_t), "labels", err);
   else

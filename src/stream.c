@@ -129,7 +129,7 @@ int mn_stream_open(mn_stream *s, const char *path, const char *split, size_t beg
   for (int i = 0; i < 2; i++) {
     mn_stream_window *w = &s->win[i];
     w->data = s->meta; /* shapes and scaling; its own buffers */
-    w->data.x = mn_alloc(s->window_rows * s->meta.row_len, elem, "stream window", err);
+    w->data.x = mn_rows_alloc(s->window_rows * s->meta.row_len, elem, "stream window", err);
     w->data.labels = NULL;
     w->data.targets = NULL;
     if (s->meta.info.has_labels)
