@@ -13,6 +13,12 @@
 #include "fileutil.h"
 
 void mn_world_init(int *argc, char ***argv, mn_world *w) {
+  /* Open MPI's non-blocking allreduce (libnbc) picks its binomial tree for every in-place
+   * call, which is every gradient bucket: the whole buffer goes to rank 0, which adds it
+   * and sends it back, at any world size. Its ring splits the buffer, so that every rank
+   * adds a part and sends a part (measured at 2 ranks here, 0.94 MB in place: 113-121 us
+   * vs 225-255 us). Ring, then, unless the user chose. */
+  setenv("OMPI_MCA_coll_libnbc_iallreduce_algorithm", "1", 0);
   /* FUNNELED: the prefetch thread never calls MPI; only the main thread does. */
   int provided;
   MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
