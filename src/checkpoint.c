@@ -68,7 +68,7 @@ static hid_t open_or_create_group(hid_t loc, const char *name) {
 /* Writes every layer's tensors of `buf` (laid out like the parameters, or like the state)
  * as /<root>/<layer>/<tensor><suffix>. With `lend`, each tensor's pages are given back to
  * the system once the image holds a copy, and *lent counts the tensors whose pages went:
- * the image grows as the buffers shrink (restore() brings them back). */
+ * the image grows as the buffers shrink (take_back() brings them back). */
 static int write_tensors(hid_t f, const char *root, const mn_net *net, float *buf, bool state,
                          const char *suffix, bool lend, int *lent) {
   hid_t g = open_or_create_group(f, root);
@@ -104,28 +104,52 @@ static int write_tensors(hid_t f, const char *root, const mn_net *net, float *bu
   return rc;
 }
 
-/* Reads back the first `lent` tensors write_tensors lent, in the order it wrote them, from
- * f (the image, or the file written from it). Returns how many are left to read. */
-static int restore(hid_t f, const char *root, const mn_net *net, float *buf, const char *suffix,
-                   int lent) {
-  for (int i = 0; i < net->nlayers && lent > 0; i++) {
+/* Reads /<root>/<layer>/<tensor><suffix> into `buf`, laid out like the parameters (or the
+ * state), checking names and shapes against the model: every tensor, or (limit >= 0) the
+ * first `limit` in the order write_tensors wrote them. */
+static int read_tensors(hid_t f, const char *path, const char *root, const mn_net *net, float *buf,
+                        bool state, const char *suffix, int limit, mn_err *err) {
+  for (int i = 0; i < net->nlayers && limit != 0; i++) {
     const mn_layer *l = &net->layers[i];
     mn_tensor_info t[16];
     int nt = l->ops->tensors(l, t, 16);
-    for (int j = 0; j < nt && lent > 0; j++) {
-      if (!wanted(&t[j], false)) continue;
+    for (int j = 0; j < nt && limit != 0; j++) {
+      if (!wanted(&t[j], state)) continue;
+      if (limit > 0) limit--;
       char name[256];
       snprintf(name, sizeof name, "/%s/%s/%s%s", root, l->name, t[j].name, suffix);
+      if (!mn_h5_exists(f, name))
+        return mn_fail(err, "%s: no %s: the checkpoint is of a different model", path, name);
       hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
-      herr_t rc = d < 0 ? -1
-                        : H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT,
-                                  (float *)tensor_base(l, buf, false) + t[j].offset);
-      if (d >= 0) H5Dclose(d);
-      if (rc < 0) return lent;
-      lent--;
+      hid_t s = H5Dget_space(d);
+      hsize_t dims[8];
+      int rank = H5Sget_simple_extent_ndims(s);
+      H5Sget_simple_extent_dims(s, dims, NULL);
+      bool same = rank == t[j].rank;
+      for (int k = 0; same && k < rank; k++) same = dims[k] == t[j].dim[k];
+      int rc = 0;
+      if (!same) {
+        char have[128] = "(", want[128] = "(";
+        for (int k = 0; k < rank; k++)
+          snprintf(have + strlen(have), sizeof have - strlen(have), "%s%llu", k ? ", " : "",
+                   (unsigned long long)dims[k]);
+        for (int k = 0; k < t[j].rank; k++)
+          snprintf(want + strlen(want), sizeof want - strlen(want), "%s%zu", k ? ", " : "",
+                   t[j].dim[k]);
+        rc = mn_fail(err,
+                     "%s: %s has shape %s) but the model's is %s): the checkpoint is of "
+                     "a different model",
+                     path, name, have, want);
+      } else if (H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                         (float *)tensor_base(l, buf, state) + t[j].offset) < 0) {
+        rc = mn_fail(err, "%s: cannot read %s (checksum mismatch: corrupt file?)", path, name);
+      }
+      H5Sclose(s);
+      H5Dclose(d);
+      if (rc != 0) return rc;
     }
   }
-  return lent;
+  return 0;
 }
 
 /* The core driver's memory, through HDF5's file image callbacks. The checkpoint is written
@@ -204,13 +228,15 @@ static int tensor_sets(const mn_net *net, const mn_optimizer *opt, tensor_set *s
 
 /* Brings back every lent tensor from f and checks the bits against the hashes taken before
  * lending; -1 (the training state is lost) if anything is missing or differs. */
-static int take_back(hid_t f, const mn_net *net, const mn_optimizer *opt, const tensor_set *sets,
-                     int nsets, const int *lent, uint64_t params_hash, uint64_t opt_hash) {
-  int missing = 0;
+static int take_back(hid_t f, const char *path, const mn_net *net, const mn_optimizer *opt,
+                     const tensor_set *sets, int nsets, const int *lent, uint64_t params_hash,
+                     uint64_t opt_hash) {
+  mn_err ignored;
   for (int k = 0; k < nsets; k++)
-    if (sets[k].lent)
-      missing += restore(f, sets[k].root, net, sets[k].buf, sets[k].suffix, lent[k]);
-  if (missing > 0) return -1;
+    if (sets[k].lent && lent[k] > 0 &&
+        read_tensors(f, path, sets[k].root, net, sets[k].buf, false, sets[k].suffix, lent[k],
+                     &ignored) != 0)
+      return -1;
   return mn_net_param_hash(net) == params_hash && optimizer_hash(opt) == opt_hash ? 0 : -1;
 }
 
@@ -303,11 +329,11 @@ static int save(const char *path, mn_net *net, mn_optimizer *opt, const mn_ckpt_
     H5Fclose(f);
     mn_err ignored;
     f = mn_h5_open_read(path, &ignored);
-    if (f >= 0) back = take_back(f, net, opt, sets, nsets, lent, params_hash, opt_hash);
+    if (f >= 0) back = take_back(f, path, net, opt, sets, nsets, lent, params_hash, opt_hash);
     if (f >= 0) H5Fclose(f);
     if (back != 0) unlink(path); /* it does not hold what was saved */
   } else {
-    back = take_back(f, net, opt, sets, nsets, lent, params_hash, opt_hash);
+    back = take_back(f, path, net, opt, sets, nsets, lent, params_hash, opt_hash);
     H5Fclose(f);
   }
   if (back != 0)
@@ -357,64 +383,18 @@ void mn_ckpt_meta_free(mn_ckpt_meta *meta) {
   meta->config_text = meta->data_path = NULL;
 }
 
-static int read_tensors(hid_t f, const char *path, const char *root, mn_net *net, float *buf,
-                        bool state, const char *suffix, mn_err *err) {
-  for (int i = 0; i < net->nlayers; i++) {
-    const mn_layer *l = &net->layers[i];
-    mn_tensor_info t[16];
-    int nt = l->ops->tensors(l, t, 16);
-    for (int j = 0; j < nt; j++) {
-      if (!wanted(&t[j], state)) continue;
-      char name[256];
-      snprintf(name, sizeof name, "/%s/%s/%s%s", root, l->name, t[j].name, suffix);
-      if (!mn_h5_exists(f, name))
-        return mn_fail(err, "%s: no %s: the checkpoint is of a different model", path, name);
-      hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
-      hid_t s = H5Dget_space(d);
-      hsize_t dims[8];
-      int rank = H5Sget_simple_extent_ndims(s);
-      H5Sget_simple_extent_dims(s, dims, NULL);
-      bool same = rank == t[j].rank;
-      for (int k = 0; same && k < rank; k++) same = dims[k] == t[j].dim[k];
-      int rc = 0;
-      if (!same) {
-        char have[128] = "(", want[128] = "(";
-        for (int k = 0; k < rank; k++)
-          snprintf(have + strlen(have), sizeof have - strlen(have), "%s%llu", k ? ", " : "",
-                   (unsigned long long)dims[k]);
-        for (int k = 0; k < t[j].rank; k++)
-          snprintf(want + strlen(want), sizeof want - strlen(want), "%s%zu", k ? ", " : "",
-                   t[j].dim[k]);
-        rc = mn_fail(err,
-                     "%s: %s has shape %s) but the model's is %s): the checkpoint is of "
-                     "a different model",
-                     path, name, have, want);
-      } else if (H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT,
-                         (float *)tensor_base(l, buf, state) + t[j].offset) < 0) {
-        rc = mn_fail(err, "%s: cannot read %s (checksum mismatch: corrupt file?)", path, name);
-      }
-      H5Sclose(s);
-      H5Dclose(d);
-      if (rc != 0) return rc;
-    }
-  }
-  return 0;
-}
-
 static int load(const char *path, mn_net *net, mn_optimizer *opt, mn_ckpt_meta *meta,
                 mn_err *err) {
   mn_h5_quiet();
   hid_t f = mn_h5_open_read(path, err);
   if (f < 0) return -1;
   int rc = read_meta(f, path, meta, err);
-  if (rc == 0) rc = read_tensors(f, path, "params", net, net->params, false, "", err);
-  if (rc == 0 && net->nstate > 0)
-    rc = read_tensors(f, path, "state", net, net->state, true, "", err);
-  for (int b = 0; rc == 0 && opt && b < opt->nbuf; b++) {
-    char suffix[32];
-    snprintf(suffix, sizeof suffix, "_%s", opt->buf_name[b]);
-    rc = read_tensors(f, path, "optimizer", net, opt->buf[b], false, suffix, err);
-    if (rc != 0)
+  tensor_set sets[8];
+  const int nsets = tensor_sets(net, opt, sets);
+  for (int k = 0; k < nsets && rc == 0; k++) {
+    rc = read_tensors(f, path, sets[k].root, net, sets[k].buf, sets[k].state, sets[k].suffix, -1,
+                      err);
+    if (rc != 0 && strcmp(sets[k].root, "optimizer") == 0)
       mn_fail_prefix(err, "optimizer state (written with another [train] optimizer or "
                           "momentum setting?)");
   }
