@@ -386,7 +386,7 @@ static int train_loop(trainer *tr, long long step) {
         mn_net_zero_grads(net);
         skipped = true;
       }
-      if (!skipped) mn_optim_step(&tr->s.opt, net->params, net->grads, step);
+      if (!skipped) mn_optim_step(&tr->s.opt, net->params, net->grads, net->grads, step);
       double tf = MPI_Wtime();
       if (traced) trace_step(tr, step, ta, tb, tc, td, te, tf);
       if (tr->first_step_unix == 0.0) tr->first_step_unix = mn_unix_now();

@@ -106,59 +106,62 @@ static double global_norm(const float *g, size_t n) {
   return sqrt(sum);
 }
 
-/* Adds the L2 and L1 terms of each layer's coefficients to the gradient (not for AdamW's
- * decoupled decay, which is applied to the parameters instead). */
-static void add_regularisation(const mn_optimizer *opt, const float *p, float *g) {
-  for (int s = 0; s < opt->nsegs; s++) {
-    const mn_reg_segment *seg = &opt->segs[s];
-    const float l2 = opt->kind == MN_OPT_ADAMW ? 0.0f : seg->l2, l1 = seg->l1;
-    if (l2 == 0.0f && l1 == 0.0f) continue;
-    for (size_t i = seg->offset; i < seg->offset + seg->count; i++)
-      g[i] += l2 * p[i] + l1 * (float)((p[i] > 0.0f) - (p[i] < 0.0f));
-  }
+/* The gradient the update uses: clipped (c = 1 when not) and regularised (L2, L1); when the
+ * layer has no L2 or L1 nothing is added, not even 0 (which could turn -0 into +0). */
+static inline float grad_at(const float *g, const float *p, size_t i, float c, bool reg, float l2,
+                            float l1) {
+  if (!reg) return g[i] * c;
+  return g[i] * c + (l2 * p[i] + l1 * (float)((p[i] > 0.0f) - (p[i] < 0.0f)));
 }
 
-double mn_optim_step(mn_optimizer *opt, float *params, float *grads, long step) {
-  const size_t n = opt->n;
+double mn_optim_step(mn_optimizer *opt, float *params, const float *grads, float *zero, long step) {
   const float lr = (float)mn_optim_lr(opt, step);
   /* the norm costs a pass over every gradient: only when clipping needs it */
-  double norm = opt->clip_norm > 0.0 ? global_norm(grads, n) : NAN;
-  if (opt->clip_norm > 0.0 && norm > opt->clip_norm) {
-    const float c = (float)(opt->clip_norm / (norm + 1e-6));
-    for (size_t i = 0; i < n; i++) grads[i] *= c;
-  }
-  add_regularisation(opt, params, grads);
-  if (opt->kind == MN_OPT_SGD) {
-    const float mu = (float)opt->momentum;
-    float *v = opt->buf[0];
-    if (!v) {
-      for (size_t i = 0; i < n; i++) params[i] -= lr * grads[i], grads[i] = 0.0f;
-    } else {
-      for (size_t i = 0; i < n; i++) {
-        v[i] = mu * v[i] + grads[i];
-        params[i] -= lr * (opt->nesterov ? grads[i] + mu * v[i] : v[i]);
-        grads[i] = 0.0f;
-      }
-    }
-    return norm;
-  }
+  double norm = opt->clip_norm > 0.0 ? global_norm(grads, opt->n) : NAN;
+  const bool clip = opt->clip_norm > 0.0 && norm > opt->clip_norm;
+  const float c = clip ? (float)(opt->clip_norm / (norm + 1e-6)) : 1.0f;
   /* Adam / AdamW with bias correction; t counts from 1 */
   const double t = (double)step + 1.0;
   const float b1 = (float)opt->beta1, b2 = (float)opt->beta2, eps = (float)opt->eps;
   const float c1 = (float)(1.0 / (1.0 - pow(opt->beta1, t)));
   const float c2 = (float)(1.0 / (1.0 - pow(opt->beta2, t)));
-  float *m = opt->buf[0], *v = opt->buf[1];
-  if (opt->kind == MN_OPT_ADAMW)
-    for (int s = 0; s < opt->nsegs; s++) {
-      const float decay = 1.0f - lr * opt->segs[s].l2;
-      for (size_t i = opt->segs[s].offset; i < opt->segs[s].offset + opt->segs[s].count; i++)
-        params[i] *= decay;
+  const float mu = (float)opt->momentum;
+  const bool sgd = opt->kind == MN_OPT_SGD;
+  /* one layer at a time: its L2 and L1 terms (AdamW: decoupled decay of the parameters
+   * instead) are added to each gradient as it is read */
+  for (int s = 0; s < opt->nsegs; s++) {
+    const mn_reg_segment *seg = &opt->segs[s];
+    const size_t lo = seg->offset, hi = seg->offset + seg->count;
+    const float l2 = opt->kind == MN_OPT_ADAMW ? 0.0f : seg->l2, l1 = seg->l1;
+    const bool reg = l2 != 0.0f || l1 != 0.0f;
+    float *p = params, *z = zero;
+    if (opt->kind == MN_OPT_ADAMW) {
+      const float decay = 1.0f - lr * seg->l2;
+      for (size_t i = lo; i < hi; i++) p[i] *= decay;
     }
-  for (size_t i = 0; i < n; i++) {
-    m[i] = b1 * m[i] + (1.0f - b1) * grads[i];
-    v[i] = b2 * v[i] + (1.0f - b2) * grads[i] * grads[i];
-    params[i] -= lr * (m[i] * c1) / (sqrtf(v[i] * c2) + eps);
-    grads[i] = 0.0f;
+    if (sgd && !opt->buf[0]) {
+      for (size_t i = lo; i < hi; i++) {
+        const float g = grad_at(grads, p, i, c, reg, l2, l1);
+        p[i] -= lr * g, z[i] = 0.0f;
+      }
+    } else if (sgd) {
+      float *v = opt->buf[0];
+      for (size_t i = lo; i < hi; i++) {
+        const float g = grad_at(grads, p, i, c, reg, l2, l1);
+        v[i] = mu * v[i] + g;
+        p[i] -= lr * (opt->nesterov ? g + mu * v[i] : v[i]);
+        z[i] = 0.0f;
+      }
+    } else {
+      float *m = opt->buf[0], *v = opt->buf[1];
+      for (size_t i = lo; i < hi; i++) {
+        const float g = grad_at(grads, p, i, c, reg, l2, l1);
+        m[i] = b1 * m[i] + (1.0f - b1) * g;
+        v[i] = b2 * v[i] + (1.0f - b2) * g * g;
+        p[i] -= lr * (m[i] * c1) / (sqrtf(v[i] * c2) + eps);
+        z[i] = 0.0f;
+      }
+    }
   }
   return norm;
 }

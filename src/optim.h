@@ -60,9 +60,11 @@ int mn_optim_setup(mn_optimizer *opt, const mn_net *net, long global_batch, long
 void mn_optim_free(mn_optimizer *opt);
 /* The learning rate used for the update at global step `step` (0-based). */
 double mn_optim_lr(const mn_optimizer *opt, long step);
-/* Applies one update and leaves the gradients zeroed for the next backward to accumulate
- * into (the same pass over memory, instead of a separate memset). Returns the global
+/* Applies one update with the averaged `grads` (read only) and zeroes `zero`, the buffer the
+ * next backward accumulates into, in the same pass over memory (instead of a separate
+ * memset). The two may be the same buffer; they differ when the gradients were averaged
+ * into a buffer shared by the ranks of a node (mpi/node_reduce.h). Returns the global
  * gradient norm before clipping (NaN when clipping is off: the norm is then not computed). */
-double mn_optim_step(mn_optimizer *opt, float *params, float *grads, long step);
+double mn_optim_step(mn_optimizer *opt, float *params, const float *grads, float *zero, long step);
 
 #endif

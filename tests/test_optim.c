@@ -40,7 +40,7 @@ static void run(const char *train_text, int steps, float *p_out) {
   for (int i = 0; i < 4; i++) net.params[i] = 1.0f;
   for (int s = 0; s < steps; s++) {
     for (int i = 0; i < 4; i++) g[i] = A[i] * net.params[i];
-    mn_optim_step(&opt, net.params, g, s);
+    mn_optim_step(&opt, net.params, g, g, s);
   }
   memcpy(p_out, net.params, sizeof(float) * 4);
   mn_optim_free(&opt);
