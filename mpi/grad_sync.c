@@ -27,6 +27,15 @@ void mn_grad_sync_init(mn_grad_sync *s, const mn_world *w, float *buf, size_t n,
   for (size_t at = 0; at < n; at += bucket_floats) s->bounds[s->nbuckets++] = at;
   s->bounds[s->nbuckets] = n;
   s->posted = 0;
+  s->node = NULL;
+}
+
+void mn_grad_sync_use_node(mn_grad_sync *s, mn_node_reduce *node) {
+  s->node = node;
+  s->overlap = true;
+  s->bucket_floats = s->n;
+  s->nbuckets = 1;
+  s->bounds[0] = 0, s->bounds[1] = s->n;
 }
 
 static void post(mn_grad_sync *s, int b) {
@@ -56,6 +65,10 @@ void mn_grad_sync_scan_rest(mn_grad_sync *s) { scan(s, s->check); }
 void mn_grad_sync_ready(void *user, size_t upto) {
   mn_grad_sync *s = user;
   scan(s, upto);
+  if (s->node) {
+    mn_node_reduce_ready(s->node, upto);
+    return;
+  }
   if (!s->overlap || s->w->size == 1) return;
   /* the last bucket also holds the tail flags: it waits for finish() */
   while (s->posted < s->nbuckets - 1 && s->bounds[s->posted + 1] <= upto) post(s, s->posted++);
@@ -76,6 +89,12 @@ void mn_grad_sync_finish(mn_grad_sync *s) {
   scan(s, s->check);
   s->timed = 0;
   if (s->w->size == 1) return;
+  if (s->node) {
+    const double t0 = s->timing ? MPI_Wtime() : 0.0;
+    mn_node_reduce_finish(s->node);
+    if (s->timing) s->posted_at[0] = t0, s->done_at[0] = MPI_Wtime(), s->timed = 1;
+    return;
+  }
   if (!s->overlap) {
     const double t0 = s->timing ? MPI_Wtime() : 0.0;
     mn_grad_allreduce(s->w, s->buf, s->n);

@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "node_reduce.h"
 #include "world.h"
 
 #define MN_MAX_BUCKETS 4096
@@ -38,10 +39,18 @@ typedef struct {
   double posted_at[MN_MAX_BUCKETS], done_at[MN_MAX_BUCKETS];
   size_t bounds[MN_MAX_BUCKETS + 1];
   MPI_Request req[MN_MAX_BUCKETS];
+  mn_node_reduce *node; /* not NULL: summed in the node's shared memory instead (one bucket) */
 } mn_grad_sync;
 
 void mn_grad_sync_init(mn_grad_sync *s, const mn_world *w, float *buf, size_t n,
                        size_t check, size_t bucket_floats, bool overlap);
+/* Sums through `node` from now on: buf must be the node's segment of this rank. */
+void mn_grad_sync_use_node(mn_grad_sync *s, mn_node_reduce *node);
+/* Where the sum is after mn_grad_sync_finish: buf itself, or the node's shared result
+ * (read only: every rank of the node reads it). */
+static inline const float *mn_grad_sync_sum(const mn_grad_sync *s) {
+  return s->node ? s->node->result : s->buf;
+}
 /* Before backward. */
 void mn_grad_sync_begin(mn_grad_sync *s);
 /* mn_pass.grads_ready: gradients [0, upto) are final. */

@@ -42,9 +42,11 @@ int mn_job_settings(mn_config *cfg, mn_settings *s, mn_err *err) {
   const char *bucket;
   static const char *const prefetch_names[] = {"false", "true", "auto", NULL};
   static const char *const nonfinite_names[] = {"stop", "skip", NULL};
-  int nonfinite;
+  static const char *const allreduce_names[] = {"auto", "node", "mpi", NULL};
+  int nonfinite, allreduce;
   if (mn_cfg_choice(data, "prefetch", prefetch_names, 2, &s->prefetch, err) != 0 ||
       mn_cfg_double(data, "memory_mb", 0.0, 0.0, 1e9, &s->memory_mb, err) != 0 ||
+      mn_cfg_choice(train, "allreduce", allreduce_names, 0, &allreduce, err) != 0 ||
       mn_cfg_bool(train, "overlap", true, &s->overlap, err) != 0 ||
       mn_cfg_string(train, "bucket_mb", "auto", &bucket, err) != 0 ||
       mn_cfg_int(train, "threads", 0, 0, 1024, &s->threads, err) != 0 ||
@@ -76,6 +78,7 @@ int mn_job_settings(mn_config *cfg, mn_settings *s, mn_err *err) {
     }
   }
   s->skip_nonfinite = nonfinite == 1;
+  s->allreduce = (mn_allreduce_mode)allreduce;
   s->shuffle = (mn_shuffle_mode)shuffle;
   s->loss = (mn_loss_kind)loss;
   s->progress = (mn_progress)progress;

@@ -13,6 +13,13 @@
 
 typedef enum { MN_PROGRESS_AUTO, MN_PROGRESS_BAR, MN_PROGRESS_LINES } mn_progress;
 
+/* [train] allreduce: how gradients are summed across ranks */
+typedef enum {
+  MN_ALLREDUCE_AUTO, /* in the node's shared memory when every rank is on one node, else MPI */
+  MN_ALLREDUCE_NODE, /* in shared memory, or fail saying why not */
+  MN_ALLREDUCE_MPI,  /* MPI_Iallreduce buckets (bucket_mb, overlap) */
+} mn_allreduce_mode;
+
 typedef struct {
   const char *data_path;
   mn_shuffle_mode shuffle;
@@ -25,6 +32,7 @@ typedef struct {
                        mode streams a larger shard from the file, stream.h) */
   int prefetch;     /* [data] prefetch: assemble the next batch on a thread: 0 false, 1 true,
                        2 auto = only when this node has a core to spare for the thread */
+  mn_allreduce_mode allreduce; /* [train] allreduce */
   bool overlap;     /* [train] overlap: all-reduce gradient buckets during backward */
   double bucket_mb; /* [train] bucket_mb: 0 = auto (timed at start-up) */
   long threads;     /* [train] threads: BLAS threads per rank, 0 = OPENBLAS_NUM_THREADS or 1 */

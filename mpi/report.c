@@ -152,12 +152,12 @@ int mn_trainer_report(trainer *tr, long long epoch, long long step, const train_
     for (int i = 0; i < PHASES; i++)
       fprintf(tr->metrics, "\"time_%s_s\": %.4f, ", phase_names[i], sum[6 + i] / tr->w.size);
     fprintf(tr->metrics,
-            "\"peak_rss_mb\": %.1f, \"bucket_mb\": %.3f, \"overlap\": %s, "
+            "\"peak_rss_mb\": %.1f, \"allreduce\": \"%s\", \"bucket_mb\": %.3f, \"overlap\": %s, "
             "\"prefetch\": %s, \"first_step_unix\": %.3f, \"skipped_steps\": %lld, "
             "\"rss_mb\": %.1f, \"open_fds\": %.0f, \"hdf5_objects\": %.0f}\n",
-            rss, (double)tr->sync.bucket_floats * 4 / 1e6, tr->s.overlap ? "true" : "false",
-            tr->s.prefetch ? "true" : "false", tr->first_step_unix, tr->skipped_steps, held[0],
-            held[1], held[2]);
+            rss, tr->sync.node ? "node" : "mpi", (double)tr->sync.bucket_floats * 4 / 1e6,
+            tr->s.overlap ? "true" : "false", tr->s.prefetch ? "true" : "false",
+            tr->first_step_unix, tr->skipped_steps, held[0], held[1], held[2]);
     fflush(tr->metrics);
   }
   return 0;

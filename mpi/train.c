@@ -164,7 +164,7 @@ static int save_checkpoint(trainer *tr, long long step, long long epoch) {
                          .world_size = tr->w.size,
                          .config_text = tr->config_text,
                          .data_path = (char *)tr->s.data_path,
-                         .bucket_floats = (long long)tr->sync.bucket_floats,
+                         .bucket_floats = tr->sync.node ? 0 : (long long)tr->sync.bucket_floats,
                          .grad_overlap = tr->sync.overlap};
     /* the checkpoint's image takes their place; between steps the optimizer has zeroed
      * every gradient (reproducible mode's buffers are its own: left alone) */
@@ -354,7 +354,8 @@ static int train_loop(trainer *tr, long long step) {
       mn_watchdog_phase(MN_PHASE_OPTIMIZER, step);
       /* every rank read the same records, so all take the same decisions at this step */
       mn_record_verdict v;
-      mn_record_read(net->grads + net->nparams, tr->w.size, &v);
+      const float *sum = mn_grad_sync_sum(&tr->sync);
+      mn_record_read(sum + net->nparams, tr->w.size, &v);
       if (repro) /* the global batch's loss, identical on every rank */
         mn_trainer_repro_apply(tr, v.loss_ranks + v.grad_ranks == 0, &st);
       if (v.desync_ranks > 0) {
@@ -386,7 +387,7 @@ static int train_loop(trainer *tr, long long step) {
         mn_net_zero_grads(net);
         skipped = true;
       }
-      if (!skipped) mn_optim_step(&tr->s.opt, net->params, net->grads, net->grads, step);
+      if (!skipped) mn_optim_step(&tr->s.opt, net->params, sum, net->grads, step);
       double tf = MPI_Wtime();
       if (traced) trace_step(tr, step, ta, tb, tc, td, te, tf);
       if (tr->first_step_unix == 0.0) tr->first_step_unix = mn_unix_now();
@@ -630,6 +631,10 @@ static void teardown(trainer *tr) {
   free(tr->ex), free(tr->ey), free(tr->et), free(tr->config_text);
   mn_optim_free(&tr->s.opt);
   mn_repro_free(&tr->repro, &tr->net);
+  if (tr->own_grads) { /* collective, like everything that reaches teardown */
+    mn_net_bind_grads(&tr->net, tr->own_grads);
+    mn_node_reduce_free(&tr->node);
+  }
   mn_net_destroy(&tr->net);
   mn_sampler_free(&tr->sampler);
   mn_split_free(&tr->train);
@@ -670,12 +675,17 @@ static void describe(const trainer *tr) {
   if (tr->s.reproducible && tr->repro.defer)
     printf("reproducible: dense layers on the fixed-sum GEMM; their weight gradients are "
            "computed once per step, as the rank's subtree of the micro-batches' sums\n");
-  if (!tr->s.reproducible)
-    printf("gradient sync: %d bucket%s of %.2f MB, overlap %s%s; prefetch %s\n", tr->sync.nbuckets,
-           tr->sync.nbuckets > 1 ? "s" : "", (double)tr->sync.bucket_floats * 4 / 1e6,
-           tr->s.overlap ? "on" : "off",
+  if (tr->sync.node)
+    printf("gradient sync: summed in shared memory by the node's %d ranks, %zu chunks of %zu KB "
+           "added by whichever rank is free; prefetch %s\n",
+           tr->node.size, tr->node.nchunks, tr->node.chunk * sizeof(float) / 1024, prefetch);
+  else if (!tr->s.reproducible)
+    printf("gradient sync: %d bucket%s of %.2f MB, overlap %s%s%s%s; prefetch %s\n",
+           tr->sync.nbuckets, tr->sync.nbuckets > 1 ? "s" : "",
+           (double)tr->sync.bucket_floats * 4 / 1e6, tr->s.overlap ? "on" : "off",
            tr->tune_candidates ? " (fastest of the configurations timed at start-up)" : "",
-           prefetch);
+           tr->w.size > 1 && tr->node_why ? ", MPI: not in shared memory because " : "",
+           tr->w.size > 1 && tr->node_why ? tr->node_why : "", prefetch);
   printf("batch %ld global (%d per rank), %ld steps/epoch, %ld epochs, %s lr %g (%s), run dir "
          "%s\n",
          tr->s.batch, tr->sampler.local_batch, tr->sampler.steps_per_epoch, tr->s.epochs,

@@ -8,7 +8,7 @@ N=${1:-2}
 make_blobs "$WORK/d.h5" --train 960 --test 96 --features 16 --classes 4
 write_mlp_config "$WORK/job.ini" "$WORK/d.h5" "$WORK/run"
 run_mpi "$N" train "$WORK/job.ini" --set train.timeline_steps=6 --set train.epochs=1 \
-  --set train.bucket_mb=0.004 > "$WORK/log.txt"
+  --set train.bucket_mb=0.004 --set train.allreduce=mpi > "$WORK/log.txt"
 grep -q "timeline: $WORK/run/timeline.json" "$WORK/log.txt" || fail "no timeline line"
 /usr/bin/python3 - "$WORK/run/timeline.json" "$N" <<'PY'
 import json, sys

@@ -5,7 +5,8 @@
 #   MODELS="mlp cnn" jobs/bench/run.sh   (a subset of: mlp wide-mlp cnn)
 #
 # For the MLP, the wide MLP and the CNN of jobs/bench/*.ini it measures mpinet at 1 and 2
-# ranks (and at 2 ranks with overlap / prefetch switched off, to show what they buy; and at 1
+# ranks (and at 2 ranks with MPI buckets instead of the node's shared memory, with and
+# without overlap, and with prefetch off, to show what each buys; and at 1
 # rank streaming its data from the file under data.memory_mb = 8, for memory; and, as the
 # "ceiling", two independent 1-rank runs at half the batch side by side: 2 ranks with free
 # communication), and
@@ -49,7 +50,8 @@ declare -A TORCH_STEPS=([mlp]=1500 [wide-mlp]=150 [cnn]=40)
 mpinet_run() {
   local model=$1 ranks=$2 variant=$3 extra=()
   case $variant in
-  no-overlap) extra=(--set train.overlap=false) ;;
+  mpi) extra=(--set train.allreduce=mpi) ;; # MPI buckets instead of the node's shared memory
+  mpi-no-overlap) extra=(--set train.allreduce=mpi --set train.overlap=false) ;;
   no-prefetch) extra=(--set data.prefetch=false) ;;
   stream) extra=(--set data.shuffle=shard --set data.memory_mb=8) ;; # rows from the file
   esac
@@ -113,7 +115,7 @@ ceiling_run() {
 }
 
 for model in ${MODELS:-mlp wide-mlp cnn}; do
-  for config in "1 default" "1 stream" "2 default" "2 no-overlap" "2 no-prefetch"; do
+  for config in "1 default" "1 stream" "2 default" "2 mpi" "2 mpi-no-overlap" "2 no-prefetch"; do
     set -- $config
     for rep in $(seq "$REPS"); do mpinet_run "$model" "$1" "$2"; done | tee -a "$results"
   done
@@ -171,6 +173,6 @@ awk '
       if (t1 > 0 && ("mpinet|" mo "|1|stream") in m) printf ", \"torch_rss_over_mpinet_stream_rss\": %.2f, \"stream_over_memory\": %.3f", med(rss, "pytorch|" mo "|1|default", n["pytorch|" mo "|1|default"]) / med(rss, "mpinet|" mo "|1|stream", n["mpinet|" mo "|1|stream"]), m["mpinet|" mo "|1|stream"] / a1
       c2 = m["ceiling|" mo "|2|default"]
       if (c2 > 0) printf ", \"ceiling2_over_mpinet1\": %.3f, \"mpinet2_over_ceiling2\": %.3f", c2 / a1, a2 / c2
-      printf ", \"overlap_gain\": %.3f, \"prefetch_gain\": %.3f}\n", a2 / m["mpinet|" mo "|2|no-overlap"], a2 / m["mpinet|" mo "|2|no-prefetch"]
+      printf ", \"node_gain\": %.3f, \"overlap_gain\": %.3f, \"prefetch_gain\": %.3f}\n", a2 / m["mpinet|" mo "|2|mpi"], m["mpinet|" mo "|2|mpi"] / m["mpinet|" mo "|2|mpi-no-overlap"], a2 / m["mpinet|" mo "|2|no-prefetch"]
     }
   }' "$results"

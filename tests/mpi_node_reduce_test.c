@@ -1,0 +1,81 @@
+/* mpi_node_reduce_test.c: mn_node_reduce sums the ranks' segments in rank order, bit for bit,
+ * whoever adds which chunk, over many reductions in a row.
+ *
+ * Each rank writes its segment in pieces, publishing each (as backward does), with a delay
+ * that depends on the rank and the round, so that in some rounds one rank is late and the
+ * others add nearly every chunk, and in others all race for them. After every reduction all
+ * ranks compare the result with ((s0 + s1) + s2) + ... computed locally from the values
+ * every rank can rebuild, and then overwrite their segments at once for the next round: a
+ * chunk added from a segment already overwritten, or added twice, or not at all, shows.
+ * Values of mixed magnitudes make the order of additions show in the last bits; at 3+
+ * ranks some element must differ from s0 + (s1 + s2), or the test could not tell. */
+#define _DEFAULT_SOURCE /* usleep */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "node_reduce.h"
+#include "rng.h"
+
+static float value(int rank, size_t i, int round) {
+  const uint64_t stream = (uint64_t)round * 64 + (uint64_t)rank;
+  const float u = mn_rng_uniform(11, stream, i) - 0.5f;
+  return u * (float)(1u << mn_rng_below(11, 1000 + stream, i, 20));
+}
+
+int main(int argc, char **argv) {
+  mn_world w;
+  mn_world_init(&argc, &argv, &w);
+  static const size_t sizes[] = {1, 17, 16384, 16385, 100003};
+  static const size_t chunks[] = {16, 1000, 16384};
+  const int rounds = 12;
+  int failed = 0;
+  size_t order_shows = 0;
+  for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++)
+    for (size_t ci = 0; ci < sizeof chunks / sizeof *chunks; ci++) {
+      const size_t n = sizes[si];
+      const char *why;
+      if (!mn_node_reduce_possible(&w, n, &why)) mn_world_abort(&w, "no shared memory: %s", why);
+      mn_node_reduce r;
+      mn_err err;
+      if (mn_node_reduce_init(&r, &w, n, chunks[ci], &err) != 0) mn_world_abort(&w, "%s", err.msg);
+      float *own = mn_node_reduce_own(&r);
+      for (int round = 0; round < rounds; round++) {
+        const int late = round % (w.size + 1); /* == size: nobody is late */
+        const size_t pieces = 1 + (size_t)(round % 4);
+        for (size_t p = 0; p < pieces; p++) {
+          const size_t lo = n * p / pieces, hi = n * (p + 1) / pieces;
+          for (size_t i = lo; i < hi; i++) own[i] = value(w.rank, i, round);
+          if (w.rank == late) usleep(2000);
+          mn_node_reduce_ready(&r, hi);
+        }
+        mn_node_reduce_finish(&r);
+        for (size_t i = 0; i < n; i++) {
+          float want = value(0, i, round) + value(1, i, round);
+          for (int q = 2; q < w.size; q++) want += value(q, i, round);
+          if (memcmp(&want, &r.result[i], sizeof want) != 0 && failed++ < 5)
+            fprintf(stderr, "rank %d, n %zu, chunk %zu, round %d, element %zu: %.9g, want %.9g\n",
+                    w.rank, n, chunks[ci], round, i, (double)r.result[i], (double)want);
+          if (w.size >= 3) {
+            float other = 0.0f;
+            for (int q = w.size - 1; q >= 1; q--) other += value(q, i, round);
+            order_shows += other + value(0, i, round) != want;
+          }
+        }
+      }
+      mn_node_reduce_free(&r);
+    }
+  int any;
+  MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, w.comm);
+  if (w.size >= 3 && order_shows == 0) {
+    fprintf(stderr, "rank %d: no element shows the order of the additions\n", w.rank);
+    any = 1;
+  }
+  if (w.rank == 0)
+    printf("%s: %d ranks, %d rounds for each of %zu sizes x %zu chunk sizes\n",
+           any ? "FAILED" : "ok", w.size, rounds, sizeof sizes / sizeof *sizes,
+           sizeof chunks / sizeof *chunks);
+  mn_world_finalize();
+  return any ? 1 : 0;
+}
