@@ -9,6 +9,8 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "clones.h"
+
 /* One cache line per counter: ranks spinning on one must not slow the writers of another. */
 typedef struct {
   _Atomic uint64_t v;
@@ -121,7 +123,7 @@ void mn_node_reduce_free(mn_node_reduce *r) {
 
 /* Chunk c of the sum: the segments added in rank order, so the bits do not depend on which
  * rank adds it. */
-static void add_chunk(const mn_node_reduce *r, size_t c) {
+MN_CLONES static void add_chunk(const mn_node_reduce *r, size_t c) {
   const size_t lo = c * r->chunk, len = (lo + r->chunk < r->n ? lo + r->chunk : r->n) - lo;
   float *restrict out = r->result + lo;
   const float *restrict a = r->seg[0] + lo, *restrict b = r->seg[1] + lo;

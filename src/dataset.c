@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
+#include "clones.h"
 #include "h5util.h"
 
 /* Checks that /split/x and /split/y exist with compatible shapes and types. */
@@ -334,6 +335,7 @@ void mn_split_free(mn_split *s) {
   s->targets = NULL;
 }
 
+MN_CLONES
 void mn_split_gather(const mn_split *s, const uint32_t *rows, int count, float *x, int32_t *labels,
                      float *targets) {
   const size_t len = s->row_len, row_bytes = len * (s->info.x_is_u8 ? 1 : sizeof(float));

@@ -5,6 +5,8 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "clones.h"
+
 const char *const mn_optimizer_names[] = {"sgd", "adam", "adamw", NULL};
 const char *const mn_schedule_names[] = {"constant", "step", "cosine", NULL};
 
@@ -114,6 +116,7 @@ static inline float grad_at(const float *g, const float *p, size_t i, float c, b
   return g[i] * c + (l2 * p[i] + l1 * (float)((p[i] > 0.0f) - (p[i] < 0.0f)));
 }
 
+MN_CLONES
 double mn_optim_step(mn_optimizer *opt, float *params, const float *grads, float *zero, long step) {
   const float lr = (float)mn_optim_lr(opt, step);
   /* the norm costs a pass over every gradient: only when clipping needs it */
