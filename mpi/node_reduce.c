@@ -2,6 +2,7 @@
 #define _GNU_SOURCE /* sched_yield */
 #include "node_reduce.h"
 
+#include <limits.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -18,7 +19,7 @@ typedef struct {
 } line;
 
 struct mn_node_ctl {
-  line next, done;
+  line next, done, xdone;
   line ready[]; /* one per rank */
 };
 
@@ -40,19 +41,38 @@ static size_t window_bytes(size_t n, int size, size_t *ctl_bytes, size_t *seg_by
   return *ctl_bytes + (size_t)(size + 1) * *seg_bytes + page; /* + page: to align the base */
 }
 
+/* The ranks of this rank's node (or of the test hook's group). */
+static MPI_Comm node_comm(const mn_world *w) {
+  MPI_Comm comm;
+  const char *k = getenv("MPINET_TEST_NODE_RANKS");
+  if (k && atoi(k) > 0)
+    MPI_Comm_split(w->comm, w->rank / atoi(k), w->rank, &comm);
+  else
+    MPI_Comm_split_type(w->comm, MPI_COMM_TYPE_SHARED, w->rank, MPI_INFO_NULL, &comm);
+  return comm;
+}
+
 bool mn_node_reduce_possible(const mn_world *w, size_t n, const char **why) {
   *why = NULL;
+  MPI_Comm comm = node_comm(w);
+  int local, range[2]; /* the fewest and (negated) the most ranks on a node */
+  MPI_Comm_size(comm, &local);
+  MPI_Comm_free(&comm);
+  range[0] = local, range[1] = -local;
+  MPI_Allreduce(MPI_IN_PLACE, range, 2, MPI_INT, MPI_MIN, w->comm);
   if (w->size < 2)
     *why = "one rank has nothing to sum";
-  else if (w->local_size != w->size)
-    *why = "the ranks are on more than one node";
+  else if (range[0] != -range[1])
+    *why = "the nodes hold different numbers of ranks";
+  else if (local < 2)
+    *why = "each node holds one rank";
   int ok = *why == NULL;
   if (ok) {
     /* A tmpfs that runs out of room kills a process touching a new page with SIGBUS, long
      * after the allocation succeeded (containers often mount a 64 MB /dev/shm): check the
      * room first. */
     size_t ctl, seg;
-    const size_t need = window_bytes(n, w->size, &ctl, &seg);
+    const size_t need = window_bytes(n, local, &ctl, &seg);
     struct statvfs fs;
     if (statvfs(SHM_DIR, &fs) != 0) {
       ok = 0, *why = SHM_DIR " is missing";
@@ -67,10 +87,18 @@ bool mn_node_reduce_possible(const mn_world *w, size_t n, const char **why) {
 
 int mn_node_reduce_init(mn_node_reduce *r, const mn_world *w, size_t n, size_t chunk, mn_err *err) {
   memset(r, 0, sizeof *r);
-  MPI_Comm_split_type(w->comm, MPI_COMM_TYPE_SHARED, w->rank, MPI_INFO_NULL, &r->comm);
+  r->comm = node_comm(w);
   MPI_Comm_rank(r->comm, &r->rank);
   MPI_Comm_size(r->comm, &r->size);
+  MPI_Comm_split(w->comm, r->rank, w->rank, &r->cross);
+  MPI_Comm_size(r->cross, &r->nodes);
   r->n = n;
+  /* slices of whole cache lines; the last one ends at n */
+  r->slice_lo = round_up(n * (size_t)r->rank / (size_t)r->size, 16);
+  r->slice_hi =
+      r->rank + 1 == r->size ? n : round_up(n * (size_t)(r->rank + 1) / (size_t)r->size, 16);
+  if (r->slice_lo > n) r->slice_lo = n;
+  if (r->slice_hi > n) r->slice_hi = n;
   r->chunk = chunk < 16 ? 16 : round_up(chunk, 16); /* whole cache lines */
   r->nchunks = (n + r->chunk - 1) / r->chunk;
   r->yield = w->cpu_sharing > 1;
@@ -81,8 +109,9 @@ int mn_node_reduce_init(mn_node_reduce *r, const mn_world *w, size_t n, size_t c
   void *mine;
   int rc = MPI_Win_allocate_shared(r->rank == 0 ? (MPI_Aint)total : 0, 1, MPI_INFO_NULL, r->comm,
                                    &mine, &r->win);
+  const bool have_win = rc == MPI_SUCCESS;
   unsigned char *base = NULL;
-  if (rc == MPI_SUCCESS) {
+  if (have_win) {
     MPI_Aint bytes;
     int disp;
     rc = MPI_Win_shared_query(r->win, 0, &bytes, &disp, &base);
@@ -91,8 +120,9 @@ int mn_node_reduce_init(mn_node_reduce *r, const mn_world *w, size_t n, size_t c
   int ok = rc == MPI_SUCCESS && r->seg != NULL;
   MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, w->comm);
   if (!ok) {
-    if (rc == MPI_SUCCESS) MPI_Win_free(&r->win);
+    if (have_win) MPI_Win_free(&r->win);
     MPI_Comm_free(&r->comm);
+    MPI_Comm_free(&r->cross);
     free(r->seg);
     memset(r, 0, sizeof *r);
     return mn_fail(err, "cannot allocate %.1f MB of shared memory for the gradients",
@@ -106,6 +136,7 @@ int mn_node_reduce_init(mn_node_reduce *r, const mn_world *w, size_t n, size_t c
   if (r->rank == 0) {
     atomic_init(&r->ctl->next.v, 0);
     atomic_init(&r->ctl->done.v, 0);
+    atomic_init(&r->ctl->xdone.v, 0);
     for (int q = 0; q < r->size; q++) atomic_init(&r->ctl->ready[q].v, 0);
   }
   memset(r->seg[r->rank], 0, n * sizeof(float));
@@ -117,6 +148,7 @@ void mn_node_reduce_free(mn_node_reduce *r) {
   if (!r->seg) return;
   MPI_Win_free(&r->win);
   MPI_Comm_free(&r->comm);
+  MPI_Comm_free(&r->cross);
   free(r->seg);
   memset(r, 0, sizeof *r);
 }
@@ -189,5 +221,14 @@ void mn_node_reduce_finish(mn_node_reduce *r) {
   unsigned spins = 0;
   while (atomic_load_explicit(&r->ctl->done.v, memory_order_acquire) < end)
     if (!add_one(r)) relax(r, &spins);
+  if (r->nodes > 1) { /* this rank's slice of the node's sum, summed across the nodes */
+    for (size_t lo = r->slice_lo; lo < r->slice_hi; lo += INT_MAX / 2) {
+      const size_t count = r->slice_hi - lo < INT_MAX / 2 ? r->slice_hi - lo : INT_MAX / 2;
+      MPI_Allreduce(MPI_IN_PLACE, r->result + lo, (int)count, MPI_FLOAT, MPI_SUM, r->cross);
+    }
+    atomic_fetch_add_explicit(&r->ctl->xdone.v, 1, memory_order_release);
+    const uint64_t all = (r->gen + 1) * (uint64_t)r->size;
+    while (atomic_load_explicit(&r->ctl->xdone.v, memory_order_acquire) < all) relax(r, &spins);
+  }
   r->gen++;
 }

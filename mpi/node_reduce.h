@@ -21,6 +21,11 @@
  * optimizer, which starts after `done`, when every read of the segment is over; and result
  * chunk c of reduction gen + 1 is written only when every rank has published its
  * gradients of gen + 1, i.e. has finished its optimizer's reading of gen.
+ * On several nodes (each with the same number L >= 2 of ranks) the node's sum is then summed
+ * across nodes: local rank l allreduces slice l of the result (1/L of it) with the ranks of
+ * local index l on the other nodes, so the L ranks of a node use the network side by side,
+ * and adds 1 to xdone; the sum is complete when xdone = (gen + 1) * L. Bits: each node adds
+ * in rank order, then MPI adds the nodes' sums (at 2 nodes: a + b).
  * Waiting spins, yielding the CPU when ranks share cores (oversubscribed runs). A rank that
  * dies takes the job down through the launcher; one that hangs leaves its peers spinning
  * in the allreduce phase, which the watchdog (watchdog.h) turns into an abort. */
@@ -36,7 +41,10 @@
 typedef struct mn_node_ctl mn_node_ctl;
 
 typedef struct {
-  MPI_Comm comm; /* the node's ranks */
+  MPI_Comm comm;  /* the node's ranks */
+  MPI_Comm cross; /* the ranks of this local index on every node */
+  int nodes;
+  size_t slice_lo, slice_hi; /* this rank's slice of result across nodes */
   MPI_Win win;
   int rank, size;
   size_t n;     /* floats per segment (gradients and tail) */
@@ -49,9 +57,11 @@ typedef struct {
   bool yield;   /* ranks share CPUs: give the core away while waiting */
 } mn_node_reduce;
 
-/* Whether every rank of w can reduce through one node's shared memory (collective: the
- * same answer everywhere): more than one rank, all on one node, and room for the window in
- * /dev/shm on every rank. If not, *why says why (a static string). */
+/* Whether the ranks of w can sum through their nodes' shared memory (collective: the same
+ * answer everywhere): at least 2 ranks on every node, the same number on each, and room for
+ * the window in /dev/shm. If not, *why says why (a static string).
+ * MPINET_TEST_NODE_RANKS=k (a test hook) makes "nodes" of k consecutive ranks, so that one
+ * machine can run the several-node sum. */
 bool mn_node_reduce_possible(const mn_world *w, size_t n, const char **why);
 /* Collective over w: allocates the window for n floats per rank. Returns 0, or -1 with err
  * set (every rank gets the same result). */

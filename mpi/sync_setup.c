@@ -42,8 +42,9 @@ static void dry_step(void *user) {
  * enough chunks in the MLP's 0.94 MB for the ranks to share the adding. */
 #define NODE_CHUNK ((size_t)16384)
 
-/* Gradient buckets and overlap: in the node's shared memory when every rank is on one node
- * (train.allreduce = auto or node); otherwise as configured; as the resumed run had them (the same
+/* Gradient buckets and overlap: in the nodes' shared memory (then across nodes by MPI) when
+ * every node holds the same number, 2 or more, of ranks (train.allreduce = auto or node;
+ * node_reduce.h); otherwise as configured; as the resumed run had them (the same
  * reduction order keeps the bits); or, by default, timed on this model and communicator
  * before the first step at 2 ranks (mn_grad_sync_tune: dry steps that change nothing) and
  * by a fixed rule at 3+ ranks. */

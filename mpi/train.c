@@ -676,9 +676,11 @@ static void describe(const trainer *tr) {
     printf("reproducible: dense layers on the fixed-sum GEMM; their weight gradients are "
            "computed once per step, as the rank's subtree of the micro-batches' sums\n");
   if (tr->sync.node)
-    printf("gradient sync: summed in shared memory by the node's %d ranks, %zu chunks of %zu KB "
-           "added by whichever rank is free; prefetch %s\n",
-           tr->node.size, tr->node.nchunks, tr->node.chunk * sizeof(float) / 1024, prefetch);
+    printf("gradient sync: summed in shared memory by each node's %d ranks, %zu chunks of %zu KB "
+           "added by whichever rank is free%s; prefetch %s\n",
+           tr->node.size, tr->node.nchunks, tr->node.chunk * sizeof(float) / 1024,
+           tr->node.nodes > 1 ? ", then across the nodes by MPI, one slice per local rank" : "",
+           prefetch);
   else if (!tr->s.reproducible)
     printf("gradient sync: %d bucket%s of %.2f MB, overlap %s%s%s%s; prefetch %s\n",
            tr->sync.nbuckets, tr->sync.nbuckets > 1 ? "s" : "",

@@ -8,7 +8,10 @@
  * every rank can rebuild, and then overwrite their segments at once for the next round: a
  * chunk added from a segment already overwritten, or added twice, or not at all, shows.
  * Values of mixed magnitudes make the order of additions show in the last bits; at 3+
- * ranks some element must differ from s0 + (s1 + s2), or the test could not tell. */
+ * ranks some element must differ from s0 + (s1 + s2), or the test could not tell.
+ * Under MPINET_TEST_NODE_RANKS=k (consecutive groups of k ranks play nodes) the nodes' sums
+ * are then summed across the 2 "nodes": want (s0 + ... + s(k-1)) + (sk + ...), and the
+ * other order is ((s0 + s1) + s2) + ... */
 #define _DEFAULT_SOURCE /* usleep */
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +33,10 @@ int main(int argc, char **argv) {
   static const size_t sizes[] = {1, 17, 16384, 16385, 100003};
   static const size_t chunks[] = {16, 1000, 16384};
   const int rounds = 12;
+  const char *hook = getenv("MPINET_TEST_NODE_RANKS");
+  const int group = hook ? atoi(hook) : w.size; /* ranks per "node" */
+  if (group < 2 || w.size % group != 0 || w.size / group > 2)
+    mn_world_abort(&w, "MPINET_TEST_NODE_RANKS: want 1 or 2 nodes of 2+ ranks");
   int failed = 0;
   size_t order_shows = 0;
   for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++)
@@ -52,15 +59,24 @@ int main(int argc, char **argv) {
         }
         mn_node_reduce_finish(&r);
         for (size_t i = 0; i < n; i++) {
-          float want = value(0, i, round) + value(1, i, round);
-          for (int q = 2; q < w.size; q++) want += value(q, i, round);
+          float want = 0.0f;
+          for (int first = 0; first < w.size; first += group) { /* each node in rank order */
+            float node = value(first, i, round);
+            for (int q = first + 1; q < first + group; q++) node += value(q, i, round);
+            want = first == 0 ? node : want + node;
+          }
           if (memcmp(&want, &r.result[i], sizeof want) != 0 && failed++ < 5)
             fprintf(stderr, "rank %d, n %zu, chunk %zu, round %d, element %zu: %.9g, want %.9g\n",
                     w.rank, n, chunks[ci], round, i, (double)r.result[i], (double)want);
           if (w.size >= 3) {
-            float other = 0.0f;
-            for (int q = w.size - 1; q >= 1; q--) other += value(q, i, round);
-            order_shows += other + value(0, i, round) != want;
+            float other = 0.0f; /* one node: s0 + (s1 + ...); two: ((s0 + s1) + s2) + ... */
+            if (group == w.size) {
+              for (int q = w.size - 1; q >= 1; q--) other += value(q, i, round);
+              other = value(0, i, round) + other;
+            } else {
+              for (int q = 0; q < w.size; q++) other += value(q, i, round);
+            }
+            order_shows += other != want;
           }
         }
       }
@@ -73,8 +89,8 @@ int main(int argc, char **argv) {
     any = 1;
   }
   if (w.rank == 0)
-    printf("%s: %d ranks, %d rounds for each of %zu sizes x %zu chunk sizes\n",
-           any ? "FAILED" : "ok", w.size, rounds, sizeof sizes / sizeof *sizes,
+    printf("%s: %d ranks on %d node(s), %d rounds for each of %zu sizes x %zu chunk sizes\n",
+           any ? "FAILED" : "ok", w.size, w.size / group, rounds, sizeof sizes / sizeof *sizes,
            sizeof chunks / sizeof *chunks);
   mn_world_finalize();
   return any ? 1 : 0;

@@ -114,23 +114,27 @@ ceiling_run() {
   printf '{"impl": "ceiling", "model": "%s", "ranks": 2, "variant": "default", "samples_per_s": %.1f}\n' "$model" "$total"
 }
 
+# Repetitions are interleaved (every configuration once, then again): the machine's slow
+# stretches last seconds to minutes, and would otherwise fall on whole configurations.
+have_torch=0
+if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+  have_torch=1
+else
+  echo "{\"skipped\": \"pytorch\", \"why\": \"python3-torch is not installed (apt-get install python3-torch)\"}" | tee -a "$results"
+fi
 for model in ${MODELS:-mlp wide-mlp cnn}; do
-  for config in "1 default" "1 stream" "2 default" "2 mpi" "2 mpi-no-overlap" "2 no-prefetch"; do
-    set -- $config
-    for rep in $(seq "$REPS"); do mpinet_run "$model" "$1" "$2"; done | tee -a "$results"
-  done
-  if [ "$(first_cpus 2 | wc -w)" = 2 ]; then
-    for rep in $(seq "$REPS"); do ceiling_run "$model"; done | tee -a "$results"
-  fi
-  if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
-    for ranks in 1 2; do
-      for rep in $(seq "$REPS"); do
-        /usr/bin/python3 jobs/bench/torch_bench.py "$model" "$ranks" "${TORCH_STEPS[$model]}"
-      done | tee -a "$results"
+  for rep in $(seq "$REPS"); do
+    for config in "1 default" "1 stream" "2 default" "2 mpi" "2 mpi-no-overlap" "2 no-prefetch"; do
+      set -- $config
+      mpinet_run "$model" "$1" "$2" | tee -a "$results"
     done
-  else
-    echo "{\"skipped\": \"pytorch\", \"why\": \"python3-torch is not installed (apt-get install python3-torch)\"}" | tee -a "$results"
-  fi
+    if [ "$(first_cpus 2 | wc -w)" = 2 ]; then ceiling_run "$model" | tee -a "$results"; fi
+    if [ "$have_torch" = 1 ]; then
+      for ranks in 1 2; do
+        /usr/bin/python3 jobs/bench/torch_bench.py "$model" "$ranks" "${TORCH_STEPS[$model]}" | tee -a "$results"
+      done
+    fi
+  done
 done
 
 # The summary: medians per (impl, model, ranks, variant), and the ratios the issue asks for.
