@@ -1,13 +1,16 @@
 /* node_reduce.c: gradient sums in one node's shared memory (protocol in node_reduce.h). */
-#define _GNU_SOURCE /* sched_yield */
+#define _GNU_SOURCE /* sched_yield, O_CLOEXEC, posix_fallocate */
 #include "node_reduce.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/statvfs.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "clones.h"
@@ -23,7 +26,7 @@ struct mn_node_ctl {
   line ready[]; /* one per rank */
 };
 
-/* Where Open MPI keeps shared windows when it can (its mmap backing files). */
+/* Where the shared gradients live: a tmpfs on every Linux (Open MPI's own segments too). */
 #define SHM_DIR "/dev/shm"
 
 static size_t round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
@@ -38,7 +41,7 @@ static size_t window_bytes(size_t n, int size, size_t *ctl_bytes, size_t *seg_by
   const size_t page = page_size();
   *ctl_bytes = round_up(sizeof(mn_node_ctl) + (size_t)size * sizeof(line), page);
   *seg_bytes = round_up(n * sizeof(float), page);
-  return *ctl_bytes + (size_t)(size + 1) * *seg_bytes + page; /* + page: to align the base */
+  return *ctl_bytes + (size_t)(size + 1) * *seg_bytes;
 }
 
 /* The ranks of this rank's node (or of the test hook's group). */
@@ -52,7 +55,7 @@ static MPI_Comm node_comm(const mn_world *w) {
   return comm;
 }
 
-bool mn_node_reduce_possible(const mn_world *w, size_t n, const char **why) {
+bool mn_node_reduce_possible(const mn_world *w, const char **why) {
   *why = NULL;
   MPI_Comm comm = node_comm(w);
   int local, range[2]; /* the fewest and (negated) the most ranks on a node */
@@ -66,23 +69,42 @@ bool mn_node_reduce_possible(const mn_world *w, size_t n, const char **why) {
     *why = "the nodes hold different numbers of ranks";
   else if (local < 2)
     *why = "each node holds one rank";
-  int ok = *why == NULL;
-  if (ok) {
-    /* A tmpfs that runs out of room kills a process touching a new page with SIGBUS, long
-     * after the allocation succeeded (containers often mount a 64 MB /dev/shm): check the
-     * room first. */
-    size_t ctl, seg;
-    const size_t need = window_bytes(n, local, &ctl, &seg);
-    struct statvfs fs;
-    if (statvfs(SHM_DIR, &fs) != 0) {
-      ok = 0, *why = SHM_DIR " is missing";
-    } else if ((double)fs.f_bavail * (double)fs.f_frsize < 1.25 * (double)need) {
-      ok = 0, *why = "not enough room in " SHM_DIR " for the shared gradients";
+  return *why == NULL; /* every rank computed the same from the same figures */
+}
+
+/* The window: a file in SHM_DIR that the node's rank 0 creates and allocates whole
+ * (posix_fallocate: a full tmpfs is an error here, not a SIGBUS at some later first touch;
+ * containers often mount a 64 MB /dev/shm), every rank maps, and rank 0 removes once all
+ * have it open, so that nothing is left behind when the job ends, however it ends. Not
+ * MPI_Win_allocate_shared: in Open MPI 4.1, when its segment cannot be created on rank 0,
+ * the other ranks wait in the window's creation forever. Collective over the node; NULL
+ * with *e set on failure. */
+static unsigned char *map_window(const mn_node_reduce *r, size_t total, int *e) {
+  char path[256] = {0};
+  int fd = -1;
+  bool created = false;
+  if (r->rank == 0) {
+    snprintf(path, sizeof path, SHM_DIR "/mpinet-grads-%ld", (long)getpid());
+    fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+      *e = errno;
+    } else if ((*e = posix_fallocate(fd, 0, (off_t)total)) != 0) {
+      close(fd), fd = -1;
+      unlink(path);
+    } else {
+      created = true;
     }
   }
-  MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, w->comm);
-  if (!ok && !*why) *why = "another rank cannot share its gradients";
-  return ok != 0;
+  MPI_Bcast(path, sizeof path, MPI_CHAR, 0, r->comm);
+  MPI_Bcast(e, 1, MPI_INT, 0, r->comm);
+  if (*e == 0 && r->rank != 0 && (fd = open(path, O_RDWR | O_CLOEXEC)) < 0) *e = errno;
+  void *p = MAP_FAILED;
+  if (*e == 0 && (p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED)
+    *e = errno;
+  if (fd >= 0) close(fd);
+  MPI_Barrier(r->comm); /* every rank has it open (or gave up): the name can go */
+  if (created) unlink(path);
+  return p == MAP_FAILED ? NULL : p;
 }
 
 int mn_node_reduce_init(mn_node_reduce *r, const mn_world *w, size_t n, size_t chunk, mn_err *err) {
@@ -104,32 +126,23 @@ int mn_node_reduce_init(mn_node_reduce *r, const mn_world *w, size_t n, size_t c
   r->yield = w->cpu_sharing > 1;
   size_t ctl_bytes, seg_bytes;
   const size_t total = window_bytes(n, r->size, &ctl_bytes, &seg_bytes);
-  /* everything in rank 0's part, so that one base and our own offsets describe it */
-  MPI_Comm_set_errhandler(r->comm, MPI_ERRORS_RETURN);
-  void *mine;
-  int rc = MPI_Win_allocate_shared(r->rank == 0 ? (MPI_Aint)total : 0, 1, MPI_INFO_NULL, r->comm,
-                                   &mine, &r->win);
-  const bool have_win = rc == MPI_SUCCESS;
-  unsigned char *base = NULL;
-  if (have_win) {
-    MPI_Aint bytes;
-    int disp;
-    rc = MPI_Win_shared_query(r->win, 0, &bytes, &disp, &base);
-  }
+  r->bytes = total;
   r->seg = calloc((size_t)r->size, sizeof *r->seg);
-  int ok = rc == MPI_SUCCESS && r->seg != NULL;
+  int e = r->seg ? 0 : ENOMEM;
+  unsigned char *base = e ? NULL : map_window(r, total, &e);
+  int ok = base != NULL;
   MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, w->comm);
   if (!ok) {
-    if (have_win) MPI_Win_free(&r->win);
+    if (base) munmap(base, total);
     MPI_Comm_free(&r->comm);
     MPI_Comm_free(&r->cross);
     free(r->seg);
     memset(r, 0, sizeof *r);
-    return mn_fail(err, "cannot allocate %.1f MB of shared memory for the gradients",
-                   (double)total / 1e6);
+    if (!e) return mn_fail(err, "another rank could not map the shared gradients");
+    return mn_fail(err, "cannot allocate %.1f MB in " SHM_DIR " for the shared gradients (%s)",
+                   (double)total / 1e6, strerror(e));
   }
-  const size_t page = page_size();
-  base = (unsigned char *)round_up((size_t)(uintptr_t)base, page);
+  r->base = base;
   r->ctl = (mn_node_ctl *)base;
   for (int q = 0; q < r->size; q++) r->seg[q] = (float *)(base + ctl_bytes + (size_t)q * seg_bytes);
   r->result = (float *)(base + ctl_bytes + (size_t)r->size * seg_bytes);
@@ -146,7 +159,7 @@ int mn_node_reduce_init(mn_node_reduce *r, const mn_world *w, size_t n, size_t c
 
 void mn_node_reduce_free(mn_node_reduce *r) {
   if (!r->seg) return;
-  MPI_Win_free(&r->win);
+  munmap(r->base, r->bytes);
   MPI_Comm_free(&r->comm);
   MPI_Comm_free(&r->cross);
   free(r->seg);

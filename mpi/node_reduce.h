@@ -5,10 +5,10 @@
  * on a 2-core machine nothing advances those copies while both cores compute backward:
  * the ring allreduce of the MLP's 0.94 MB took 115 us of a 1.1 ms step after both ranks
  * arrived. Here every rank's backward accumulates straight into its own segment of one
- * window (MPI_Win_allocate_shared); the buffer is cut into chunks, and each chunk is
- * summed once, by whichever rank claims it first, into a shared result that every rank's
- * optimizer then reads. No copy in, no copy out, and the ranks that finish backward early
- * do most of the adding instead of waiting.
+ * shared window (a file in /dev/shm that every rank of the node maps); the buffer is cut
+ * into chunks, and each chunk is summed once, by whichever rank claims it first, into a
+ * shared result that every rank's optimizer then reads. No copy in, no copy out, and the ranks that
+ * finish backward early do most of the adding instead of waiting.
  *
  * Protocol (all counters monotonic across reductions, so nothing is ever reset):
  *  - ready[r] = gen * (n + 1) + upto: rank r's gradients [0, upto) of reduction `gen` are
@@ -45,7 +45,8 @@ typedef struct {
   MPI_Comm cross; /* the ranks of this local index on every node */
   int nodes;
   size_t slice_lo, slice_hi; /* this rank's slice of result across nodes */
-  MPI_Win win;
+  unsigned char *base;       /* the shared mapping */
+  size_t bytes;
   int rank, size;
   size_t n;     /* floats per segment (gradients and tail) */
   size_t chunk; /* floats per chunk */
@@ -58,13 +59,14 @@ typedef struct {
 } mn_node_reduce;
 
 /* Whether the ranks of w can sum through their nodes' shared memory (collective: the same
- * answer everywhere): at least 2 ranks on every node, the same number on each, and room for
- * the window in /dev/shm. If not, *why says why (a static string).
+ * answer everywhere): at least 2 ranks on every node, the same number on each. If not, *why
+ * says why (a static string). Whether /dev/shm has room is for mn_node_reduce_init to say.
  * MPINET_TEST_NODE_RANKS=k (a test hook) makes "nodes" of k consecutive ranks, so that one
  * machine can run the several-node sum. */
-bool mn_node_reduce_possible(const mn_world *w, size_t n, const char **why);
-/* Collective over w: allocates the window for n floats per rank. Returns 0, or -1 with err
- * set (every rank gets the same result). */
+bool mn_node_reduce_possible(const mn_world *w, const char **why);
+/* Collective over w: allocates the shared window (in /dev/shm) for n floats per rank.
+ * Returns 0, or -1 with err set (every rank gets the same result: a full /dev/shm on any
+ * node fails them all). */
 int mn_node_reduce_init(mn_node_reduce *r, const mn_world *w, size_t n, size_t chunk, mn_err *err);
 /* This rank's segment: bind the network's gradients to it (mn_net_bind_grads). */
 static inline float *mn_node_reduce_own(const mn_node_reduce *r) { return r->seg[r->rank]; }

@@ -1,6 +1,7 @@
-/* sync_setup.c: how the trainer picks its gradient buckets and overlap: as configured, as a
- * resumed run had them, by a fixed rule at 3+ ranks, or by timing this very model at 2 ranks
- * with dry steps that change nothing. */
+/* sync_setup.c: how the trainer sums gradients: in the nodes' shared memory (node_reduce.h),
+ * or in MPI buckets, whose size and overlap are as configured, as a resumed run had them, by
+ * a fixed rule at 3+ ranks, or timed on this very model at 2 ranks with dry steps that
+ * change nothing. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,12 +59,13 @@ static int choose(trainer *tr, long long first_step) {
     return 0;
   }
   if (s->allreduce != MN_ALLREDUCE_MPI && tr->w.size > 1) {
-    mn_err err;
+    mn_err *err = &tr->node_err;
+    const char *why;
     int rc = -1;
-    if (!mn_node_reduce_possible(&tr->w, n, &tr->node_why))
-      mn_fail(&err, "%s", tr->node_why);
-    else if ((rc = mn_node_reduce_init(&tr->node, &tr->w, n, NODE_CHUNK, &err)) != 0)
-      tr->node_why = "its shared memory could not be allocated";
+    if (!mn_node_reduce_possible(&tr->w, &why))
+      mn_fail(err, "%s", why);
+    else
+      rc = mn_node_reduce_init(&tr->node, &tr->w, n, NODE_CHUNK, err);
     if (rc == 0) {
       tr->own_grads = tr->net.grads;
       mn_net_bind_grads(&tr->net, mn_node_reduce_own(&tr->node));
@@ -74,9 +76,15 @@ static int choose(trainer *tr, long long first_step) {
       return 0;
     }
     if (s->allreduce == MN_ALLREDUCE_NODE) { /* every rank has the same answer */
-      if (tr->w.rank == 0) fprintf(stderr, "mpinet: error: train.allreduce = node: %s\n", err.msg);
+      mn_cfg_section *train = mn_config_section(&tr->cfg, "train");
+      char where[700];
+      mn_cfg_where(train, mn_cfg_find(train, "allreduce"), where, sizeof where);
+      if (tr->w.rank == 0)
+        fprintf(stderr, "mpinet: error: %s: node: cannot sum in shared memory: %s\n", where,
+                err->msg);
       return -1;
     }
+    tr->node_why = err->msg;
   }
   if (s->bucket_mb > 0.0 || tr->w.size == 1) {
     size_t bucket = s->bucket_mb > 0.0 ? (size_t)(s->bucket_mb * 1e6 / 4) : n;

@@ -155,6 +155,11 @@ repro-world)
     "$WORK/job.ini" > "$WORK/bn.ini"
   expect_error 10 "bn.ini:[0-9]+: \[layer 2\] sync: not with \[train\] reproducible = true" \
     run_mpi 2 train "$WORK/bn.ini" ;;
+allreduce-node)
+  # shared memory asked for where it cannot be: one rank per "node" (the test hook)
+  expect_error 10 "--set train.allreduce: node: cannot sum in shared memory: each node holds one rank" \
+    timeout -k 5 60 env MPINET_TEST_NODE_RANKS=1 mpirun "${MPIRUN_FLAGS[@]}" -np 2 "$MPINET" \
+    train "$WORK/job.ini" --set train.allreduce=node ;;
 repro-kernels)
   # one rank with other GEMM kernels (an MPMD launch standing in for a node with another CPU)
   sed -i 's/^seed = 7$/seed = 7\nreproducible = true/' "$WORK/job.ini"

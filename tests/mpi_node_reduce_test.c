@@ -43,7 +43,7 @@ int main(int argc, char **argv) {
     for (size_t ci = 0; ci < sizeof chunks / sizeof *chunks; ci++) {
       const size_t n = sizes[si];
       const char *why;
-      if (!mn_node_reduce_possible(&w, n, &why)) mn_world_abort(&w, "no shared memory: %s", why);
+      if (!mn_node_reduce_possible(&w, &why)) mn_world_abort(&w, "no shared memory: %s", why);
       mn_node_reduce r;
       mn_err err;
       if (mn_node_reduce_init(&r, &w, n, chunks[ci], &err) != 0) mn_world_abort(&w, "%s", err.msg);
