@@ -75,7 +75,7 @@ bool mn_node_reduce_possible(const mn_world *w, const char **why) {
 /* The window: a file in SHM_DIR that the node's rank 0 creates and allocates whole
  * (posix_fallocate: a full tmpfs is an error here, not a SIGBUS at some later first touch;
  * containers often mount a 64 MB /dev/shm), every rank maps, and rank 0 removes once all
- * have it open, so that nothing is left behind when the job ends, however it ends. Not
+ * have it open, so that a job that dies afterwards, however it dies, leaves nothing. Not
  * MPI_Win_allocate_shared: in Open MPI 4.1, when its segment cannot be created on rank 0,
  * the other ranks wait in the window's creation forever. Collective over the node; NULL
  * with *e set on failure. */
