@@ -210,11 +210,7 @@ static void publish(mn_node_reduce *r, size_t upto) {
                         memory_order_release);
 }
 
-void mn_node_reduce_ready(mn_node_reduce *r, size_t upto) {
-  publish(r, upto);
-  while (add_one(r)) {
-  }
-}
+void mn_node_reduce_ready(mn_node_reduce *r, size_t upto) { publish(r, upto); }
 
 /* A short spin, then the CPU goes to whoever wants it (the prefetch thread, a peer rank on
  * the same core). */

@@ -70,8 +70,10 @@ bool mn_node_reduce_possible(const mn_world *w, const char **why);
 int mn_node_reduce_init(mn_node_reduce *r, const mn_world *w, size_t n, size_t chunk, mn_err *err);
 /* This rank's segment: bind the network's gradients to it (mn_net_bind_grads). */
 static inline float *mn_node_reduce_own(const mn_node_reduce *r) { return r->seg[r->rank]; }
-/* This rank's gradients [0, upto) are final; sums the chunks every rank has finished, if
- * any is unclaimed. Never waits. */
+/* This rank's gradients [0, upto) are final (called during backward). Only announces it:
+ * the ranks that wait in mn_node_reduce_finish add what becomes complete, while this one
+ * goes on computing (adding here made the last rank, the one everyone waits for, do the
+ * adding: 1-2% slower for the MLP at 2 ranks). */
 void mn_node_reduce_ready(mn_node_reduce *r, size_t upto);
 /* This rank's gradients are all final (tail included); returns when the sum is complete in
  * r->result. */
