@@ -7,8 +7,8 @@
  * arrived. Here every rank's backward accumulates straight into its own segment of one
  * shared window (a file in /dev/shm that every rank of the node maps); the buffer is cut
  * into chunks, and each chunk is summed once, by whichever rank claims it first, into a
- * shared result that every rank's optimizer then reads. No copy in, no copy out, and the ranks that
- * finish backward early do most of the adding instead of waiting.
+ * shared result that every rank's optimizer then reads. No copy in, no copy out, and the
+ * ranks that finish backward early do most of the adding instead of waiting.
  *
  * Protocol (all counters monotonic across reductions, so nothing is ever reset):
  *  - ready[r] = gen * (n + 1) + upto: rank r's gradients [0, upto) of reduction `gen` are
