@@ -30,13 +30,7 @@ void mn_grad_sync_init(mn_grad_sync *s, const mn_world *w, float *buf, size_t n,
   s->node = NULL;
 }
 
-void mn_grad_sync_use_node(mn_grad_sync *s, mn_node_reduce *node) {
-  s->node = node;
-  s->overlap = true;
-  s->bucket_floats = s->n;
-  s->nbuckets = 1;
-  s->bounds[0] = 0, s->bounds[1] = s->n;
-}
+void mn_grad_sync_use_node(mn_grad_sync *s, mn_node_reduce *node) { s->node = node; }
 
 static void post(mn_grad_sync *s, int b) {
   const size_t lo = s->bounds[b], count = s->bounds[b + 1] - lo;
@@ -89,15 +83,12 @@ void mn_grad_sync_finish(mn_grad_sync *s) {
   scan(s, s->check);
   s->timed = 0;
   if (s->w->size == 1) return;
-  if (s->node) {
+  if (s->node || !s->overlap) { /* the whole buffer at once: one timed "bucket" */
     const double t0 = s->timing ? MPI_Wtime() : 0.0;
-    mn_node_reduce_finish(s->node);
-    if (s->timing) s->posted_at[0] = t0, s->done_at[0] = MPI_Wtime(), s->timed = 1;
-    return;
-  }
-  if (!s->overlap) {
-    const double t0 = s->timing ? MPI_Wtime() : 0.0;
-    mn_grad_allreduce(s->w, s->buf, s->n);
+    if (s->node)
+      mn_node_reduce_finish(s->node);
+    else
+      mn_grad_allreduce(s->w, s->buf, s->n);
     if (s->timing) s->posted_at[0] = t0, s->done_at[0] = MPI_Wtime(), s->timed = 1;
     return;
   }

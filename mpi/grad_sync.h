@@ -44,7 +44,8 @@ typedef struct {
 
 void mn_grad_sync_init(mn_grad_sync *s, const mn_world *w, float *buf, size_t n,
                        size_t check, size_t bucket_floats, bool overlap);
-/* Sums through `node` from now on: buf must be the node's segment of this rank. */
+/* Sums through `node` from now on: s was initialised with one bucket (bucket_floats = n,
+ * overlap on) and buf is the node's segment of this rank. */
 void mn_grad_sync_use_node(mn_grad_sync *s, mn_node_reduce *node);
 /* Where the sum is after mn_grad_sync_finish: buf itself, or the node's shared result
  * (read only: every rank of the node reads it). */

@@ -15,7 +15,8 @@ typedef enum { MN_PROGRESS_AUTO, MN_PROGRESS_BAR, MN_PROGRESS_LINES } mn_progres
 
 /* [train] allreduce: how gradients are summed across ranks */
 typedef enum {
-  MN_ALLREDUCE_AUTO, /* in the node's shared memory when every rank is on one node, else MPI */
+  MN_ALLREDUCE_AUTO, /* in each node's shared memory (then across nodes by MPI) when every
+                        node holds the same number, 2 or more, of ranks; else MPI buckets */
   MN_ALLREDUCE_NODE, /* in shared memory, or fail saying why not */
   MN_ALLREDUCE_MPI,  /* MPI_Iallreduce buckets (bucket_mb, overlap) */
 } mn_allreduce_mode;

@@ -107,6 +107,15 @@ static unsigned char *map_window(const mn_node_reduce *r, size_t total, int *e) 
   return p == MAP_FAILED ? NULL : p;
 }
 
+/* What init took, whatever part of it init got (the mapping may be missing). */
+static void release(mn_node_reduce *r) {
+  if (r->base) munmap(r->base, r->bytes);
+  MPI_Comm_free(&r->comm);
+  MPI_Comm_free(&r->cross);
+  free(r->seg);
+  memset(r, 0, sizeof *r);
+}
+
 int mn_node_reduce_init(mn_node_reduce *r, const mn_world *w, size_t n, size_t chunk, mn_err *err) {
   memset(r, 0, sizeof *r);
   r->comm = node_comm(w);
@@ -129,20 +138,15 @@ int mn_node_reduce_init(mn_node_reduce *r, const mn_world *w, size_t n, size_t c
   r->bytes = total;
   r->seg = calloc((size_t)r->size, sizeof *r->seg);
   int e = r->seg ? 0 : ENOMEM;
-  unsigned char *base = e ? NULL : map_window(r, total, &e);
+  unsigned char *base = r->base = e ? NULL : map_window(r, total, &e);
   int ok = base != NULL;
   MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, w->comm);
   if (!ok) {
-    if (base) munmap(base, total);
-    MPI_Comm_free(&r->comm);
-    MPI_Comm_free(&r->cross);
-    free(r->seg);
-    memset(r, 0, sizeof *r);
+    release(r);
     if (!e) return mn_fail(err, "another rank could not map the shared gradients");
     return mn_fail(err, "cannot allocate %.1f MB in " SHM_DIR " for the shared gradients (%s)",
                    (double)total / 1e6, strerror(e));
   }
-  r->base = base;
   r->ctl = (mn_node_ctl *)base;
   for (int q = 0; q < r->size; q++) r->seg[q] = (float *)(base + ctl_bytes + (size_t)q * seg_bytes);
   r->result = (float *)(base + ctl_bytes + (size_t)r->size * seg_bytes);
@@ -158,12 +162,7 @@ int mn_node_reduce_init(mn_node_reduce *r, const mn_world *w, size_t n, size_t c
 }
 
 void mn_node_reduce_free(mn_node_reduce *r) {
-  if (!r->seg) return;
-  munmap(r->base, r->bytes);
-  MPI_Comm_free(&r->comm);
-  MPI_Comm_free(&r->cross);
-  free(r->seg);
-  memset(r, 0, sizeof *r);
+  if (r->seg) release(r);
 }
 
 /* Chunk c of the sum: the segments added in rank order, so the bits do not depend on which

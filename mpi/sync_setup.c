@@ -84,7 +84,6 @@ static int choose(trainer *tr, long long first_step) {
                 err->msg);
       return -1;
     }
-    tr->node_why = err->msg;
   }
   if (s->bucket_mb > 0.0 || tr->w.size == 1) {
     size_t bucket = s->bucket_mb > 0.0 ? (size_t)(s->bucket_mb * 1e6 / 4) : n;

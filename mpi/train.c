@@ -687,8 +687,8 @@ static void describe(const trainer *tr) {
            tr->sync.nbuckets, tr->sync.nbuckets > 1 ? "s" : "",
            (double)tr->sync.bucket_floats * 4 / 1e6, tr->s.overlap ? "on" : "off",
            tr->tune_candidates ? " (fastest of the configurations timed at start-up)" : "",
-           tr->w.size > 1 && tr->node_why ? ", MPI: not in shared memory because " : "",
-           tr->w.size > 1 && tr->node_why ? tr->node_why : "", prefetch);
+           tr->node_err.msg[0] ? ", MPI: not in shared memory because " : "", tr->node_err.msg,
+           prefetch);
   printf("batch %ld global (%d per rank), %ld steps/epoch, %ld epochs, %s lr %g (%s), run dir "
          "%s\n",
          tr->s.batch, tr->sampler.local_batch, tr->sampler.steps_per_epoch, tr->s.epochs,

@@ -35,8 +35,7 @@ typedef struct trainer {
   mn_grad_sync sync; /* bucketed gradient allreduce */
   mn_node_reduce node;  /* or the sum in the node's shared memory (sync.node points here) */
   float *own_grads;     /* the network's own gradient buffer while it is bound to node's */
-  mn_err node_err;      /* why it is not (node_why points to its message), */
-  const char *node_why; /* or NULL */
+  mn_err node_err;      /* why it is not, when it could have been (else msg is "") */
   mn_timeline tl;    /* [train] timeline_steps */
   mn_repro repro;    /* [train] reproducible: micro-batch buffers and the summation tree */
   float *ex;         /* evaluation batch buffers, eval_batch rows */
