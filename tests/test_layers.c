@@ -272,15 +272,18 @@ static void test_first_nonfinite(void) {
   x[7] = -0.0f;
   CHECK(mn_first_nonfinite(x, N) == N, "finite data flagged at %zu", mn_first_nonfinite(x, N));
   const size_t at[] = {0, 15, 16, 4095, 4096, 8191, N - 37, N - 1};
-  const float bad[] = {NAN, INFINITY, -INFINITY};
+  const float bad[] = {NAN, -NAN, INFINITY, -INFINITY};
   for (size_t a = 0; a < sizeof at / sizeof at[0]; a++)
-    for (int b = 0; b < 3; b++) {
+    for (int b = 0; b < 4; b++) {
       const float keep = x[at[a]];
       x[at[a]] = bad[b];
       size_t got = mn_first_nonfinite(x, N);
       CHECK(got == at[a], "value %g at %zu found at %zu", (double)bad[b], at[a], got);
       x[at[a]] = keep;
     }
+  x[5000] = INFINITY; /* from an unaligned start, as the incremental scan calls it */
+  CHECK(mn_first_nonfinite(x + 3, N - 3) == 4997, "unaligned: found at %zu",
+        mn_first_nonfinite(x + 3, N - 3));
   x[100] = NAN, x[9000] = NAN;
   CHECK(mn_first_nonfinite(x, N) == 100, "not the first of two");
   CHECK(mn_first_nonfinite(x, 0) == 0, "empty");
