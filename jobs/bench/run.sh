@@ -7,9 +7,9 @@
 # For the MLP, the wide MLP and the CNN of jobs/bench/*.ini it measures mpinet at 1 and 2
 # ranks (and at 2 ranks with MPI buckets instead of the node's shared memory, with and
 # without overlap, and with prefetch off, to show what each buys; and at 1
-# rank streaming its data from the file under data.memory_mb = 8, for memory; and, as the
-# "ceiling", two independent 1-rank runs at half the batch side by side: 2 ranks with free
-# communication), and
+# rank streaming its data from the file under data.memory_mb = 8, for memory; and at 1 rank
+# with half the batch, the per-rank batch of 2 ranks; and, as the "ceiling", two independent
+# 1-rank runs at half the batch side by side: 2 ranks with free communication), and
 # Debian's PyTorch (python3-torch; skipped with a message when absent) with one thread, in
 # one process and with DistributedDataParallel over gloo. Every line it prints is JSON; a
 # table with the ratios follows. Figures: samples/s; the step split into data wait, forward,
@@ -46,10 +46,15 @@ declare -A FLOPS=(
 declare -A STEPS=([mlp]=1500 [wide-mlp]=150 [cnn]=40)
 declare -A TORCH_STEPS=([mlp]=1500 [wide-mlp]=150 [cnn]=40)
 
+ini_batch() { awk -F= '$1 ~ /^batch *$/ {gsub(/ /, "", $2); print $2; exit}' "jobs/bench/$1.ini"; }
+
 # mpinet MODEL RANKS VARIANT: one run; prints a JSON line
 mpinet_run() {
-  local model=$1 ranks=$2 variant=$3 extra=()
+  local model=$1 ranks=$2 variant=$3 extra=() steps=${STEPS[$1]}
   case $variant in
+  half-batch) # the per-rank batch of 2 ranks, alone: what the GEMMs' height costs by itself
+    extra=(--set train.batch=$(($(ini_batch "$model") / 2)))
+    steps=$((steps * 2)) ;;
   mpi) extra=(--set train.allreduce=mpi) ;; # MPI buckets instead of the node's shared memory
   mpi-no-overlap) extra=(--set train.allreduce=mpi --set train.overlap=false) ;;
   no-prefetch) extra=(--set data.prefetch=false) ;;
@@ -59,7 +64,7 @@ mpinet_run() {
   local launch; launch=$(date +%s.%N)
   # shellcheck disable=SC2046
   mpirun "${flags[@]}" $(mpirun_placement "$ranks") -np "$ranks" build/mpinet train "jobs/bench/$model.ini" \
-    --set checkpoint.dir="$work/run" --set train.max_steps="${STEPS[$model]}" \
+    --set checkpoint.dir="$work/run" --set train.max_steps="$steps" \
     "${extra[@]}" > "$work/log.txt" 2>&1 \
     || { cat "$work/log.txt" >&2; return 1; }
   local m; m=$(tail -1 "$work/run/metrics.jsonl")
@@ -98,7 +103,7 @@ first_cpus() {
 # cores share caches, memory bandwidth and clock, and each GEMM is half as tall.
 ceiling_run() {
   local model=$1 batch cpus total=0 i sps pids=()
-  batch=$(awk -F= '$1 ~ /^batch *$/ {gsub(/ /, "", $2); print $2; exit}' "jobs/bench/$model.ini")
+  batch=$(ini_batch "$model")
   read -r -a cpus <<< "$(first_cpus 2)"
   for i in 0 1; do
     rm -rf "$work/ceiling$i"
@@ -124,7 +129,7 @@ else
 fi
 for model in ${MODELS:-mlp wide-mlp cnn}; do
   for rep in $(seq "$REPS"); do
-    for config in "1 default" "1 stream" "2 default" "2 mpi" "2 mpi-no-overlap" "2 no-prefetch"; do
+    for config in "1 default" "1 stream" "1 half-batch" "2 default" "2 mpi" "2 mpi-no-overlap" "2 no-prefetch"; do
       set -- $config
       mpinet_run "$model" "$1" "$2" | tee -a "$results"
     done
@@ -177,6 +182,8 @@ awk '
       if (t1 > 0 && ("mpinet|" mo "|1|stream") in m) printf ", \"torch_rss_over_mpinet_stream_rss\": %.2f, \"stream_over_memory\": %.3f", med(rss, "pytorch|" mo "|1|default", n["pytorch|" mo "|1|default"]) / med(rss, "mpinet|" mo "|1|stream", n["mpinet|" mo "|1|stream"]), m["mpinet|" mo "|1|stream"] / a1
       c2 = m["ceiling|" mo "|2|default"]
       if (c2 > 0) printf ", \"ceiling2_over_mpinet1\": %.3f, \"mpinet2_over_ceiling2\": %.3f", c2 / a1, a2 / c2
+      h1 = m["mpinet|" mo "|1|half-batch"]
+      if (h1 > 0) printf ", \"twice_half_batch_over_mpinet1\": %.3f", 2 * h1 / a1
       printf ", \"node_gain\": %.3f, \"overlap_gain\": %.3f, \"prefetch_gain\": %.3f}\n", a2 / m["mpinet|" mo "|2|mpi"], m["mpinet|" mo "|2|mpi"] / m["mpinet|" mo "|2|mpi-no-overlap"], a2 / m["mpinet|" mo "|2|no-prefetch"]
     }
   }' "$results"
