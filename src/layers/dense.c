@@ -148,8 +148,11 @@ static void dense_backward(mn_layer *l, const mn_pass *p, const float *x, const 
   const int blocks =
       p->grads_ready ? (int)((size_t)out * in / 32768 < 4 ? (size_t)out * in / 32768 : 4) : 1;
   if (!p->fixed_order && blocks > 1 && out >= blocks) {
-    for (int k = 0; k < blocks; k++) {
-      const int o0 = out * k / blocks, o1 = out * (k + 1) / blocks;
+    /* block k holds blocks - k parts of blocks * (blocks + 1) / 2: the last is the smallest,
+     * so the least is left to add once the last rank has computed it */
+    const int parts = blocks * (blocks + 1) / 2;
+    for (int k = 0, done = 0; k < blocks; done += blocks - k, k++) {
+      const int o0 = out * done / parts, o1 = out * (done + blocks - k) / parts;
       cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, o1 - o0, in, batch, 1.0f, dy + o0, out,
                   x, in, 1.0f, l->grads + (size_t)o0 * in, in);
       if (k + 1 < blocks) p->grads_ready(p->grads_user, l->param_offset + (size_t)o1 * in);
