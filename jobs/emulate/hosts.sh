@@ -49,6 +49,9 @@ down() {
     ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
     ip netns del "$ns"
   done
+  # Open MPI's shared-memory segments and session directories, named after the hosts: the
+  # processes killed above cannot remove them, and /dev/shm and /tmp are not the namespaces'
+  rm -rf /dev/shm/vader_segment."$prefix"[0-9]* /tmp/ompi."$prefix"[0-9]*
 }
 
 run_mpirun() {
