@@ -263,19 +263,26 @@ int mn_split_read_rows(const mn_split *meta, size_t begin, size_t n, void *x, in
   return rc;
 }
 
-int mn_split_chunk_rows(const mn_split *meta, long long *rows, mn_err *err) {
-  hid_t f = mn_h5_open_read(meta->path, err);
-  if (f < 0) return -1;
+/* Rows per chunk of the split's x in the open file f (0: not chunked). */
+static long long chunk_rows_in(hid_t f, const mn_split *meta) {
   char name[64];
   snprintf(name, sizeof name, "/%s/x", meta->split);
   hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
   hid_t plist = d >= 0 ? H5Dget_create_plist(d) : -1;
   hsize_t chunk[8] = {0};
-  *rows = plist >= 0 && H5Pget_layout(plist) == H5D_CHUNKED && H5Pget_chunk(plist, 8, chunk) > 0
-              ? (long long)chunk[0]
-              : 0;
+  const long long rows =
+      plist >= 0 && H5Pget_layout(plist) == H5D_CHUNKED && H5Pget_chunk(plist, 8, chunk) > 0
+          ? (long long)chunk[0]
+          : 0;
   if (plist >= 0) H5Pclose(plist);
   if (d >= 0) H5Dclose(d);
+  return rows;
+}
+
+int mn_split_chunk_rows(const mn_split *meta, long long *rows, mn_err *err) {
+  hid_t f = mn_h5_open_read(meta->path, err);
+  if (f < 0) return -1;
+  *rows = chunk_rows_in(f, meta);
   H5Fclose(f);
   return 0;
 }
@@ -299,11 +306,8 @@ mn_split_reader *mn_split_reader_open(const mn_split *meta, mn_err *err) {
    * larger than HDF5's chunk cache (1 MiB by default; mpinet's converters write chunks
    * below it, other tools may not) would be inflated whole for every read. A cache that
    * holds one chunk inflates each once per pass. */
-  size_t chunk_bytes = 0;
-  long long chunk_rows;
-  mn_err ignored;
-  if (mn_split_chunk_rows(meta, &chunk_rows, &ignored) == 0 && chunk_rows > 0)
-    chunk_bytes = (size_t)chunk_rows * meta->row_len * (meta->info.x_is_u8 ? 1 : sizeof(float));
+  const size_t chunk_bytes = (size_t)chunk_rows_in(r->f, meta) * meta->row_len *
+                             (meta->info.x_is_u8 ? 1 : sizeof(float));
   hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
   if (chunk_bytes > ((size_t)1 << 20))
     H5Pset_chunk_cache(dapl, H5D_CHUNK_CACHE_NSLOTS_DEFAULT, chunk_bytes,
