@@ -159,7 +159,7 @@ awk '
     return (cnt % 2) ? v[(cnt + 1) / 2] : (v[cnt / 2] + v[cnt / 2 + 1]) / 2
   }
   END {
-    printf "%-8s %-9s %5s %-12s %12s %9s %8s %8s %10s %9s\n", "impl", "model", "ranks", "variant", "samples/s", "of SGEMM", "comm", "data", "RSS MiB", "1st step"
+    printf "%-8s %-9s %5s %-12s %12s %17s %9s %8s %8s %10s %9s\n", "impl", "model", "ranks", "variant", "samples/s", "(runs min-max)", "of SGEMM", "comm", "data", "RSS MiB", "1st step"
     nk = 0
     for (k in keys) order[++nk] = k
     for (i = 1; i <= nk; i++) for (j = i + 1; j <= nk; j++) if (order[j] < order[i]) { t = order[i]; order[i] = order[j]; order[j] = t }
@@ -167,7 +167,9 @@ awk '
       k = order[i]
       split(k, p, "|"); m[k] = med(sps, k, n[k])
       r = med(rss, k, n[k]); rs = r > 0 ? sprintf("%.0f", r) : ""
-      printf "%-8s %-9s %5s %-12s %12.0f %9s %8s %8s %10s %9s\n", p[1], p[2], p[3], p[4], m[k],
+      lo = hi = sps[k, 1] + 0
+      for (j = 2; j <= n[k]; j++) { v = sps[k, j] + 0; if (v < lo) lo = v; if (v > hi) hi = v }
+      printf "%-8s %-9s %5s %-12s %12.0f %17s %9s %8s %8s %10s %9s\n", p[1], p[2], p[3], p[4], m[k], sprintf("%.0f-%.0f", lo, hi),
         p[1] == "mpinet" ? sprintf("%.0f%%", 100 * med(frac, k, n[k])) : "", p[1] == "mpinet" ? sprintf("%.1f%%", 100 * med(comm, k, n[k])) : "",
         p[1] == "mpinet" ? sprintf("%.2f%%", 100 * med(data, k, n[k])) : "", rs, p[1] == "mpinet" ? sprintf("%.2fs", med(first, k, n[k])) : ""
     }
