@@ -306,8 +306,8 @@ mn_split_reader *mn_split_reader_open(const mn_split *meta, mn_err *err) {
    * larger than HDF5's chunk cache (1 MiB by default; mpinet's converters write chunks
    * below it, other tools may not) would be inflated whole for every read. A cache that
    * holds one chunk inflates each once per pass. */
-  const size_t chunk_bytes = (size_t)chunk_rows_in(r->f, meta) * meta->row_len *
-                             (meta->info.x_is_u8 ? 1 : sizeof(float));
+  const size_t chunk_bytes =
+      (size_t)chunk_rows_in(r->f, meta) * meta->row_len * (meta->info.x_is_u8 ? 1 : sizeof(float));
   hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
   if (chunk_bytes > ((size_t)1 << 20))
     H5Pset_chunk_cache(dapl, H5D_CHUNK_CACHE_NSLOTS_DEFAULT, chunk_bytes,
