@@ -350,7 +350,7 @@ int mn_net_layer_at(const mn_net *net, size_t offset) {
 MN_CLONES size_t mn_first_nonfinite(const float *x, size_t n) {
   /* A float is NaN or infinite when all its exponent bits are set: tested in 16 integer
    * lanes, the masks ORed (one-cycle operations). The earlier x * 0 sum waited on the add's
-   * latency and took 53 us for the MLP's 235K gradients, 5% of a 2-rank step; this 11. */
+   * latency and took 53 us for the MLP's 235K gradients, 5% of a 2-rank step; this takes 11. */
   typedef int32_t lanes __attribute__((vector_size(64)));
   enum { LANES = 16, BLOCK = 4096 };
   const lanes exponent = (lanes){0} + 0x7f800000;

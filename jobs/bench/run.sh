@@ -100,7 +100,8 @@ first_cpus() {
 # ceiling_run MODEL: what 2 ranks would reach if communication were free. Two independent
 # 1-rank runs at the per-rank batch (half the global one), side by side, one per core; prints
 # their summed samples/s. On a 2-core machine this is below twice the 1-rank rate: the two
-# cores share caches, memory bandwidth and clock, and each GEMM is half as tall.
+# cores share caches, memory bandwidth and clock, and each GEMM is half as tall (on the
+# development machine the height is nearly all of it: compare the "1 half-batch" run).
 ceiling_run() {
   local model=$1 batch cpus total=0 i sps pids=()
   batch=$(ini_batch "$model")
