@@ -17,11 +17,23 @@
 # measured in this run; peak RSS per rank (mpinet: the largest rank's over the whole run, its
 # final evaluation and checkpoint included, from RUN_DIR/finished; PyTorch: getrusage at the
 # end of its training loop, which writes no checkpoint); launch-to-first-step time.
+#
+# To check the suite itself quickly (tests/bench_smoke.sh): BENCH_MPINET, BENCH_SGEMM (the
+# binaries, default build/mpinet and build/mpinet_sgemm_peak), BENCH_DATA (an HDF5 dataset
+# instead of Fashion-MNIST; then nothing is installed, built or converted first),
+# BENCH_STEPS (steps of every run) and BENCH_TORCH=0 (no PyTorch).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 REPS=${1:-3}
-jobs/setup.sh > /dev/null
-jobs/fashion-data.sh > /dev/null
+mpinet=${BENCH_MPINET:-build/mpinet}
+sgemm_peak=${BENCH_SGEMM:-build/mpinet_sgemm_peak}
+data=()
+if [ -n "${BENCH_DATA:-}" ]; then
+  data=(--set data.path="$BENCH_DATA")
+else
+  jobs/setup.sh > /dev/null
+  jobs/fashion-data.sh > /dev/null
+fi
 export OPENBLAS_NUM_THREADS=1
 source jobs/bench/binding.sh
 flags=()
@@ -33,7 +45,7 @@ results=$work/results.jsonl
 median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 field() { grep -Eo "\"$1\": [-0-9.e+]+" | awk '{print $2}'; }
 
-sgemm=$(for i in 1 2 3; do build/mpinet_sgemm_peak 1024 | field sgemm_gflops; done | median)
+sgemm=$(for i in 1 2 3; do "$sgemm_peak" 1024 | field sgemm_gflops; done | median)
 echo "{\"sgemm_gflops\": $sgemm, \"threads\": 1}" | tee -a "$results"
 
 # Floating-point work per sample of a training step (forward 2·MACs, backward 4·MACs except
@@ -45,6 +57,9 @@ declare -A FLOPS=(
 )
 declare -A STEPS=([mlp]=1500 [wide-mlp]=150 [cnn]=40)
 declare -A TORCH_STEPS=([mlp]=1500 [wide-mlp]=150 [cnn]=40)
+if [ -n "${BENCH_STEPS:-}" ]; then
+  for m in "${!STEPS[@]}"; do STEPS[$m]=$BENCH_STEPS TORCH_STEPS[$m]=$BENCH_STEPS; done
+fi
 
 ini_batch() { awk -F= '$1 ~ /^batch *$/ {gsub(/ /, "", $2); print $2; exit}' "jobs/bench/$1.ini"; }
 
@@ -63,8 +78,8 @@ mpinet_run() {
   rm -rf "$work/run"
   local launch; launch=$(date +%s.%N)
   # shellcheck disable=SC2046
-  mpirun "${flags[@]}" $(mpirun_placement "$ranks") -np "$ranks" build/mpinet train "jobs/bench/$model.ini" \
-    --set checkpoint.dir="$work/run" --set train.max_steps="$steps" \
+  mpirun "${flags[@]}" $(mpirun_placement "$ranks") -np "$ranks" "$mpinet" train "jobs/bench/$model.ini" \
+    --set checkpoint.dir="$work/run" --set train.max_steps="$steps" "${data[@]}" \
     "${extra[@]}" > "$work/log.txt" 2>&1 \
     || { cat "$work/log.txt" >&2; return 1; }
   local m; m=$(tail -1 "$work/run/metrics.jsonl")
@@ -108,8 +123,9 @@ ceiling_run() {
   read -r -a cpus <<< "$(first_cpus 2)"
   for i in 0 1; do
     rm -rf "$work/ceiling$i"
-    taskset -c "${cpus[$i]}" build/mpinet train "jobs/bench/$model.ini" --set checkpoint.dir="$work/ceiling$i" \
-      --set train.max_steps="${STEPS[$model]}" --set train.batch=$((batch / 2)) > "$work/ceiling$i.txt" 2>&1 &
+    taskset -c "${cpus[$i]}" "$mpinet" train "jobs/bench/$model.ini" --set checkpoint.dir="$work/ceiling$i" \
+      --set train.max_steps="${STEPS[$model]}" --set train.batch=$((batch / 2)) "${data[@]}" \
+      > "$work/ceiling$i.txt" 2>&1 &
     pids+=($!)
   done
   for i in 0 1; do wait "${pids[$i]}" || { cat "$work/ceiling$i.txt" >&2; return 1; }; done
@@ -123,7 +139,9 @@ ceiling_run() {
 # Repetitions are interleaved (every configuration once, then again): the machine's slow
 # stretches last seconds to minutes, and would otherwise fall on whole configurations.
 have_torch=0
-if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+if [ "${BENCH_TORCH:-1}" = 0 ]; then
+  echo '{"skipped": "pytorch", "why": "BENCH_TORCH=0"}' | tee -a "$results"
+elif /usr/bin/python3 -c 'import torch' 2>/dev/null; then
   have_torch=1
 else
   echo "{\"skipped\": \"pytorch\", \"why\": \"python3-torch is not installed (apt-get install python3-torch)\"}" | tee -a "$results"

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The benchmark suite (jobs/bench/run.sh) end to end on a small synthetic dataset with a few
+# steps per run, the MLP only, without PyTorch: every configuration it promises prints a
+# JSON line with a positive rate, the ratios line carries every ratio, and the table shows
+# the median and the range. What it measures is not checked here (that is its own job).
+source "$(dirname "$0")/lib.sh"
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+make_blobs "$WORK/d.h5" --train 4096 --test 256 --features 784 --classes 10
+BENCH_MPINET="$MPINET" BENCH_SGEMM="$(dirname "$MPINET")/mpinet_sgemm_peak" \
+  BENCH_DATA="$WORK/d.h5" BENCH_STEPS=24 BENCH_TORCH=0 MODELS=mlp \
+  timeout -k 5 240 "$ROOT/jobs/bench/run.sh" 1 > "$WORK/out.txt" 2>&1 \
+  || { cat "$WORK/out.txt"; fail "the suite failed"; }
+
+python3 - "$WORK/out.txt" "$(nproc)" <<'PY' || { cat "$WORK/out.txt"; fail "the suite's output is incomplete"; }
+import json, sys
+lines = [l for l in open(sys.argv[1]) if l.startswith("{")]
+rows = [json.loads(l) for l in lines]
+def has(impl, ranks, variant):
+    return any(r.get("impl") == impl and r.get("ranks") == ranks and r.get("variant") == variant
+               and r.get("samples_per_s", 0) > 0 for r in rows)
+missing = [f"{i} {n} {v}" for i, n, v in [("mpinet", 1, "default"), ("mpinet", 1, "stream"),
+           ("mpinet", 1, "half-batch"), ("mpinet", 2, "default"), ("mpinet", 2, "mpi"),
+           ("mpinet", 2, "mpi-no-overlap"), ("mpinet", 2, "no-prefetch")]
+           + [("ceiling", 2, "default")] * (int(sys.argv[2]) >= 2)  # it needs 2 CPUs
+           if not has(i, n, v)]
+assert not missing, f"no line (or no positive rate) for: {missing}"
+assert any(r.get("skipped") == "pytorch" for r in rows), "no line saying PyTorch was skipped"
+assert any("sgemm_gflops" in r and r["sgemm_gflops"] > 0 for r in rows), "no SGEMM rate"
+ratios = [r for r in rows if r.get("ratios") == "mlp"]
+assert ratios, "no ratios line"
+for key in ["mpinet2_over_mpinet1", "twice_half_batch_over_mpinet1", "node_gain",
+            "overlap_gain", "prefetch_gain"] + ["ceiling2_over_mpinet1",
+            "mpinet2_over_ceiling2"] * (int(sys.argv[2]) >= 2):
+    assert ratios[0].get(key, 0) > 0, f"ratio {key} missing or not positive"
+for r in rows:
+    if r.get("impl") == "mpinet":
+        for key in ["data_frac", "forward_frac", "backward_frac", "comm_frac", "optimizer_frac",
+                    "peak_rss_mb", "launch_to_first_step_s"]:
+            assert key in r, f"{key} missing from {r}"
+import re
+table = [l for l in open(sys.argv[1]) if re.match(r"(mpinet|ceiling) +mlp ", l)]
+assert len(table) == 7 + (int(sys.argv[2]) >= 2), f"{len(table)} table rows for mpinet and the ceiling"
+for l in table:  # the median, then the fastest and slowest run
+    assert re.search(r" \d+ +\d+-\d+ ", l), f"no median and range in: {l.strip()}"
+PY
+echo "bench suite: every configuration, ratio and column present"
