@@ -145,11 +145,12 @@ static void dense_backward(mn_layer *l, const mn_pass *p, const float *x, const 
    * as soon as it is final: a rank that finished backward early sums those blocks while this
    * one computes the next, instead of all of this layer after it (the MLP's first layer is
    * 85% of its gradient). */
-  const int blocks =
+  int blocks =
       p->grads_ready ? (int)((size_t)out * in / 32768 < 4 ? (size_t)out * in / 32768 : 4) : 1;
-  if (!p->fixed_order && blocks > 1 && out >= blocks) {
+  if (blocks < 1 || out < blocks) blocks = 1;
+  if (!p->fixed_order) {
     /* block k holds blocks - k parts of blocks * (blocks + 1) / 2: the last is the smallest,
-     * so the least is left to add once the last rank has computed it */
+     * so the least is left to add once the last rank has computed it (1 block: the whole) */
     const int parts = blocks * (blocks + 1) / 2;
     for (int k = 0, done = 0; k < blocks; done += blocks - k, k++) {
       const int o0 = out * done / parts, o1 = out * (done + blocks - k) / parts;
@@ -157,9 +158,6 @@ static void dense_backward(mn_layer *l, const mn_pass *p, const float *x, const 
                   x, in, 1.0f, l->grads + (size_t)o0 * in, in);
       if (k + 1 < blocks) p->grads_ready(p->grads_user, l->param_offset + (size_t)o1 * in);
     }
-  } else if (!p->fixed_order) {
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, batch, 1.0f, dy, out, x, in, 1.0f,
-                l->grads, in);
   } else if (p->parts == 0) { /* no deferral: this part's gradient onto the slice */
     fixed_weight_grad(l, dy, x, batch, l->grads, true);
   } else if (p->parts == 1) { /* the only part: its sum is the tree's */
