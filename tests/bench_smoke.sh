@@ -12,7 +12,8 @@ BENCH_MPINET="$MPINET" BENCH_SGEMM="$(dirname "$MPINET")/mpinet_sgemm_peak" \
   || { cat "$WORK/out.txt"; fail "the suite failed"; }
 
 python3 - "$WORK/out.txt" "$(nproc)" <<'PY' || { cat "$WORK/out.txt"; fail "the suite's output is incomplete"; }
-import json, sys
+import json, re, sys
+two_cpus = int(sys.argv[2]) >= 2  # the ceiling's side-by-side runs need 2 CPUs
 lines = [l for l in open(sys.argv[1]) if l.startswith("{")]
 rows = [json.loads(l) for l in lines]
 def has(impl, ranks, variant):
@@ -21,7 +22,7 @@ def has(impl, ranks, variant):
 missing = [f"{i} {n} {v}" for i, n, v in [("mpinet", 1, "default"), ("mpinet", 1, "stream"),
            ("mpinet", 1, "half-batch"), ("mpinet", 2, "default"), ("mpinet", 2, "mpi"),
            ("mpinet", 2, "mpi-no-overlap"), ("mpinet", 2, "no-prefetch")]
-           + [("ceiling", 2, "default")] * (int(sys.argv[2]) >= 2)  # it needs 2 CPUs
+           + [("ceiling", 2, "default")] * two_cpus
            if not has(i, n, v)]
 assert not missing, f"no line (or no positive rate) for: {missing}"
 assert any(r.get("skipped") == "pytorch" for r in rows), "no line saying PyTorch was skipped"
@@ -30,16 +31,15 @@ ratios = [r for r in rows if r.get("ratios") == "mlp"]
 assert ratios, "no ratios line"
 for key in ["mpinet2_over_mpinet1", "twice_half_batch_over_mpinet1", "node_gain",
             "overlap_gain", "prefetch_gain"] + ["ceiling2_over_mpinet1",
-            "mpinet2_over_ceiling2"] * (int(sys.argv[2]) >= 2):
+            "mpinet2_over_ceiling2"] * two_cpus:
     assert ratios[0].get(key, 0) > 0, f"ratio {key} missing or not positive"
 for r in rows:
     if r.get("impl") == "mpinet":
         for key in ["data_frac", "forward_frac", "backward_frac", "comm_frac", "optimizer_frac",
                     "peak_rss_mb", "launch_to_first_step_s"]:
             assert key in r, f"{key} missing from {r}"
-import re
 table = [l for l in open(sys.argv[1]) if re.match(r"(mpinet|ceiling) +mlp ", l)]
-assert len(table) == 7 + (int(sys.argv[2]) >= 2), f"{len(table)} table rows for mpinet and the ceiling"
+assert len(table) == 7 + two_cpus, f"{len(table)} table rows for mpinet and the ceiling"
 for l in table:  # the median, then the fastest and slowest run
     assert re.search(r" \d+ +\d+-\d+ ", l), f"no median and range in: {l.strip()}"
 PY
