@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "fixed_gemm.h"
+#include "gemm_nt.h"
 #include "layer.h"
 
 /* l->priv, from fixed_setup on (NULL until then) */
@@ -99,9 +100,8 @@ static void dense_forward(mn_layer *l, const mn_pass *p, const float *x, float *
                                          (size_t)MN_FIXED_NR * (size_t)in, y, (size_t)out);
     g.add = true;
     mn_fixed_gemm(&g);
-  } else {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, batch, out, in, 1.0f, x, in, W, in, 1.0f,
-                y, out);
+  } else { /* rows of x against rows of W: no copy of W^T, unlike cblas_sgemm (gemm_nt.h) */
+    mn_gemm_nt(batch, out, in, x, (size_t)in, W, (size_t)in, y, (size_t)out);
   }
 }
 
