@@ -5,13 +5,12 @@
  *
  * in x (B, in) -> out y (B, units); W (units, in) as in PyTorch's nn.Linear; b (units).
  * Inputs of any shape are flattened per sample. */
-#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fixed_gemm.h"
-#include "gemm_nt.h"
+#include "gemm.h"
 #include "layer.h"
 
 /* l->priv, from fixed_setup on (NULL until then) */
@@ -100,7 +99,7 @@ static void dense_forward(mn_layer *l, const mn_pass *p, const float *x, float *
                                          (size_t)MN_FIXED_NR * (size_t)in, y, (size_t)out);
     g.add = true;
     mn_fixed_gemm(&g);
-  } else { /* rows of x against rows of W: no copy of W^T, unlike cblas_sgemm (gemm_nt.h) */
+  } else { /* rows of x against rows of W: no copy of W^T, unlike cblas_sgemm (gemm.h) */
     mn_gemm_nt(batch, out, in, x, (size_t)in, W, (size_t)in, y, (size_t)out);
   }
 }
@@ -154,8 +153,8 @@ static void dense_backward(mn_layer *l, const mn_pass *p, const float *x, const 
     const int parts = blocks * (blocks + 1) / 2;
     for (int k = 0, done = 0; k < blocks; done += blocks - k, k++) {
       const int o0 = out * done / parts, o1 = out * (done + blocks - k) / parts;
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, o1 - o0, in, batch, 1.0f, dy + o0, out,
-                  x, in, 1.0f, l->grads + (size_t)o0 * in, in);
+      mn_gemm_nn(o1 - o0, in, batch, dy + o0, 1, (size_t)out, x, (size_t)in,
+                 l->grads + (size_t)o0 * in, (size_t)in);
       if (k + 1 < blocks) p->grads_ready(p->grads_user, l->param_offset + (size_t)o1 * in);
     }
   } else if (p->parts == 0) { /* no deferral: this part's gradient onto the slice */
@@ -178,8 +177,8 @@ static void dense_backward(mn_layer *l, const mn_pass *p, const float *x, const 
         panels ? (size_t)MN_FIXED_NR * (size_t)out : MN_FIXED_NR, dx, (size_t)in);
     mn_fixed_gemm(&g);
   } else if (dx) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, batch, in, out, 1.0f, dy, out, W, in,
-                0.0f, dx, in);
+    memset(dx, 0, (size_t)batch * in * sizeof(float));
+    mn_gemm_nn(batch, in, out, dy, (size_t)out, 1, W, (size_t)in, dx, (size_t)in);
   }
 }
 

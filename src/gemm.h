@@ -1,0 +1,41 @@
+/* gemm.h: the two GEMMs of a dense layer on AVX-512 kernels of our own, where they beat
+ * OpenBLAS at the shapes this project trains (batches of 32-256 rows), and cblas_sgemm
+ * elsewhere (no AVX-512, or a shape outside the kernel's range).
+ *
+ * Why: cblas_sgemm copies its operands into panels on every call. With a batch of 64-128
+ * rows that copying is a tenth of the work: at the MLP's first layer (in 784, out 256) it is
+ * what makes 2 ranks at batch 64 slower per sample than 1 rank at batch 128. Both kernels
+ * read the operands where they lie (measured below on the benchmark machine, Zen 4, hot
+ * caches, GFLOP/s ours against OpenBLAS's).
+ *
+ * On a kernel's path each c(i, j) is one fixed sum, whatever m, n or the tile: a row's
+ * result does not depend on the other rows computed with it. */
+#ifndef MN_GEMM_H
+#define MN_GEMM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* c (m, n) += a b^T for row-major a (m, k) and b (n, k), both read along k: a dense layer's
+ * forward pass, y (B, out) += x (B, in) W^T. Each output is the dot product of two rows, 16
+ * lanes at a time (16 chains along k, then a fixed tree); a tile of 4 rows of a by 6 of b
+ * keeps 24 sums in registers and reads 10 vectors per 24 FMAs. (64, 256, 784): 110 vs 92;
+ * (256, 1024, 784): 109 vs 103. For k < 128, cblas_sgemm (the reductions and c's load and
+ * store outweigh the dot products: k = 64, 62 vs 88). */
+void mn_gemm_nt(int m, int n, int k, const float *a, size_t lda, const float *b, size_t ldb,
+                float *c, size_t ldc);
+bool mn_gemm_nt_own(int k); /* whether a call with this k runs the kernel */
+
+/* c (m, n) += a b for a row-major b (k, n) and a strided view a(i, l) = a[i * a_row + l *
+ * a_k], one of the strides 1: a dense layer's weight gradient, dW (out, in) += dy^T x (a =
+ * dy with a_row = 1, a_k = out), and its input gradient, dx (B, in) += dy W (a_row = out,
+ * a_k = 1). A tile of 12 rows by 32 columns: per l, two vectors of b's row and 12 broadcasts
+ * of a, 24 FMAs (one chain from c's old value per output, in the order of l). The weight
+ * gradient of the MLP's first layer in 4 blocks at batch 64: 110 vs 97; (128, 128, 256)
+ * dx: 110 vs 98. For k outside [32, 128], cblas_sgemm (a taller b no longer stays in L1 from
+ * one tile to the next: at k = 256 OpenBLAS's packed panels win). */
+void mn_gemm_nn(int m, int n, int k, const float *a, size_t a_row, size_t a_k, const float *b,
+                size_t ldb, float *c, size_t ldc);
+bool mn_gemm_nn_own(int k);
+
+#endif
