@@ -32,10 +32,11 @@ bool mn_gemm_nt_own(int k); /* whether a call with this k runs the kernel */
  * a_k = 1). A tile of 12 rows by 32 columns: per l, two vectors of b's row and 12 broadcasts
  * of a, 24 FMAs (one chain from c's old value per output, in the order of l). The weight
  * gradient of the MLP's first layer in 4 blocks at batch 64: 110 vs 97; (128, 128, 256)
- * dx: 110 vs 98. For k outside [32, 128], cblas_sgemm (a taller b no longer stays in L1 from
- * one tile to the next: at k = 256 OpenBLAS's packed panels win). */
+ * dx: 110 vs 98. Only for k in [32, 128] and b (k, n) of at most 512 KB, which stays in L2
+ * from one tile to the next; else cblas_sgemm (at k = 256 its packed panels win, 91 vs 100;
+ * for the CNN's fc1 weight gradient, b = x of 1.6 MB, they tie, 103 vs 105). */
 void mn_gemm_nn(int m, int n, int k, const float *a, size_t a_row, size_t a_k, const float *b,
                 size_t ldb, float *c, size_t ldc);
-bool mn_gemm_nn_own(int k);
+bool mn_gemm_nn_own(int n, int k);
 
 #endif

@@ -148,7 +148,7 @@ int main(void) {
       for (size_t ni = 0; ni < sizeof nn / sizeof *nn; ni++)
         for (int t = 0; t < 2; t++) check_nn(nm[mi], nn[ni], nk[ki], t);
   check_nn(5, 0, 64, false); /* every value is outside c */
-  if (mn_gemm_nn_own(64)) {
+  if (mn_gemm_nn_own(784, 64)) {
     check_nn_independent(29, 70, 64);
     check_nn_independent(256, 784, 64); /* the MLP's first weight gradient at batch 64 */
   } else {
