@@ -212,16 +212,26 @@ static bool have_avx512(void) {
   return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
 }
 
+#define KERNELS 1
+#else
+static bool have_avx512(void) { return false; }
+#define KERNELS 0
+#endif
+
 bool mn_gemm_nt_own(int k) { return k >= NT_MIN_K && have_avx512(); }
 
 void mn_gemm_nt(int m, int n, int k, const float *a, size_t lda, const float *b, size_t ldb,
                 float *c, size_t ldc) {
   if (m <= 0 || n <= 0 || k <= 0) return;
-  if (mn_gemm_nt_own(k))
+#if KERNELS
+  if (mn_gemm_nt_own(k)) {
     gemm_nt_avx512(m, n, k, a, lda, b, ldb, c, ldc);
-  else
-    gemm_nt_blas(m, n, k, a, lda, b, ldb, c, ldc);
+    return;
+  }
+#endif
+  gemm_nt_blas(m, n, k, a, lda, b, ldb, c, ldc);
 }
+
 bool mn_gemm_nn_own(int n, int k) {
   return k >= NN_MIN_K && k <= NN_MAX_K && (size_t)n * (size_t)k <= NN_MAX_B && have_avx512();
 }
@@ -229,30 +239,11 @@ bool mn_gemm_nn_own(int n, int k) {
 void mn_gemm_nn(int m, int n, int k, const float *a, size_t a_row, size_t a_k, const float *b,
                 size_t ldb, float *c, size_t ldc) {
   if (m <= 0 || n <= 0 || k <= 0) return;
-  if (mn_gemm_nn_own(n, k))
+#if KERNELS
+  if (mn_gemm_nn_own(n, k)) {
     gemm_nn_avx512(m, n, k, a, a_row, a_k, b, ldb, c, ldc);
-  else
-    gemm_nn_blas(m, n, k, a, a_row, a_k, b, ldb, c, ldc);
-}
-#else
-bool mn_gemm_nt_own(int k) {
-  (void)k;
-  return false;
-}
-bool mn_gemm_nn_own(int n, int k) {
-  (void)n, (void)k;
-  return false;
-}
-
-void mn_gemm_nn(int m, int n, int k, const float *a, size_t a_row, size_t a_k, const float *b,
-                size_t ldb, float *c, size_t ldc) {
-  if (m <= 0 || n <= 0 || k <= 0) return;
+    return;
+  }
+#endif
   gemm_nn_blas(m, n, k, a, a_row, a_k, b, ldb, c, ldc);
 }
-
-void mn_gemm_nt(int m, int n, int k, const float *a, size_t lda, const float *b, size_t ldb,
-                float *c, size_t ldc) {
-  if (m <= 0 || n <= 0 || k <= 0) return;
-  gemm_nt_blas(m, n, k, a, lda, b, ldb, c, ldc);
-}
-#endif
