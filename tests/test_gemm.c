@@ -17,75 +17,51 @@ static float *randoms(size_t n, uint64_t stream) {
   return v;
 }
 
-/* a (m, k) in rows of lda >= k, b (n, k) in rows of ldb, c (m, n) in rows of ldc: the gaps
- * hold values the GEMM must neither read into a sum nor overwrite. */
-static void check_nt(int m, int n, int k) {
-  const size_t lda = (size_t)k + 3, ldb = (size_t)k + 5, ldc = (size_t)n + 2;
-  float *a = randoms((size_t)m * lda, 1), *b = randoms((size_t)n * ldb, 2);
-  float *c0 = randoms((size_t)m * ldc, 3), *c = malloc((size_t)m * ldc * sizeof(float));
-  memcpy(c, c0, (size_t)m * ldc * sizeof(float));
-  mn_gemm_nt(m, n, k, a, lda, b, ldb, c, ldc);
+/* The worst error of c = c0 + a b against a sum in double, relative to the bound k eps sum
+ * |a b|, for the views a(i, l) = a[i * a_row + l * a_k], b(l, j) = b[l * b_k + j * b_col];
+ * and how many values of c's rows past column n (the gap up to ldc) changed. */
+typedef struct {
+  size_t a_row, a_k, b_k, b_col;
+} views;
+
+static double against_double(int m, int n, int k, const float *a, const float *b, views v,
+                             const float *c0, const float *c, size_t ldc, int *outside) {
   double worst = 0.0;
-  int outside = 0;
+  *outside = 0;
   for (int i = 0; i < m; i++) {
     for (int j = 0; j < n; j++) {
       double s = c0[(size_t)i * ldc + j], mag = fabs(s);
-      for (int kk = 0; kk < k; kk++) {
-        const double p = (double)a[(size_t)i * lda + kk] * b[(size_t)j * ldb + kk];
+      for (int l = 0; l < k; l++) {
+        const double p = (double)a[(size_t)i * v.a_row + (size_t)l * v.a_k] *
+                         b[(size_t)l * v.b_k + (size_t)j * v.b_col];
         s += p, mag += fabs(p);
       }
       const double err = fabs(c[(size_t)i * ldc + j] - s) / (mag * (k + 1) * 6e-8 + 1e-30);
       if (err > worst) worst = err;
     }
     for (size_t j = (size_t)n; j < ldc; j++)
-      outside += c[(size_t)i * ldc + j] != c0[(size_t)i * ldc + j];
+      *outside += c[(size_t)i * ldc + j] != c0[(size_t)i * ldc + j];
   }
-  CHECK(worst <= 1.0, "m %d n %d k %d: error %.3g of the bound k eps sum |a b|", m, n, k, worst);
-  CHECK(outside == 0, "m %d n %d k %d: %d values written outside c", m, n, k, outside);
+  return worst;
+}
+
+/* c += a b^T: a (m, k) in rows of lda >= k, b (n, k) in rows of ldb, c (m, n) in rows of ldc;
+ * the gaps hold values the GEMM must neither read into a sum nor overwrite. */
+static void check_nt(int m, int n, int k) {
+  const size_t lda = (size_t)k + 3, ldb = (size_t)k + 5, ldc = (size_t)n + 2;
+  float *a = randoms((size_t)m * lda, 1), *b = randoms((size_t)n * ldb, 2);
+  float *c0 = randoms((size_t)m * ldc, 3), *c = malloc((size_t)m * ldc * sizeof(float));
+  memcpy(c, c0, (size_t)m * ldc * sizeof(float));
+  mn_gemm_nt(m, n, k, a, lda, b, ldb, c, ldc);
+  int outside;
+  const double worst = against_double(m, n, k, a, b, (views){lda, 1, 1, ldb}, c0, c, ldc, &outside);
+  CHECK(worst <= 1.0, "nt m %d n %d k %d: error %.3g of the bound", m, n, k, worst);
+  CHECK(outside == 0, "nt m %d n %d k %d: %d values written outside c", m, n, k, outside);
   free(a), free(b), free(c0), free(c);
 }
 
-/* Each block of 3 rows of a alone, and each block of 5 rows of b alone, give the bits they
- * have in the whole product (never the kernel's 4 and 6). */
-static void check_nt_independent(int m, int n, int k) {
-  float *a = randoms((size_t)m * k, 4), *b = randoms((size_t)n * k, 5);
-  const size_t nc = (size_t)m * n;
-  float *all = calloc(nc, sizeof(float)), *rows = calloc(nc, sizeof(float)),
-        *cols = calloc(nc, sizeof(float));
-  mn_gemm_nt(m, n, k, a, (size_t)k, b, (size_t)k, all, (size_t)n);
-  for (int lo = 0; lo < m; lo += 3)
-    mn_gemm_nt(m - lo < 3 ? m - lo : 3, n, k, a + (size_t)lo * k, (size_t)k, b, (size_t)k,
-               rows + (size_t)lo * n, (size_t)n);
-  for (int lo = 0; lo < n; lo += 5)
-    mn_gemm_nt(m, n - lo < 5 ? n - lo : 5, k, a, (size_t)k, b + (size_t)lo * k, (size_t)k,
-               cols + lo, (size_t)n);
-  CHECK(memcmp(all, rows, nc * sizeof(float)) == 0,
-        "m %d n %d k %d: a row's bits depend on the rows computed with it", m, n, k);
-  CHECK(memcmp(all, cols, nc * sizeof(float)) == 0,
-        "m %d n %d k %d: a column's bits depend on the columns computed with it", m, n, k);
-  free(a), free(b), free(all), free(rows), free(cols);
-}
-
-/* c (m, n) += a b with b (k, n) in rows of ldb and a as the dense layer views it: a_k == 1 is
- * a row-major (m, k) (dx = dy W), else a (k, m) read down its columns (dW = dy^T x). */
-static void nn_ref(int m, int n, int k, const float *a, size_t a_row, size_t a_k, const float *b,
-                   size_t ldb, const float *c0, const float *c, size_t ldc, double *worst,
-                   int *outside) {
-  for (int i = 0; i < m; i++) {
-    for (int j = 0; j < n; j++) {
-      double s = c0[(size_t)i * ldc + j], mag = fabs(s);
-      for (int l = 0; l < k; l++) {
-        const double p = (double)a[(size_t)i * a_row + (size_t)l * a_k] * b[(size_t)l * ldb + j];
-        s += p, mag += fabs(p);
-      }
-      const double err = fabs(c[(size_t)i * ldc + j] - s) / (mag * (k + 1) * 6e-8 + 1e-30);
-      if (err > *worst) *worst = err;
-    }
-    for (size_t j = (size_t)n; j < ldc; j++)
-      *outside += c[(size_t)i * ldc + j] != c0[(size_t)i * ldc + j];
-  }
-}
-
+/* c += a b with b (k, n) in rows of ldb and a as the dense layer views it: a_k == 1 is a
+ * row-major (m, k) (dx = dy W), else a (k, m) read down its columns (dW = dy^T x). */
 static void check_nn(int m, int n, int k, bool transposed) {
   const size_t ldb = (size_t)n + 3, ldc = (size_t)n + 2;
   const size_t a_row = transposed ? 1 : (size_t)k + 5, a_k = transposed ? (size_t)m + 5 : 1;
@@ -94,32 +70,45 @@ static void check_nn(int m, int n, int k, bool transposed) {
   float *c0 = randoms((size_t)m * ldc, 8), *c = malloc((size_t)m * ldc * sizeof(float));
   memcpy(c, c0, (size_t)m * ldc * sizeof(float));
   mn_gemm_nn(m, n, k, a, a_row, a_k, b, ldb, c, ldc);
-  double worst = 0.0;
-  int outside = 0;
-  nn_ref(m, n, k, a, a_row, a_k, b, ldb, c0, c, ldc, &worst, &outside);
+  int outside;
+  const double worst =
+      against_double(m, n, k, a, b, (views){a_row, a_k, ldb, 1}, c0, c, ldc, &outside);
   CHECK(worst <= 1.0, "nn m %d n %d k %d transposed %d: error %.3g of the bound", m, n, k,
         transposed, worst);
   CHECK(outside == 0, "nn m %d n %d k %d: %d values written outside c", m, n, k, outside);
   free(a), free(b), free(c0), free(c);
 }
 
-/* Blocks of 5 rows and of 20 columns alone against the whole (never the kernel's 12 and 32). */
-static void check_nn_independent(int m, int n, int k) {
-  float *a = randoms((size_t)k * m, 9), *b = randoms((size_t)k * n, 10);
+/* Rows [r0, r0 + rows) by columns [c0, c0 + cols) of c (m, n) from the same a and b: for nt
+ * a (m, k) and b (n, k), else a (k, m) seen transposed (dW's view) and b (k, n). */
+static void product_block(bool nt, int m, int n, int k, const float *a, const float *b, int r0,
+                          int rows, int c0, int cols, float *c) {
+  float *cb = c + (size_t)r0 * n + c0;
+  if (nt)
+    mn_gemm_nt(rows, cols, k, a + (size_t)r0 * k, (size_t)k, b + (size_t)c0 * k, (size_t)k, cb,
+               (size_t)n);
+  else
+    mn_gemm_nn(rows, cols, k, a + r0, 1, (size_t)m, b + c0, (size_t)n, cb, (size_t)n);
+}
+
+/* Blocks of rb rows alone, and of cb columns alone, give the bits they have in the whole
+ * product (block sizes that are never the kernel's tile). */
+static void check_independent(bool nt, int m, int n, int k, int rb, int cb) {
+  float *a = randoms((size_t)m * k, 4), *b = randoms((size_t)n * k, 5);
   const size_t nc = (size_t)m * n;
   float *all = calloc(nc, sizeof(float)), *rows = calloc(nc, sizeof(float)),
         *cols = calloc(nc, sizeof(float));
-  mn_gemm_nn(m, n, k, a, 1, (size_t)m, b, (size_t)n, all, (size_t)n);
-  for (int lo = 0; lo < m; lo += 5)
-    mn_gemm_nn(m - lo < 5 ? m - lo : 5, n, k, a + lo, 1, (size_t)m, b, (size_t)n,
-               rows + (size_t)lo * n, (size_t)n);
-  for (int lo = 0; lo < n; lo += 20)
-    mn_gemm_nn(m, n - lo < 20 ? n - lo : 20, k, a, 1, (size_t)m, b + lo, (size_t)n, cols + lo,
-               (size_t)n);
+  product_block(nt, m, n, k, a, b, 0, m, 0, n, all);
+  for (int lo = 0; lo < m; lo += rb)
+    product_block(nt, m, n, k, a, b, lo, m - lo < rb ? m - lo : rb, 0, n, rows);
+  for (int lo = 0; lo < n; lo += cb)
+    product_block(nt, m, n, k, a, b, 0, m, lo, n - lo < cb ? n - lo : cb, cols);
   CHECK(memcmp(all, rows, nc * sizeof(float)) == 0,
-        "nn m %d n %d k %d: a row's bits depend on the rows computed with it", m, n, k);
+        "%s m %d n %d k %d: a row's bits depend on the rows computed with it", nt ? "nt" : "nn", m,
+        n, k);
   CHECK(memcmp(all, cols, nc * sizeof(float)) == 0,
-        "nn m %d n %d k %d: a column's bits depend on the columns computed with it", m, n, k);
+        "%s m %d n %d k %d: a column's bits depend on the columns computed with it",
+        nt ? "nt" : "nn", m, n, k);
   free(a), free(b), free(all), free(rows), free(cols);
 }
 
@@ -133,9 +122,9 @@ int main(void) {
   check_nt(150, 7, 2001); /* a's rows in blocks of 64: a block ends inside a tile's rows */
   check_nt(5, 0, 200);    /* nothing to do: every value is outside c, none may change */
   if (mn_gemm_nt_own(784)) {
-    check_nt_independent(23, 29, 784);
-    check_nt_independent(9, 14, 129);
-    check_nt_independent(64, 256, 784); /* the MLP's first layer */
+    check_independent(true, 23, 29, 784, 3, 5); /* tiles are 4 x 6 */
+    check_independent(true, 9, 14, 129, 3, 5);
+    check_independent(true, 64, 256, 784, 3, 5); /* the MLP's first layer */
   } else {
     printf("test_gemm: no AVX-512 here: cblas_sgemm computes every c += a b^T, row and column "
            "independence not checked\n");
@@ -149,8 +138,8 @@ int main(void) {
         for (int t = 0; t < 2; t++) check_nn(nm[mi], nn[ni], nk[ki], t);
   check_nn(5, 0, 64, false); /* every value is outside c */
   if (mn_gemm_nn_own(784, 64)) {
-    check_nn_independent(29, 70, 64);
-    check_nn_independent(256, 784, 64); /* the MLP's first weight gradient at batch 64 */
+    check_independent(false, 29, 70, 64, 5, 20);   /* tiles are 12 x 32 */
+    check_independent(false, 256, 784, 64, 5, 20); /* the MLP's first weight gradient */
   } else {
     printf("test_gemm: no AVX-512 here: cblas_sgemm computes every c += a b, row and column "
            "independence not checked\n");
