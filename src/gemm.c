@@ -2,6 +2,7 @@
 #include "gemm.h"
 
 #include <cblas.h>
+#include <string.h>
 
 enum { NT_MIN_K = 128, NN_MIN_K = 32, NN_MAX_K = 128, NN_MAX_B = 128 << 10 }; /* gemm.h */
 
@@ -12,13 +13,14 @@ static void gemm_nt_blas(int m, int n, int k, const float *a, size_t lda, const 
 }
 
 static void gemm_nn_blas(int m, int n, int k, const float *a, size_t a_row, size_t a_k,
-                         const float *b, size_t ldb, float *c, size_t ldc) {
+                         const float *b, size_t ldb, float *c, size_t ldc, bool add) {
+  const float beta = add ? 1.0f : 0.0f;
   if (a_k == 1)
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a, (int)a_row, b,
-                (int)ldb, 1.0f, c, (int)ldc);
+                (int)ldb, beta, c, (int)ldc);
   else
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, n, k, 1.0f, a, (int)a_k, b, (int)ldb,
-                1.0f, c, (int)ldc);
+                beta, c, (int)ldc);
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -127,15 +129,15 @@ enum { NN_MR = 12 };
 
 AVX512 INLINE void nn_tile(const int rows, const int vecs, int k, const float *a, size_t a_row,
                            size_t a_k, const float *b, size_t ldb, float *c, size_t ldc,
-                           __mmask16 edge) {
+                           __mmask16 edge, bool add) {
   __m512 acc[NN_MR][2];
 #pragma GCC unroll 16
   for (int r = 0; r < rows; r++) {
     acc[r][0] = acc[r][1] = _mm512_setzero_ps();
-    /* c's lines are needed only at the end: ask for them now, so that a c too big for the
-     * caches (the CNN's fc1 dW, 12.8 MB) is not waited for */
-    _mm_prefetch((const char *)(c + (size_t)r * ldc), _MM_HINT_T0);
-    if (vecs == 2) _mm_prefetch((const char *)(c + (size_t)r * ldc + 16), _MM_HINT_T0);
+    /* c's old values are needed only at the end: ask for them now, so that a c too big for
+     * the caches (the CNN's fc1 dW, 12.8 MB) is not waited for */
+    if (add) _mm_prefetch((const char *)(c + (size_t)r * ldc), _MM_HINT_T0);
+    if (add && vecs == 2) _mm_prefetch((const char *)(c + (size_t)r * ldc + 16), _MM_HINT_T0);
   }
   for (int l = 0; l < k; l++) {
     const float *bl = b + (size_t)l * ldb, *al = a + (size_t)l * a_k;
@@ -149,30 +151,32 @@ AVX512 INLINE void nn_tile(const int rows, const int vecs, int k, const float *a
     }
   }
 #pragma GCC unroll 16
-  for (int r = 0; r < rows; r++) {
+  for (int r = 0; r < rows; r++) { /* c = [c +] the sums */
     float *cr = c + (size_t)r * ldc;
     if (vecs == 2) {
-      _mm512_storeu_ps(cr, _mm512_add_ps(_mm512_loadu_ps(cr), acc[r][0]));
+      _mm512_storeu_ps(cr, add ? _mm512_add_ps(_mm512_loadu_ps(cr), acc[r][0]) : acc[r][0]);
       _mm512_mask_storeu_ps(cr + 16, edge,
-                            _mm512_add_ps(_mm512_maskz_loadu_ps(edge, cr + 16), acc[r][1]));
+                            add ? _mm512_add_ps(_mm512_maskz_loadu_ps(edge, cr + 16), acc[r][1])
+                                : acc[r][1]);
     } else {
-      _mm512_mask_storeu_ps(cr, edge, _mm512_add_ps(_mm512_maskz_loadu_ps(edge, cr), acc[r][0]));
+      _mm512_mask_storeu_ps(
+          cr, edge, add ? _mm512_add_ps(_mm512_maskz_loadu_ps(edge, cr), acc[r][0]) : acc[r][0]);
     }
   }
 }
 
 typedef void nn_tile_fn(int k, const float *a, size_t a_row, size_t a_k, const float *b, size_t ldb,
-                        float *c, size_t ldc, __mmask16 edge);
+                        float *c, size_t ldc, __mmask16 edge, bool add);
 #define NN_TILE(R)                                                                                 \
   AVX512 static void nn_tile_##R##_1(int k, const float *a, size_t a_row, size_t a_k,              \
                                      const float *b, size_t ldb, float *c, size_t ldc,             \
-                                     __mmask16 edge) {                                             \
-    nn_tile(R, 1, k, a, a_row, a_k, b, ldb, c, ldc, edge);                                         \
+                                     __mmask16 edge, bool add) {                                   \
+    nn_tile(R, 1, k, a, a_row, a_k, b, ldb, c, ldc, edge, add);                                    \
   }                                                                                                \
   AVX512 static void nn_tile_##R##_2(int k, const float *a, size_t a_row, size_t a_k,              \
                                      const float *b, size_t ldb, float *c, size_t ldc,             \
-                                     __mmask16 edge) {                                             \
-    nn_tile(R, 2, k, a, a_row, a_k, b, ldb, c, ldc, edge);                                         \
+                                     __mmask16 edge, bool add) {                                   \
+    nn_tile(R, 2, k, a, a_row, a_k, b, ldb, c, ldc, edge, add);                                    \
   }
 NN_TILE(1)
 NN_TILE(2)
@@ -195,7 +199,7 @@ static nn_tile_fn *const nn_tiles[NN_MR][2] = {
 /* Rows of c outside: the tile's broadcasts of a come from the same few lines for a whole row
  * of tiles, and b (at most 512 KB: mn_gemm_nn_own) is read from L2, 32 columns at a time. */
 static void gemm_nn_avx512(int m, int n, int k, const float *a, size_t a_row, size_t a_k,
-                           const float *b, size_t ldb, float *c, size_t ldc) {
+                           const float *b, size_t ldb, float *c, size_t ldc, bool add) {
   for (int i = 0; i < m; i += NN_MR) {
     const int rows = m - i < NN_MR ? m - i : NN_MR;
     for (int j = 0; j < n; j += 32) {
@@ -203,7 +207,7 @@ static void gemm_nn_avx512(int m, int n, int k, const float *a, size_t a_row, si
       const int last = cols - 16 * (vecs - 1); /* columns in the last vector, 1-16 */
       const __mmask16 edge = (__mmask16)(last == 16 ? 0xffffu : (1u << last) - 1u);
       nn_tiles[rows - 1][vecs - 1](k, a + (size_t)i * a_row, a_row, a_k, b + j, ldb,
-                                   c + (size_t)i * ldc + j, ldc, edge);
+                                   c + (size_t)i * ldc + j, ldc, edge, add);
     }
   }
 }
@@ -237,13 +241,18 @@ bool mn_gemm_nn_own(int n, int k) {
 }
 
 void mn_gemm_nn(int m, int n, int k, const float *a, size_t a_row, size_t a_k, const float *b,
-                size_t ldb, float *c, size_t ldc) {
-  if (m <= 0 || n <= 0 || k <= 0) return;
+                size_t ldb, float *c, size_t ldc, bool add) {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0) { /* an empty sum */
+    if (!add)
+      for (int i = 0; i < m; i++) memset(c + (size_t)i * ldc, 0, (size_t)n * sizeof(float));
+    return;
+  }
 #if KERNELS
   if (mn_gemm_nn_own(n, k)) {
-    gemm_nn_avx512(m, n, k, a, a_row, a_k, b, ldb, c, ldc);
+    gemm_nn_avx512(m, n, k, a, a_row, a_k, b, ldb, c, ldc, add);
     return;
   }
 #endif
-  gemm_nn_blas(m, n, k, a, a_row, a_k, b, ldb, c, ldc);
+  gemm_nn_blas(m, n, k, a, a_row, a_k, b, ldb, c, ldc, add);
 }

@@ -26,17 +26,18 @@ void mn_gemm_nt(int m, int n, int k, const float *a, size_t lda, const float *b,
                 float *c, size_t ldc);
 bool mn_gemm_nt_own(int k); /* whether a call with this k runs the kernel */
 
-/* c (m, n) += a b for a row-major b (k, n) and a strided view a(i, l) = a[i * a_row + l *
+/* c (m, n) [+]= a b for a row-major b (k, n) and a strided view a(i, l) = a[i * a_row + l *
  * a_k], one of the strides 1: a dense layer's weight gradient, dW (out, in) += dy^T x (a =
- * dy with a_row = 1, a_k = out), and its input gradient, dx (B, in) += dy W (a_row = out,
- * a_k = 1). A tile of 12 rows by 32 columns: per l, two vectors of b's row and 12 broadcasts
- * of a, 24 FMAs (one chain from c's old value per output, in the order of l). The weight
- * gradient of the MLP's first layer in 4 blocks at batch 64: 110 vs 97; (128, 128, 256)
- * dx: 110 vs 98. Only for k in [32, 128] and b (k, n) of at most 512 KB, which stays in L2
- * from one tile to the next; else cblas_sgemm (at k = 256 its packed panels win, 91 vs 100;
- * for the CNN's fc1 weight gradient, b = x of 1.6 MB, they tie, 103 vs 105). */
+ * dy with a_row = 1, a_k = out, add), and its input gradient, dx (B, in) = dy W (a_row =
+ * out, a_k = 1, not add: c's old values are neither read nor kept). A tile of 12 rows by 32
+ * columns: per l, two vectors of b's row and 12 broadcasts of a, 24 FMAs (one chain from 0
+ * per output, in the order of l, then added to c's old value or stored). The weight gradient
+ * of the MLP's first layer in 4 blocks at batch 64: 110 vs 97; (128, 128, 256) dx: 110 vs
+ * 98. Only for k in [32, 128] and b (k, n) of at most 512 KB, which stays in L2 from one
+ * tile to the next; else cblas_sgemm (at k = 256 its packed panels win, 91 vs 100; for the
+ * CNN's fc1 weight gradient, b = x of 1.6 MB, they tie, 103 vs 105). */
 void mn_gemm_nn(int m, int n, int k, const float *a, size_t a_row, size_t a_k, const float *b,
-                size_t ldb, float *c, size_t ldc);
+                size_t ldb, float *c, size_t ldc, bool add);
 bool mn_gemm_nn_own(int n, int k);
 
 #endif

@@ -17,20 +17,20 @@ static float *randoms(size_t n, uint64_t stream) {
   return v;
 }
 
-/* The worst error of c = c0 + a b against a sum in double, relative to the bound k eps sum
- * |a b|, for the views a(i, l) = a[i * a_row + l * a_k], b(l, j) = b[l * b_k + j * b_col];
- * and how many values of c's rows past column n (the gap up to ldc) changed. */
+/* The worst error of c = [c0 +] a b against a sum in double, relative to the bound
+ * k eps sum |a b|, for the views a(i, l) = a[i * a_row + l * a_k], b(l, j) = b[l * b_k + j *
+ * b_col]; and how many values of c's rows past column n (the gap up to ldc) changed. */
 typedef struct {
   size_t a_row, a_k, b_k, b_col;
 } views;
 
 static double against_double(int m, int n, int k, const float *a, const float *b, views v,
-                             const float *c0, const float *c, size_t ldc, int *outside) {
+                             const float *c0, bool add, const float *c, size_t ldc, int *outside) {
   double worst = 0.0;
   *outside = 0;
   for (int i = 0; i < m; i++) {
     for (int j = 0; j < n; j++) {
-      double s = c0[(size_t)i * ldc + j], mag = fabs(s);
+      double s = add ? c0[(size_t)i * ldc + j] : 0.0, mag = fabs(s);
       for (int l = 0; l < k; l++) {
         const double p = (double)a[(size_t)i * v.a_row + (size_t)l * v.a_k] *
                          b[(size_t)l * v.b_k + (size_t)j * v.b_col];
@@ -54,27 +54,29 @@ static void check_nt(int m, int n, int k) {
   memcpy(c, c0, (size_t)m * ldc * sizeof(float));
   mn_gemm_nt(m, n, k, a, lda, b, ldb, c, ldc);
   int outside;
-  const double worst = against_double(m, n, k, a, b, (views){lda, 1, 1, ldb}, c0, c, ldc, &outside);
+  const double worst =
+      against_double(m, n, k, a, b, (views){lda, 1, 1, ldb}, c0, true, c, ldc, &outside);
   CHECK(worst <= 1.0, "nt m %d n %d k %d: error %.3g of the bound", m, n, k, worst);
   CHECK(outside == 0, "nt m %d n %d k %d: %d values written outside c", m, n, k, outside);
   free(a), free(b), free(c0), free(c);
 }
 
-/* c += a b with b (k, n) in rows of ldb and a as the dense layer views it: a_k == 1 is a
- * row-major (m, k) (dx = dy W), else a (k, m) read down its columns (dW = dy^T x). */
-static void check_nn(int m, int n, int k, bool transposed) {
+/* c [+]= a b with b (k, n) in rows of ldb and a as the dense layer views it: a_k == 1 is a
+ * row-major (m, k) (dx = dy W), else a (k, m) read down its columns (dW = dy^T x). Without
+ * add, c's old values (random here) must not show in the result. */
+static void check_nn(int m, int n, int k, bool transposed, bool add) {
   const size_t ldb = (size_t)n + 3, ldc = (size_t)n + 2;
   const size_t a_row = transposed ? 1 : (size_t)k + 5, a_k = transposed ? (size_t)m + 5 : 1;
   const size_t na = transposed ? (size_t)k * a_k : (size_t)m * a_row;
   float *a = randoms(na, 6), *b = randoms((size_t)k * ldb, 7);
   float *c0 = randoms((size_t)m * ldc, 8), *c = malloc((size_t)m * ldc * sizeof(float));
   memcpy(c, c0, (size_t)m * ldc * sizeof(float));
-  mn_gemm_nn(m, n, k, a, a_row, a_k, b, ldb, c, ldc);
+  mn_gemm_nn(m, n, k, a, a_row, a_k, b, ldb, c, ldc, add);
   int outside;
   const double worst =
-      against_double(m, n, k, a, b, (views){a_row, a_k, ldb, 1}, c0, c, ldc, &outside);
-  CHECK(worst <= 1.0, "nn m %d n %d k %d transposed %d: error %.3g of the bound", m, n, k,
-        transposed, worst);
+      against_double(m, n, k, a, b, (views){a_row, a_k, ldb, 1}, c0, add, c, ldc, &outside);
+  CHECK(worst <= 1.0, "nn m %d n %d k %d transposed %d add %d: error %.3g of the bound", m, n, k,
+        transposed, add, worst);
   CHECK(outside == 0, "nn m %d n %d k %d: %d values written outside c", m, n, k, outside);
   free(a), free(b), free(c0), free(c);
 }
@@ -88,7 +90,7 @@ static void product_block(bool nt, int m, int n, int k, const float *a, const fl
     mn_gemm_nt(rows, cols, k, a + (size_t)r0 * k, (size_t)k, b + (size_t)c0 * k, (size_t)k, cb,
                (size_t)n);
   else
-    mn_gemm_nn(rows, cols, k, a + r0, 1, (size_t)m, b + c0, (size_t)n, cb, (size_t)n);
+    mn_gemm_nn(rows, cols, k, a + r0, 1, (size_t)m, b + c0, (size_t)n, cb, (size_t)n, true);
 }
 
 /* Blocks of rb rows alone, and of cb columns alone, give the bits they have in the whole
@@ -135,8 +137,10 @@ int main(void) {
   for (size_t ki = 0; ki < sizeof nk / sizeof *nk; ki++)
     for (size_t mi = 0; mi < sizeof nm / sizeof *nm; mi++)
       for (size_t ni = 0; ni < sizeof nn / sizeof *nn; ni++)
-        for (int t = 0; t < 2; t++) check_nn(nm[mi], nn[ni], nk[ki], t);
-  check_nn(5, 0, 64, false); /* every value is outside c */
+        for (int t = 0; t < 4; t++) check_nn(nm[mi], nn[ni], nk[ki], t & 1, t & 2);
+  check_nn(5, 0, 64, false, true); /* every value is outside c */
+  check_nn(5, 0, 64, false, false);
+  check_nn(3, 7, 0, false, false); /* an empty sum stores zeros */
   if (mn_gemm_nn_own(784, 64)) {
     check_independent(false, 29, 70, 64, 5, 20);   /* tiles are 12 x 32 */
     check_independent(false, 256, 784, 64, 5, 20); /* the MLP's first weight gradient */

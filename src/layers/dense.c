@@ -154,7 +154,7 @@ static void dense_backward(mn_layer *l, const mn_pass *p, const float *x, const 
     for (int k = 0, done = 0; k < blocks; done += blocks - k, k++) {
       const int o0 = out * done / parts, o1 = out * (done + blocks - k) / parts;
       mn_gemm_nn(o1 - o0, in, batch, dy + o0, 1, (size_t)out, x, (size_t)in,
-                 l->grads + (size_t)o0 * in, (size_t)in);
+                 l->grads + (size_t)o0 * in, (size_t)in, true);
       if (k + 1 < blocks) p->grads_ready(p->grads_user, l->param_offset + (size_t)o1 * in);
     }
   } else if (p->parts == 0) { /* no deferral: this part's gradient onto the slice */
@@ -177,8 +177,7 @@ static void dense_backward(mn_layer *l, const mn_pass *p, const float *x, const 
         panels ? (size_t)MN_FIXED_NR * (size_t)out : MN_FIXED_NR, dx, (size_t)in);
     mn_fixed_gemm(&g);
   } else if (dx) {
-    memset(dx, 0, (size_t)batch * in * sizeof(float));
-    mn_gemm_nn(batch, in, out, dy, (size_t)out, 1, W, (size_t)in, dx, (size_t)in);
+    mn_gemm_nn(batch, in, out, dy, (size_t)out, 1, W, (size_t)in, dx, (size_t)in, false);
   }
 }
 
