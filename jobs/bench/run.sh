@@ -67,7 +67,7 @@ ini_batch() { awk -F= '$1 ~ /^batch *$/ {gsub(/ /, "", $2); print $2; exit}' "jo
 mpinet_run() {
   local model=$1 ranks=$2 variant=$3 extra=() steps=${STEPS[$1]}
   case $variant in
-  half-batch) # the per-rank batch of 2 ranks, alone: what the GEMMs' height costs by itself
+  half-batch) # the per-rank batch of 2 ranks, alone: what the smaller batch costs by itself
     extra=(--set train.batch=$(($(ini_batch "$model") / 2)))
     steps=$((steps * 2)) ;;
   mpi) extra=(--set train.allreduce=mpi) ;; # MPI buckets instead of the node's shared memory
@@ -115,8 +115,9 @@ first_cpus() {
 # ceiling_run MODEL: what 2 ranks would reach if communication were free. Two independent
 # 1-rank runs at the per-rank batch (half the global one), side by side, one per core; prints
 # their summed samples/s. On a 2-core machine this is below twice the 1-rank rate: the two
-# cores share caches, memory bandwidth and clock, and each GEMM is half as tall (on the
-# development machine the height is nearly all of it: compare the "1 half-batch" run).
+# cores share caches, memory bandwidth and clock, and each step's batch is half as large (on
+# the development machine the smaller batch is nearly all of it: compare the "1 half-batch"
+# run; per-step work such as the optimizer's pass is then spread over half the samples).
 ceiling_run() {
   local model=$1 batch cpus total=0 i sps pids=()
   batch=$(ini_batch "$model")
