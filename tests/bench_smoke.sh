@@ -2,12 +2,16 @@
 # The benchmark suite (jobs/bench/run.sh) end to end on a small synthetic dataset with a few
 # steps per run, the MLP only, without PyTorch: every configuration it promises prints a
 # JSON line with a positive rate, the ratios line carries every ratio, and the table shows
-# the median and the range. What it measures is not checked here (that is its own job).
+# the median and the range. With a placement threshold of 1 ns every multi-rank run counts as
+# disturbed: each is run twice (one retry), both lines say so, and the table marks the
+# medians as the disturbed runs' ("all"). What it measures is not checked here (that is its
+# own job).
 source "$(dirname "$0")/lib.sh"
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 make_blobs "$WORK/d.h5" --train 4096 --test 256 --features 784 --classes 10
 BENCH_MPINET="$MPINET" BENCH_SGEMM="$(dirname "$MPINET")/mpinet_sgemm_peak" \
-  BENCH_DATA="$WORK/d.h5" BENCH_STEPS=24 BENCH_TORCH=0 MODELS=mlp \
+  BENCH_DATA="$WORK/d.h5" BENCH_STEPS=24 BENCH_TORCH=0 MODELS=mlp BENCH_FAR_NS=1 \
+  BENCH_DISTURBED_RETRIES=1 \
   timeout -k 5 240 "$ROOT/jobs/bench/run.sh" 1 > "$WORK/out.txt" 2>&1 \
   || { cat "$WORK/out.txt"; fail "the suite failed"; }
 
@@ -42,5 +46,17 @@ table = [l for l in open(sys.argv[1]) if re.match(r"(mpinet|ceiling) +mlp ", l)]
 assert len(table) == 7 + two_cpus, f"{len(table)} table rows for mpinet and the ceiling"
 for l in table:  # the median, then the fastest and slowest run
     assert re.search(r" \d+ +\d+-\d+ ", l), f"no median and range in: {l.strip()}"
+if two_cpus:  # the placement probe around every multi-rank run
+    assert any(r.get("cross_core_ns_nearest", 0) > 0 for r in rows), "no nearest round trip"
+    for v in ["default", "mpi", "mpi-no-overlap", "no-prefetch"]:
+        runs = [r for r in rows if r.get("impl") == "mpinet" and r.get("ranks") == 2
+                and r.get("variant") == v]
+        assert len(runs) == 2, f"2 {v}: {len(runs)} runs, not a run and its retry"
+        for r in runs:
+            assert r.get("disturbed") is True and r.get("cross_core_ns", 0) > 0 \
+                and r.get("pair_slowdown", 0) > 0, f"no placement verdict in {r}"
+    for l in table:
+        assert l.split()[2] == "1" or l.startswith("ceiling") or l.rstrip().endswith(" all"), \
+            f"a multi-rank row not marked as all disturbed: {l.strip()}"
 PY
 echo "bench suite: every configuration, ratio and column present"

@@ -18,15 +18,28 @@
 # final evaluation and checkpoint included, from RUN_DIR/finished; PyTorch: getrusage at the
 # end of its training loop, which writes no checkpoint); launch-to-first-step time.
 #
+# Placement: every multi-rank run (mpinet's and DDP's) is bracketed by two probes of the
+# first two CPUs (build/mpinet_core_latency: a cache line's round trip between them, and how
+# much they slow each other down). A VM's host may, for seconds at a time, run its vCPUs on
+# distant cores (on the development machine ~350 ns instead of ~60: every cache line one
+# rank hands the other costs 5x, and a 2-rank MLP run falls to ~40% of its rate while its
+# compute keeps its speed) or on one core. A run whose probes read more than twice the
+# shortest round trip seen in this invocation, or a slowdown over 1.5, is marked
+# "disturbed": true and repeated (up to BENCH_DISTURBED_RETRIES times, default 2); the
+# medians leave disturbed runs out whenever a configuration has others, and the table's
+# "dist" column counts them ("all": every run of it was disturbed; the medians are theirs).
+#
 # To check the suite itself quickly (tests/bench_smoke.sh): BENCH_MPINET, BENCH_SGEMM (the
-# binaries, default build/mpinet and build/mpinet_sgemm_peak), BENCH_DATA (an HDF5 dataset
-# instead of Fashion-MNIST; then nothing is installed, built or converted first),
-# BENCH_STEPS (steps of every run) and BENCH_TORCH=0 (no PyTorch).
+# binaries, default build/mpinet and build/mpinet_sgemm_peak; the probe is looked for next to
+# the latter), BENCH_DATA (an HDF5 dataset instead of Fashion-MNIST; then nothing is
+# installed, built or converted first), BENCH_STEPS (steps of every run), BENCH_TORCH=0 (no
+# PyTorch) and BENCH_FAR_NS (the round trip in ns above which a run counts as disturbed).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 REPS=${1:-3}
 mpinet=${BENCH_MPINET:-build/mpinet}
 sgemm_peak=${BENCH_SGEMM:-build/mpinet_sgemm_peak}
+core_latency=$(dirname "$sgemm_peak")/mpinet_core_latency
 data=()
 if [ -n "${BENCH_DATA:-}" ]; then
   data=(--set data.path="$BENCH_DATA")
@@ -47,6 +60,39 @@ field() { grep -Eo "\"$1\": [-0-9.e+]+" | awk '{print $2}'; }
 
 sgemm=$(for i in 1 2 3; do "$sgemm_peak" 1024 | field sgemm_gflops; done | median)
 echo "{\"sgemm_gflops\": $sgemm, \"threads\": 1}" | tee -a "$results"
+
+# The placement probe (jobs/bench/core_latency.c) prints "round-trip-ns slowdown", or nothing
+# with one CPU (nothing to probe). A run is disturbed when the round trip exceeds twice the
+# shortest seen so far in this suite (or BENCH_FAR_NS) or the two CPUs slow each other down
+# by more than half.
+probe() { "$core_latency" | awk '/"cross_core_ns": [0-9]/ {gsub(/[,{}]/, ""); print $2, $4}'; }
+nearest=$work/nearest_ns
+for i in 1 2 3 4 5; do probe; sleep 0.2; done | sort -g | head -1 | awk '{print $1}' > "$nearest"
+if [ -s "$nearest" ]; then
+  echo "{\"cross_core_ns_nearest\": $(cat "$nearest")}" | tee -a "$results"
+fi
+
+# placed CMD...: CMD prints one JSON line for a multi-rank run; it runs between two probes
+# and its line gets the worse readings and whether they were disturbed; a disturbed run is
+# repeated (BENCH_DISTURBED_RETRIES times at most, default 2).
+placed() {
+  local line before after verdict near_now ns slow disturbed
+  for _ in $(seq 0 "${BENCH_DISTURBED_RETRIES:-2}"); do
+    before=$(probe)
+    line=$("$@") || return 1
+    after=$(probe)
+    if [ -z "$before" ] || [ -z "$after" ]; then echo "$line"; return 0; fi
+    verdict=$(echo "$before $after $(cat "$nearest")" | awk -v far="${BENCH_FAR_NS:-0}" '{
+      ns = $1 > $3 ? $1 : $3; slow = $2 > $4 ? $2 : $4; near = $5 < $1 ? $5 : $1; near = near < $3 ? near : $3
+      limit = far > 0 ? far : 2 * near
+      printf "%d %d %.2f %s\n", near, ns, slow, (ns > limit || slow > 1.5) ? "true" : "false" }')
+    read -r near_now ns slow disturbed <<< "$verdict"
+    echo "$near_now" > "$nearest"
+    echo "${line%\}}, \"cross_core_ns\": $ns, \"pair_slowdown\": $slow, \"disturbed\": $disturbed}"
+    [ "$disturbed" = false ] && return 0
+  done
+  return 0 # every try was disturbed: the lines say so
+}
 
 # Floating-point work per sample of a training step (forward 2·MACs, backward 4·MACs except
 # the first layer's input gradient, which is never computed).
@@ -151,24 +197,28 @@ for model in ${MODELS:-mlp wide-mlp cnn}; do
   for rep in $(seq "$REPS"); do
     for config in "1 default" "1 stream" "1 half-batch" "2 default" "2 mpi" "2 mpi-no-overlap" "2 no-prefetch"; do
       set -- $config
-      mpinet_run "$model" "$1" "$2" | tee -a "$results"
+      if [ "$1" -gt 1 ]; then placed mpinet_run "$model" "$1" "$2"; else mpinet_run "$model" "$1" "$2"; fi \
+        | tee -a "$results"
     done
     if [ "$(first_cpus 2 | wc -w)" = 2 ]; then ceiling_run "$model" | tee -a "$results"; fi
     if [ "$have_torch" = 1 ]; then
-      for ranks in 1 2; do
-        /usr/bin/python3 jobs/bench/torch_bench.py "$model" "$ranks" "${TORCH_STEPS[$model]}" | tee -a "$results"
-      done
+      /usr/bin/python3 jobs/bench/torch_bench.py "$model" 1 "${TORCH_STEPS[$model]}" | tee -a "$results"
+      placed /usr/bin/python3 jobs/bench/torch_bench.py "$model" 2 "${TORCH_STEPS[$model]}" | tee -a "$results"
     fi
   done
 done
 
-# The summary: medians per (impl, model, ranks, variant), and the ratios the issue asks for.
+# The summary: medians per (impl, model, ranks, variant), disturbed runs left out where the
+# configuration has others, and the ratios the issue asks for.
 echo
 awk '
   function get(line, key,   m) { if (match(line, "\"" key "\": [-0-9.e+]+")) { m = substr(line, RSTART, RLENGTH); sub(/.*: /, "", m); return m } return "" }
   function str(line, key,   m) { if (match(line, "\"" key "\": \"[^\"]*\"")) { m = substr(line, RSTART, RLENGTH); sub(/.*: "/, "", m); sub(/"$/, "", m); return m } return "" }
+  function key(line) { return str(line, "impl") "|" str(line, "model") "|" get(line, "ranks") "|" (str(line, "variant") == "" ? "default" : str(line, "variant")) }
+  NR == FNR { if (/"samples_per_s"/ && !/"disturbed": true/) calm[key($0)]++; next }
+  /"samples_per_s"/ && /"disturbed": true/ && calm[key($0)] > 0 { left_out[key($0)]++; next }
   /"samples_per_s"/ {
-    k = str($0, "impl") "|" str($0, "model") "|" get($0, "ranks") "|" (str($0, "variant") == "" ? "default" : str($0, "variant"))
+    k = key($0)
     n[k]++; sps[k, n[k]] = get($0, "samples_per_s"); rss[k, n[k]] = get($0, "peak_rss_mb")
     comm[k, n[k]] = get($0, "comm_frac"); data[k, n[k]] = get($0, "data_frac"); frac[k, n[k]] = get($0, "sgemm_fraction")
     first[k, n[k]] = get($0, "launch_to_first_step_s"); keys[k] = 1
@@ -179,7 +229,7 @@ awk '
     return (cnt % 2) ? v[(cnt + 1) / 2] : (v[cnt / 2] + v[cnt / 2 + 1]) / 2
   }
   END {
-    printf "%-8s %-9s %5s %-12s %12s %17s %9s %8s %8s %10s %9s\n", "impl", "model", "ranks", "variant", "samples/s", "(runs min-max)", "of SGEMM", "comm", "data", "RSS MiB", "1st step"
+    printf "%-8s %-9s %5s %-12s %12s %17s %9s %8s %8s %10s %9s %4s\n", "impl", "model", "ranks", "variant", "samples/s", "(runs min-max)", "of SGEMM", "comm", "data", "RSS MiB", "1st step", "dist"
     nk = 0
     for (k in keys) order[++nk] = k
     for (i = 1; i <= nk; i++) for (j = i + 1; j <= nk; j++) if (order[j] < order[i]) { t = order[i]; order[i] = order[j]; order[j] = t }
@@ -189,9 +239,10 @@ awk '
       r = med(rss, k, n[k]); rs = r > 0 ? sprintf("%.0f", r) : ""
       lo = hi = sps[k, 1] + 0
       for (j = 2; j <= n[k]; j++) { v = sps[k, j] + 0; if (v < lo) lo = v; if (v > hi) hi = v }
-      printf "%-8s %-9s %5s %-12s %12.0f %17s %9s %8s %8s %10s %9s\n", p[1], p[2], p[3], p[4], m[k], sprintf("%.0f-%.0f", lo, hi),
+      printf "%-8s %-9s %5s %-12s %12.0f %17s %9s %8s %8s %10s %9s %4s\n", p[1], p[2], p[3], p[4], m[k], sprintf("%.0f-%.0f", lo, hi),
         p[1] == "mpinet" ? sprintf("%.0f%%", 100 * med(frac, k, n[k])) : "", p[1] == "mpinet" ? sprintf("%.1f%%", 100 * med(comm, k, n[k])) : "",
-        p[1] == "mpinet" ? sprintf("%.2f%%", 100 * med(data, k, n[k])) : "", rs, p[1] == "mpinet" ? sprintf("%.2fs", med(first, k, n[k])) : ""
+        p[1] == "mpinet" ? sprintf("%.2f%%", 100 * med(data, k, n[k])) : "", rs, p[1] == "mpinet" ? sprintf("%.2fs", med(first, k, n[k])) : "",
+        (calm[k] > 0 ? (left_out[k] > 0 ? left_out[k] : "") : "all")
     }
     print ""
     nm = split("mlp wide-mlp cnn", models, " ")
@@ -208,4 +259,4 @@ awk '
       if (h1 > 0) printf ", \"twice_half_batch_over_mpinet1\": %.3f", 2 * h1 / a1
       printf ", \"node_gain\": %.3f, \"overlap_gain\": %.3f, \"prefetch_gain\": %.3f}\n", a2 / m["mpinet|" mo "|2|mpi"], m["mpinet|" mo "|2|mpi"] / m["mpinet|" mo "|2|mpi-no-overlap"], a2 / m["mpinet|" mo "|2|no-prefetch"]
     }
-  }' "$results"
+  }' "$results" "$results"
