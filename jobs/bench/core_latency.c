@@ -2,12 +2,13 @@
  * benchmark run assumes: near each other, and each a whole core.
  *
  * Two threads, pinned to the first two CPUs this process may use:
- *  - pass a cache line back and forth: the round trip (median of 5 bursts of 20,000);
+ *  - pass a cache line back and forth: the round trip (median of 5 bursts of 20,000 round
+ *    trips or 50 ms each);
  *  - run the same arithmetic alone, each in turn, then both at once: how much slower the pair
  *    runs ("pair_slowdown", the worse CPU's; 1.0 when they are two cores of their own).
  * One JSON line:
  *   {"cross_core_ns": T, "pair_slowdown": S, "cpus": [A, B]}
- * ~20 ms in all. On the 2-vCPU development VM the round trip is ~60 ns and the slowdown ~1.0
+ * ~100 ms in all. On the 2-vCPU development VM the round trip is ~60 ns and the slowdown ~1.0
  * most of the time, but for stretches of seconds the host runs the two vCPUs on distant cores
  * (~350 ns: every cache line one rank hands the other, the gradient sum and the spin-wait
  * counters, costs 5x as long, and a 2-rank MLP run falls from ~150,000 to ~60,000 samples/s
@@ -67,13 +68,15 @@ static void wait_stage(int s) {
   while (atomic_load_explicit(&stage, memory_order_acquire) < s) nanosleep(&nap, NULL);
 }
 
-/* Returns every odd value as the next even one, then burns alone and paired when told
- * (unpinned if pinning fails: never a hang). */
+/* Returns every odd value as the next even one until it gets -1, then burns alone and
+ * paired when told (unpinned if pinning fails). */
 static void *partner(void *arg) {
   (void)arg;
   (void)pin(cpu_b);
-  for (long i = 0; i < (long)BURSTS * ROUNDS; i++) {
-    while (atomic_load_explicit(&ball, memory_order_acquire) != 2 * i + 1) continue;
+  for (long i = 0;; i++) {
+    long v;
+    while ((v = atomic_load_explicit(&ball, memory_order_acquire)) != 2 * i + 1 && v >= 0) continue;
+    if (v < 0) break;
     atomic_store_explicit(&ball, 2 * i + 2, memory_order_release);
   }
   wait_stage(1);
@@ -102,15 +105,21 @@ int main(void) {
   cpu_b = cpus[1];
   pthread_t t;
   if (pin(cpus[0]) != 0 || pthread_create(&t, NULL, partner, NULL) != 0) return 1;
+  /* a burst ends after ROUNDS round trips or 50 ms, whichever comes first: a partner that
+   * shares its CPU with a busy process answers once per time slice, and must not make the
+   * probe last minutes */
   double ns[BURSTS];
   for (long b = 0, i = 0; b < BURSTS; b++) {
     const double t0 = now();
-    for (long end = i + ROUNDS; i < end; i++) {
+    long done = 0;
+    for (double at = t0; done < ROUNDS && at - t0 < 0.05; done++, i++) {
       atomic_store_explicit(&ball, 2 * i + 1, memory_order_release);
       while (atomic_load_explicit(&ball, memory_order_acquire) != 2 * i + 2) continue;
+      if (done % 256 == 255) at = now();
     }
-    ns[b] = (now() - t0) * 1e9 / ROUNDS;
+    ns[b] = (now() - t0) * 1e9 / (double)done;
   }
+  atomic_store_explicit(&ball, -1, memory_order_release);
   const double alone = burn(); /* the partner waits */
   atomic_store_explicit(&stage, 1, memory_order_release);
   wait_stage(2); /* the partner burned alone */
