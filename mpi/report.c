@@ -78,8 +78,8 @@ int mn_trainer_report(trainer *tr, long long epoch, long long step, const train_
    * checkpoints use their average, so every rank evaluates the same model. (Reproducible
    * mode updates them identically on every rank; an average would only round them.) */
   if (!tr->s.reproducible) mn_average_floats(&tr->w, tr->net.state, tr->net.nstate);
-  /* evaluation runs forward only: backward's buffers and (the optimizer has zeroed them)
-   * the parameter gradients give their pages back, so that the test split's reads and the
+  /* evaluation runs forward only: backward's buffers and the parameter gradients (the next
+   * backward replaces them) give their pages back, so that the test split's reads and the
    * evaluation do not raise the peak; reproducible mode's gradient buffers are its own */
   mn_net_release_buffers(&tr->net, !tr->s.reproducible, false);
   mn_eval_sums es;

@@ -167,8 +167,8 @@ static int save_checkpoint(trainer *tr, long long step, long long epoch) {
                          .data_path = (char *)tr->s.data_path,
                          .bucket_floats = tr->sync.node ? 0 : (long long)tr->sync.bucket_floats,
                          .grad_overlap = tr->sync.overlap};
-    /* the checkpoint's image takes their place; between steps the optimizer has zeroed
-     * every gradient (reproducible mode's buffers are its own: left alone) */
+    /* the checkpoint's image takes their place; between steps the gradients are dead (the
+     * next backward replaces them; reproducible mode's buffers are its own: left alone) */
     mn_net_release_buffers(&tr->net, !tr->s.reproducible, true);
     rc = mn_checkpoint_save(path, &tr->net, &tr->s.opt, &meta, &err);
     if (rc == 0) rc = mn_run_dir_commit(tr->s.run_dir, step, (int)tr->s.keep, &err);
@@ -286,8 +286,9 @@ static int train_loop(trainer *tr, long long step) {
   const int lb = tr->sampler.local_batch;
   const bool tty = tr->w.rank == 0 && tr->bar;
   mn_net *net = &tr->net;
-  mn_pass pass = {.training = true, .seed = (uint64_t)s->seed};
   const bool repro = s->reproducible;
+  /* backward replaces the gradients (reproducible mode adds its micro-batches' up) */
+  mn_pass pass = {.training = true, .seed = (uint64_t)s->seed, .fresh_grads = !repro};
   if (tr->w.size > 1 && !repro) {
     pass.allreduce_sum = mn_allreduce_doubles;
     pass.allreduce_user = &tr->w;
@@ -295,7 +296,7 @@ static int train_loop(trainer *tr, long long step) {
     pass.grads_user = &tr->sync;
   }
   mn_loader_start(&tr->loader, step);
-  mn_net_zero_grads(net); /* from here on the optimizer zeroes them as it consumes them */
+  mn_net_zero_grads(net); /* reproducible mode: from here on the optimizer zeroes them */
   bool stopping = false;
 
   while (step < stop) {
@@ -340,7 +341,9 @@ static int train_loop(trainer *tr, long long step) {
         mn_watchdog_phase(MN_PHASE_BACKWARD, step);
         tr->tl.layer_t = tc;
         mn_grad_sync_begin(&tr->sync);
-        if (step == tr->fault_step && tr->fault_nan) net->layers[0].grads[0] = NAN; /* test hook */
+        /* test hook: a NaN in the input the first layer's weight gradient is made of (the
+         * loss, computed before, stays finite; backward replaces what the buffer held) */
+        if (step == tr->fault_step && tr->fault_nan) b->x[0] = NAN;
         mn_net_backward(net, &pass, b->x, lb, NULL);
         mn_grad_sync_scan_rest(&tr->sync);
       }
@@ -388,7 +391,7 @@ static int train_loop(trainer *tr, long long step) {
         mn_net_zero_grads(net);
         skipped = true;
       }
-      if (!skipped) mn_optim_step(&tr->s.opt, net->params, sum, net->grads, step);
+      if (!skipped) mn_optim_step(&tr->s.opt, net->params, sum, repro ? net->grads : NULL, step);
       double tf = MPI_Wtime();
       if (traced) trace_step(tr, step, ta, tb, tc, td, te, tf);
       if (tr->first_step_unix == 0.0) tr->first_step_unix = mn_unix_now();

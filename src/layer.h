@@ -52,6 +52,12 @@ typedef struct {
    * backward goes on. NULL: nobody listens. */
   void (*grads_ready)(void *user, size_t upto);
   void *grads_user;
+  /* The gradient buffer holds nothing to keep: backward replaces the gradients instead of
+   * adding to them, so that nobody has to zero the buffer between steps (the optimizer's
+   * pass wrote zeros over gradients the other ranks had just read: ~20 us a step of the
+   * MLP at 2 ranks). mn_net_backward zeroes the slices of layers without
+   * backward_stores_grads itself; a layer with it reads this flag. */
+  bool fresh_grads;
   /* Reproducible mode: layers with a fixed_refresh op compute every output as one fixed sum
    * (fixed_gemm.h), so its bits depend neither on the batch size nor on the CPU; they read
    * what fixed_refresh derived from the parameters (mn_net_fixed_refresh). */
@@ -107,6 +113,9 @@ typedef struct {
    * (the buffer may then hold gradients during backward); each output is the largest of
    * some inputs, so that a ReLU before the layer may as well be applied after it. */
   bool backward_skips_x, backward_skips_y, outputs_are_maxima;
+  /* backward stores its parameter gradients when mn_pass.fresh_grads is set (outside
+   * fixed_order passes), instead of adding to them. */
+  bool backward_stores_grads;
   /* forward and backward treat each sample on its own (no GEMM across samples) and index
    * what they keep per sample from mn_pass.row0: the network may run them a few rows at a
    * time. */

@@ -257,6 +257,7 @@ static void backward_pair(mn_net *net, const mn_pass *p, int i, const float *in,
   for (int r = 0; r < batch; r += first->stream_rows) {
     const int rows = batch - r < first->stream_rows ? batch - r : first->stream_rows;
     part.row0 = p->row0 + r;
+    part.fresh_grads = p->fresh_grads && r == 0; /* the later rows add to the first's */
     l->ops->backward(l, &part, NULL, net->acts[i] + (size_t)r * out_len, dy + (size_t)r * out_len,
                      net->acts[i - 1], rows);
     first->ops->backward(first, &part, in ? in + (size_t)r * in_len : NULL, NULL, net->acts[i - 1],
@@ -279,6 +280,12 @@ void mn_net_backward(mn_net *net, const mn_pass *p, const float *x, int batch, f
       out = net->acts[top - 1], in = NULL;
     else if (top > 0)
       out = dy == net->dcur ? net->dnext : net->dcur;
+    if (p->fresh_grads) /* layers that only add: their slices start from zero */
+      for (int j = i; j >= top; j--) {
+        const mn_layer *lj = &net->layers[j];
+        if (lj->nparams > 0 && !(lj->ops->backward_stores_grads && !p->fixed_order))
+          memset(lj->grads, 0, lj->nparams * sizeof(float));
+      }
     if (top < i)
       backward_pair(net, p, i, in, dy, out, batch);
     else
@@ -293,8 +300,8 @@ void mn_net_backward(mn_net *net, const mn_pass *p, const float *x, int batch, f
   }
 }
 
-void mn_net_release_buffers(mn_net *net, bool grads_are_zero, bool activations) {
-  if (grads_are_zero) mn_release_pages(net->grads, net->nparams * sizeof(float));
+void mn_net_release_buffers(mn_net *net, bool grads_unneeded, bool activations) {
+  if (grads_unneeded) mn_release_pages(net->grads, net->nparams * sizeof(float));
   size_t widest = 0;
   for (int i = 0; i < net->nlayers; i++) {
     const size_t n = (size_t)net->max_batch * mn_shape_count(net->layers[i].out);

@@ -58,9 +58,9 @@ void mn_net_zero_grads(mn_net *net);
 /* Returns the memory of backward's gradient buffers and (with `activations`) of the layer
  * outputs to the system (madvise), whose contents the next forward and backward rewrite:
  * between epochs, so that evaluating or building a checkpoint does not add to the process's
- * peak memory. With grads_are_zero (the caller knows every gradient is 0), the parameter
- * gradients' pages too: they read as zeros. */
-void mn_net_release_buffers(mn_net *net, bool grads_are_zero, bool activations);
+ * peak memory. With grads_unneeded (the caller's next backward replaces the gradients,
+ * mn_pass.fresh_grads), the parameter gradients' pages too. */
+void mn_net_release_buffers(mn_net *net, bool grads_unneeded, bool activations);
 /* Makes room for `floats` spare floats after the gradients (zeroed); layers are re-pointed
  * at the new buffer. Call before training, never per step. */
 int mn_net_set_tail(mn_net *net, size_t floats, mn_err *err);

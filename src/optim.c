@@ -145,7 +145,8 @@ double mn_optim_step(mn_optimizer *opt, float *params, const float *grads, float
     if (sgd && !opt->buf[0]) {
       for (size_t i = lo; i < hi; i++) {
         const float g = grad_at(grads, p, i, c, reg, l2, l1);
-        p[i] -= lr * g, z[i] = 0.0f;
+        p[i] -= lr * g;
+        if (z) z[i] = 0.0f;
       }
     } else if (sgd) {
       float *v = opt->buf[0];
@@ -153,7 +154,7 @@ double mn_optim_step(mn_optimizer *opt, float *params, const float *grads, float
         const float g = grad_at(grads, p, i, c, reg, l2, l1);
         v[i] = mu * v[i] + g;
         p[i] -= lr * (opt->nesterov ? g + mu * v[i] : v[i]);
-        z[i] = 0.0f;
+        if (z) z[i] = 0.0f;
       }
     } else {
       float *m = opt->buf[0], *v = opt->buf[1];
@@ -162,7 +163,7 @@ double mn_optim_step(mn_optimizer *opt, float *params, const float *grads, float
         m[i] = b1 * m[i] + (1.0f - b1) * g;
         v[i] = b2 * v[i] + (1.0f - b2) * g * g;
         p[i] -= lr * (m[i] * c1) / (sqrtf(v[i] * c2) + eps);
-        z[i] = 0.0f;
+        if (z) z[i] = 0.0f;
       }
     }
   }

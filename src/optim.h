@@ -62,9 +62,11 @@ void mn_optim_free(mn_optimizer *opt);
 double mn_optim_lr(const mn_optimizer *opt, long step);
 /* Applies one update with the averaged `grads` (read only) and zeroes `zero`, the buffer the
  * next backward accumulates into, in the same pass over memory (instead of a separate
- * memset). The two may be the same buffer; they differ when the gradients were averaged
- * into a buffer shared by the ranks of a node (mpi/node_reduce.h). Returns the global
- * gradient norm before clipping (NaN when clipping is off: the norm is then not computed). */
+ * memset); `zero` is NULL when the next backward replaces the gradients instead
+ * (mn_pass.fresh_grads). The two may be the same buffer; they differ when the gradients
+ * were averaged into a buffer shared by the ranks of a node (mpi/node_reduce.h). Returns
+ * the global gradient norm before clipping (NaN when clipping is off: the norm is then not
+ * computed). */
 double mn_optim_step(mn_optimizer *opt, float *params, const float *grads, float *zero, long step);
 
 #endif

@@ -362,6 +362,84 @@ static void test_streaming(void) {
   mn_net_destroy(&net);
 }
 
+static void no_listener(void *user, size_t upto) { (void)user, (void)upto; }
+
+/* mn_pass.fresh_grads: backward over a gradient buffer full of NaN must give what backward
+ * gives over a zeroed one (== per value: a store may keep a -0 that 0 + -0 makes +0), for
+ * layers that store their gradients (dense, its weight gradient in 4 announced blocks here)
+ * and for those the network zeroes first (conv2d in a streamed pair, batchnorm, LSTM). */
+static void test_fresh_grads(void) {
+  static const struct {
+    const char *name, *text;
+    mn_shape in;
+    int outputs, batch;
+    bool streamed; /* the conv and pool go back as a streamed pair */
+  } nets[] = {
+      {"dense",
+       "[layer]\ntype = dense\nunits = 300\nactivation = relu\n"
+       "[layer]\ntype = dense\nunits = 10\n",
+       {1, {784}},
+       10,
+       8,
+       false},
+      {"conv stream",
+       "[layer]\ntype = conv2d\nfilters = 8\nsize = 5\npadding = same\n"
+       "activation = relu\n[layer]\ntype = maxpool\n"
+       "[layer]\ntype = dense\nunits = 10\n",
+       {3, {1, 28, 28}},
+       10,
+       13,
+       true},
+      {"batchnorm",
+       "[layer]\ntype = dense\nunits = 16\n[layer]\ntype = batchnorm\n"
+       "activation = relu\n[layer]\ntype = dense\nunits = 4\n",
+       {1, {12}},
+       4,
+       6,
+       false},
+      {"lstm",
+       "[layer]\ntype = lstm\nunits = 8\n[layer]\ntype = dense\nunits = 4\n",
+       {2, {5, 3}},
+       4,
+       6,
+       false},
+  };
+  for (size_t c = 0; c < sizeof nets / sizeof nets[0]; c++) {
+    mn_net net;
+    mn_err err;
+    CHECK(build(&net, nets[c].text, nets[c].in, nets[c].outputs, nets[c].batch, &err) == 0,
+          "%s: %s", nets[c].name, err.msg);
+    const int n = nets[c].batch;
+    const size_t in = mn_shape_count(nets[c].in), out = (size_t)nets[c].outputs;
+    CHECK(!nets[c].streamed || net.layers[0].stream_rows > 0, "%s: not streamed", nets[c].name);
+    float *x = malloc(n * in * sizeof(float)), *ref = malloc(net.nparams * sizeof(float));
+    float *dx[2] = {malloc(n * in * sizeof(float)), malloc(n * in * sizeof(float))};
+    for (size_t i = 0; i < n * in; i++) x[i] = (float)((i * 7919) % 101) / 50.0f - 1.0f;
+    for (int fresh = 0; fresh < 2; fresh++) {
+      mn_pass pass = {.training = true, .grads_ready = no_listener, .fresh_grads = fresh};
+      if (fresh)
+        for (size_t i = 0; i < net.nparams; i++) net.grads[i] = NAN;
+      else
+        mn_net_zero_grads(&net);
+      mn_net_forward(&net, &pass, x, n);
+      float *d = mn_net_output_grad(&net);
+      for (size_t i = 0; i < n * out; i++) d[i] = (float)((i * 31) % 17) / 8.0f - 1.0f;
+      mn_net_backward(&net, &pass, x, n, dx[fresh]);
+      if (!fresh) memcpy(ref, net.grads, net.nparams * sizeof(float));
+    }
+    size_t bad = 0, nonzero = 0;
+    for (size_t i = 0; i < net.nparams; i++)
+      bad += !(net.grads[i] == ref[i]), nonzero += ref[i] != 0;
+    CHECK(bad == 0, "%s: %zu of %zu gradients differ over a NaN buffer", nets[c].name, bad,
+          net.nparams);
+    CHECK(nonzero > net.nparams / 2, "%s: only %zu nonzero gradients", nets[c].name, nonzero);
+    CHECK(memcmp(dx[0], dx[1], n * in * sizeof(float)) == 0, "%s: input gradients differ",
+          nets[c].name);
+    free(x), free(ref), free(dx[0]), free(dx[1]);
+    mn_net_destroy(&net);
+  }
+}
+
 int main(void) {
   test_plan();
   test_streaming();
@@ -376,5 +454,6 @@ int main(void) {
   test_config_errors();
   test_first_nonfinite();
   test_maxpool_reference();
+  test_fresh_grads();
   return check_report("test_layers");
 }

@@ -139,11 +139,11 @@ static void dense_backward(mn_layer *l, const mn_pass *p, const float *x, const 
   const int in = (int)mn_shape_count(l->in), out = l->units;
   const float *W = l->params;
   float *db = l->grads + (size_t)out * in;
-  /* dW (out, in) += dy^T (out, B) x (B, in). When someone waits for gradients (mn_pass.
-   * grads_ready: the ranks' sum), a large dW goes in up to 4 blocks of rows, each announced
-   * as soon as it is final: a rank that finished backward early sums those blocks while this
-   * one computes the next, instead of all of this layer after it (the MLP's first layer is
-   * 85% of its gradient). */
+  /* dW (out, in) += dy^T (out, B) x (B, in); = with mn_pass.fresh_grads (and db likewise).
+   * When someone waits for gradients (mn_pass.grads_ready: the ranks' sum), a large dW goes
+   * in up to 4 blocks of rows, each announced as soon as it is final: a rank that finished
+   * backward early sums those blocks while this one computes the next, instead of all of this
+   * layer after it (the MLP's first layer is 85% of its gradient). */
   int blocks =
       p->grads_ready ? (int)((size_t)out * in / 32768 < 4 ? (size_t)out * in / 32768 : 4) : 1;
   if (blocks < 1 || out < blocks) blocks = 1;
@@ -154,7 +154,7 @@ static void dense_backward(mn_layer *l, const mn_pass *p, const float *x, const 
     for (int k = 0, done = 0; k < blocks; done += blocks - k, k++) {
       const int o0 = out * done / parts, o1 = out * (done + blocks - k) / parts;
       mn_gemm_nn(o1 - o0, in, batch, dy + o0, 1, (size_t)out, x, (size_t)in,
-                 l->grads + (size_t)o0 * in, (size_t)in, true);
+                 l->grads + (size_t)o0 * in, (size_t)in, !p->fresh_grads);
       if (k + 1 < blocks) p->grads_ready(p->grads_user, l->param_offset + (size_t)o1 * in);
     }
   } else if (p->parts == 0) { /* no deferral: this part's gradient onto the slice */
@@ -164,6 +164,7 @@ static void dense_backward(mn_layer *l, const mn_pass *p, const float *x, const 
   } else {
     deferred_weight_grad(l, p, dy, x, batch);
   }
+  if (p->fresh_grads && !p->fixed_order) memset(db, 0, (size_t)out * sizeof(float));
   for (int i = 0; i < batch; i++) {
     const float *row = dy + (size_t)i * out;
     for (int j = 0; j < out; j++) db[j] += row[j];
@@ -200,4 +201,5 @@ const mn_layer_ops mn_dense_ops = {
     .fixed_setup = dense_fixed_setup,
     .fixed_refresh = dense_fixed_refresh,
     .backward_skips_y = true,
+    .backward_stores_grads = true,
 };
