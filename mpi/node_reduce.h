@@ -4,7 +4,7 @@
  * On one node MPI moves a gradient bucket by copying it through shared-memory FIFOs, and
  * on a 2-core machine nothing advances those copies while both cores compute backward:
  * the ring allreduce of the MLP's 0.94 MB took 115 us of a 1.1 ms step after both ranks
- * arrived. Here every rank's backward accumulates straight into its own segment of one
+ * arrived. Here every rank's backward writes straight into its own segment of one
  * shared window (a file in /dev/shm that every rank of the node maps); the buffer is cut
  * into chunks, and each chunk is summed once, by whichever rank claims it first, into a
  * shared result that every rank's optimizer then reads. No copy in, no copy out, and the
