@@ -287,7 +287,7 @@ static int train_loop(trainer *tr, long long step) {
   const bool tty = tr->w.rank == 0 && tr->bar;
   mn_net *net = &tr->net;
   const bool repro = s->reproducible;
-  /* backward replaces the gradients (reproducible mode adds its micro-batches' up) */
+  /* backward replaces the gradients (reproducible mode adds up its micro-batches') */
   mn_pass pass = {.training = true, .seed = (uint64_t)s->seed, .fresh_grads = !repro};
   if (tr->w.size > 1 && !repro) {
     pass.allreduce_sum = mn_allreduce_doubles;
