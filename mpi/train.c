@@ -3,7 +3,8 @@
  * Every rank: same config, same initial parameters (broadcast from rank 0), its own slice
  * of each global batch, local forward/backward, ONE allreduce of the gradient buffer, the
  * same SGD update. Rank 0 reports, writes metrics.jsonl and checkpoints. Every failure goes
- * through world.h's policy: agreed by all ranks, or an abort of the whole job. */
+ * through world.h's policy: agreed by all ranks, or an abort of the whole job. Set-up is in
+ * train_setup.c, the start state and checkpoints in resume.c. */
 #define _GNU_SOURCE
 #include "train.h"
 
@@ -14,19 +15,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include <cblas.h>
-
-#include "checkpoint.h"
-#include "evaluate.h"
 #include "fileutil.h"
 #include "grad_sync.h"
 #include "h5util.h"
-#include "hash.h"
 #include "job.h"
 #include "loader.h"
-#include "run_dir.h"
 #include "sha256.h"
 #include "step_record.h"
 #include "trainer.h"
@@ -63,121 +57,6 @@ static void usage(FILE *out) {
           "3 watchdog (no progress), 75 stopped by a signal after a checkpoint.\n");
 }
 
-/* Loads `path` (what `latest` names); if it is unreadable or corrupt, the newest older
- * checkpoint of the run directory that loads, with a warning naming both files. On success
- * path holds the file that was loaded. */
-static int load_with_fallback(trainer *tr, const char *dir, char *path, size_t len, mn_ckpt_meta *m,
-                              mn_err *err) {
-  if (mn_checkpoint_load(path, &tr->net, &tr->s.opt, m, err) == 0) return 0;
-  mn_err first = *err;
-  static long long steps[4096];
-  char latest[1100];
-  snprintf(latest, sizeof latest, "%s", path);
-  for (int i = mn_run_dir_list(dir, steps, 4096) - 1; i >= 0; i--) {
-    mn_run_dir_checkpoint_path(dir, steps[i], path, len);
-    if (strcmp(path, latest) == 0) continue;
-    if (mn_checkpoint_load(path, &tr->net, &tr->s.opt, m, err) == 0) {
-      fprintf(stderr, "mpinet: warning: %s; resuming from the previous checkpoint %s instead\n",
-              first.msg, path);
-      return 0;
-    }
-  }
-  *err = first;
-  return -1;
-}
-
-/* Reproducible mode's bits depend on virtual_shards: a resume that changes it (or turns the
- * mode on or off) continues correctly, but not with the bits an uninterrupted run would
- * have; say so, naming the checkpoint. */
-static void warn_other_summation(const trainer *tr, const char *path, const char *config_text) {
-  mn_config cfg;
-  mn_err err;
-  if (!config_text || mn_config_parse(&cfg, path, config_text, &err) != 0) return;
-  mn_cfg_section *train = mn_config_section(&cfg, "train");
-  bool was = false;
-  long shards = 8;
-  if (mn_cfg_bool(train, "reproducible", false, &was, &err) == 0 &&
-      mn_cfg_int(train, "virtual_shards", 8, 1, 4096, &shards, &err) == 0 &&
-      (was || tr->s.reproducible) &&
-      (was != tr->s.reproducible || (was && shards != tr->s.virtual_shards)))
-    fprintf(stderr,
-            "mpinet: warning: %s was written with reproducible = %s, virtual_shards = %ld; this "
-            "run has %s, %ld: it continues, but its bits will not match a run that never "
-            "changed them\n",
-            path, was ? "true" : "false", shards, tr->s.reproducible ? "true" : "false",
-            tr->s.virtual_shards);
-  mn_config_free(&cfg);
-}
-
-/* Loads or initialises parameters; returns the step to start from. */
-static int start_state(trainer *tr, const char *resume_dir, long long *step) {
-  mn_err err;
-  int rc = 0;
-  long long meta[4] = {0, 0, 0, 0};
-  if (tr->w.rank == 0) {
-    if (resume_dir) {
-      char path[1100];
-      mn_ckpt_meta m;
-      rc = mn_run_dir_latest(resume_dir, path, sizeof path, &err);
-      if (rc == 0) rc = load_with_fallback(tr, resume_dir, path, sizeof path, &m, &err);
-      if (rc == 0) {
-        meta[0] = m.step;
-        meta[1] = m.world_size;
-        meta[2] = m.bucket_floats;
-        meta[3] = m.grad_overlap;
-        if (m.seed != tr->s.seed)
-          fprintf(stderr,
-                  "mpinet: warning: %s was written with seed %lld but the config says %ld: "
-                  "data order and dropout masks follow the config from here on\n",
-                  path, m.seed, tr->s.seed);
-        warn_other_summation(tr, path, m.config_text);
-        printf("resuming from %s at step %lld (written by %lld ranks)\n", path, m.step,
-               m.world_size);
-        mn_ckpt_meta_free(&m);
-      }
-    } else {
-      mn_net_init_params(&tr->net, (uint64_t)tr->s.seed);
-    }
-  }
-  if (mn_world_agree(&tr->w, rc, &err) != 0) return -1;
-  MPI_Bcast(meta, 4, MPI_LONG_LONG, 0, tr->w.comm);
-  /* the same buckets as before the interruption keep the reduction order, hence the bits */
-  tr->resumed_bucket = meta[1] == tr->w.size ? meta[2] : 0;
-  tr->resumed_overlap = meta[3] != 0;
-  mn_bcast_floats(&tr->w, tr->net.params, tr->net.nparams);
-  mn_bcast_floats(&tr->w, tr->net.state, tr->net.nstate);
-  for (int b = 0; b < tr->s.opt.nbuf; b++)
-    mn_bcast_floats(&tr->w, tr->s.opt.buf[b], tr->net.nparams);
-  *step = meta[0];
-  return 0;
-}
-
-static int save_checkpoint(trainer *tr, long long step, long long epoch) {
-  mn_err err;
-  int rc = 0;
-  mn_watchdog_phase(MN_PHASE_CHECKPOINT, step - 1);
-  if (tr->w.rank == 0) {
-    char path[1100];
-    mn_run_dir_checkpoint_path(tr->s.run_dir, step, path, sizeof path);
-    mn_ckpt_meta meta = {.step = step,
-                         .epoch = epoch,
-                         .seed = tr->s.seed,
-                         .world_size = tr->w.size,
-                         .config_text = tr->config_text,
-                         .data_path = (char *)tr->s.data_path,
-                         .bucket_floats = tr->sync.node ? 0 : (long long)tr->sync.bucket_floats,
-                         .grad_overlap = tr->sync.overlap};
-    /* the checkpoint's image takes their place; between steps the gradients are dead (the
-     * next backward replaces them; reproducible mode's buffers are its own: left alone) */
-    mn_net_release_buffers(&tr->net, !tr->s.reproducible, true);
-    rc = mn_checkpoint_save(path, &tr->net, &tr->s.opt, &meta, &err);
-    if (rc == 0) rc = mn_run_dir_commit(tr->s.run_dir, step, (int)tr->s.keep, &err);
-    if (rc != 0)
-      mn_fail_prefix(&err, "checkpoint at step %lld (earlier checkpoints are intact)", step);
-  }
-  return mn_world_agree(&tr->w, rc, &err);
-}
-
 /* train.check_allocations: the steady state must not allocate. The allocator's in-use bytes
  * are recorded after a few warm-up steps (MPI and OpenBLAS set up their pools lazily) and
  * must not change on any later step of the epoch; evaluation and checkpoints, between
@@ -202,13 +81,6 @@ static int check_heap(trainer *tr, long long step) {
   return 0;
 }
 
-/* The sampler, as the loader's source of row indices (called on the prefetch thread). */
-static void rows_for_step(void *user, long long step, uint32_t *rows) {
-  mn_sampler *sm = user;
-  mn_sampler_batch(sm, (long)(step / sm->steps_per_epoch), (long)(step % sm->steps_per_epoch),
-                   rows);
-}
-
 /* This rank's record for the step (step_record.h): faults found here, a stop request, and
  * the fingerprint every rank must share. A rank with a non-finite loss names the first layer
  * whose output went non-finite (tr->bad_layer: looked for between forward and backward, in
@@ -231,8 +103,8 @@ static void write_record(trainer *tr, const mn_loss_stats *st, long long step, l
 }
 
 /* "loss at step 7 (epoch 1) on rank 1 (first non-finite output: layer 02_dense)" */
-static void describe_fault(const trainer *tr, const mn_record_verdict *v, long long step,
-                           char *buf, size_t len) {
+static void describe_fault(const trainer *tr, const mn_record_verdict *v, long long step, char *buf,
+                           size_t len) {
   const mn_net *net = &tr->net;
   const bool loss = v->loss_ranks > 0;
   const int rank = loss ? v->loss_rank : v->grad_rank;
@@ -244,7 +116,7 @@ static void describe_fault(const trainer *tr, const mn_record_verdict *v, long l
   snprintf(buf, len, "non-finite %s at step %lld (epoch %lld) on rank %d%s (%s%s)",
            loss ? "loss" : "gradient", step + 1, step / tr->sampler.steps_per_epoch + 1, rank,
            others,
-           !name ? "every layer's output finite: the loss itself overflowed"
+           !name  ? "every layer's output finite: the loss itself overflowed"
            : loss ? "first non-finite output: layer "
                   : "first one in the parameters of layer ",
            name ? name : "");
@@ -271,8 +143,8 @@ const float *mn_trainer_forward_loss(trainer *tr, mn_pass *p, const mn_batch *b,
   const float *out = mn_net_forward(net, p, b->x + first * tr->train.row_len, rows);
   *st = (mn_loss_stats){0};
   mn_loss_compute(net->loss, mn_net_final_act(net), out, labels ? b->y + first : NULL,
-                  labels ? NULL : b->t + first * (size_t)tr->train.info.classes, rows,
-                  net->outputs, 1.0f / (float)tr->s.batch, mn_net_output_grad(net), st);
+                  labels ? NULL : b->t + first * (size_t)tr->train.info.classes, rows, net->outputs,
+                  1.0f / (float)tr->s.batch, mn_net_output_grad(net), st);
   return out;
 }
 
@@ -310,7 +182,7 @@ static int train_loop(trainer *tr, long long step) {
       mn_watchdog_phase(MN_PHASE_DATA, step);
       const mn_batch *b = mn_loader_next(&tr->loader, step);
       if (!b) mn_world_abort(&tr->w, "%s", tr->stream.error); /* the stream could not read */
-      if (step == tr->fault_step && !tr->fault_nan) { /* test hook, see setup() */
+      if (step == tr->fault_step && !tr->fault_nan) {         /* test hook, see setup() */
         tr->fault_step = -1;
         continue;
       }
@@ -428,7 +300,8 @@ static int train_loop(trainer *tr, long long step) {
     mn_timeline_add(&tr->tl, MN_TL_EVAL, 0, step - 1, t_eval, t_ckpt);
     bool last = step == stop;
     bool due = epoch_done && s->every_epochs > 0 && (epoch + 1) % s->every_epochs == 0;
-    if ((due || last || stopping) && save_checkpoint(tr, step, epochs_done) != 0) return -1;
+    if ((due || last || stopping) && mn_trainer_save_checkpoint(tr, step, epochs_done) != 0)
+      return -1;
     if (due || last || stopping)
       mn_timeline_add(&tr->tl, MN_TL_CHECKPOINT, 0, step - 1, t_ckpt, MPI_Wtime());
     if (stopping) {
@@ -441,263 +314,6 @@ static int train_loop(trainer *tr, long long step) {
   }
   tr->final_step = step;
   return 0;
-}
-
-/* What every rank must agree on before the first collective of training. Ranks that were
- * given different arguments (an MPMD launch), read a different file under the same path on
- * another node, or run another build would otherwise hang or corrupt each other in the
- * first allreduce; here one allgather finds them and every rank stops with the same line. */
-static int check_agreement(trainer *tr) {
-  enum { FIELDS = 8 };
-  static const char *const what[FIELDS] = {"effective config (hash)",
-                                           "training rows",
-                                           "values per sample",
-                                           "outputs",
-                                           "parameters",
-                                           "layer state",
-                                           "steps per epoch",
-                                           "local batch"};
-  const uint64_t config_hash = mn_fnv1a64(MN_FNV_SEED, tr->config_text, strlen(tr->config_text));
-  const long long mine[FIELDS] = {(long long)(config_hash >> 1), (long long)tr->sampler.rows,
-                                  (long long)tr->train.row_len,  tr->net.outputs,
-                                  (long long)tr->net.nparams,    (long long)tr->net.nstate,
-                                  tr->sampler.steps_per_epoch,   tr->sampler.local_batch};
-  long long *all = malloc((size_t)tr->w.size * FIELDS * sizeof *all);
-  if (!all) mn_world_abort(&tr->w, "out of memory");
-  MPI_Allgather(mine, FIELDS, MPI_LONG_LONG, all, FIELDS, MPI_LONG_LONG, tr->w.comm);
-  int rc = 0;
-  for (int r = 1; r < tr->w.size && rc == 0; r++)
-    for (int f = 0; f < FIELDS && rc == 0; f++)
-      if (all[r * FIELDS + f] != all[f]) {
-        rc = -1;
-        if (tr->w.rank == 0)
-          fprintf(stderr,
-                  "mpinet: error: rank %d disagrees with rank 0 on the %s (%lld vs %lld): "
-                  "different arguments, data files or builds on different ranks?\n",
-                  r, what[f], all[r * FIELDS + f], all[f]);
-      }
-  free(all);
-  return rc;
-}
-
-/* Everything before the loop: config, data, model, state, run directory. */
-static int setup(trainer *tr, const char *config_path, char **sets, int nsets,
-                 const char *resume_dir) {
-  mn_err err;
-  mn_world *w = &tr->w;
-  char fallback[1100];
-  if (!config_path) {
-    snprintf(fallback, sizeof fallback, "%s/config.ini", resume_dir);
-    config_path = fallback;
-  }
-  char *text = mn_world_bcast_file(w, config_path, 1 << 20);
-  if (!text) return -1;
-  int rc = mn_job_parse(&tr->cfg, config_path, text, sets, nsets, &err);
-  free(text);
-  if (rc == 0 && resume_dir) {
-    char set[1100];
-    snprintf(set, sizeof set, "checkpoint.dir=%s", resume_dir);
-    rc = mn_config_set(&tr->cfg, set, &err);
-  }
-  if (rc == 0) rc = mn_job_settings(&tr->cfg, &tr->s, &err);
-  if (mn_world_agree(w, rc, &err) != 0) return -1;
-  mn_watchdog_start(w->rank, tr->s.watchdog_s);
-  mn_watchdog_phase(MN_PHASE_DATA, -1);
-  /* Test hooks (tests/faults.sh), MPINET_FAULT=KIND:RANK:STEP; at step STEP, rank RANK
-   *   skip-batch  consumes the batch without training on it, as a rank with an off-by-one in
-   *               its data would: the step records must stop the job before a deadlock;
-   *   nan-grad    finds a NaN in its first layer's gradient (with a finite loss). */
-  tr->fault_step = -1;
-  const char *fault = getenv("MPINET_FAULT");
-  char kind[16];
-  int fault_rank;
-  long long fault_step;
-  if (fault && sscanf(fault, "%15[a-z-]:%d:%lld", kind, &fault_rank, &fault_step) == 3 &&
-      fault_rank == w->rank) {
-    tr->fault_step = fault_step - 1;
-    tr->fault_nan = strcmp(kind, "nan-grad") == 0;
-  }
-
-  mn_settings *s = &tr->s;
-  if (s->batch % w->size != 0) {
-    mn_cfg_section *train = mn_config_section(&tr->cfg, "train");
-    char where[700];
-    mn_cfg_entry *e = train ? mn_cfg_find(train, "batch") : NULL;
-    if (e)
-      mn_cfg_where(train, e, where, sizeof where);
-    else
-      snprintf(where, sizeof where, "%s: [train] batch (default)", tr->cfg.path);
-    mn_fail(&err,
-            "%s: global batch %ld is not divisible by the %d ranks (each rank takes "
-            "batch / ranks samples)",
-            where, s->batch, w->size);
-    mn_world_agree(w, -1, &err);
-    return -1;
-  }
-
-  mn_split_info info;
-  rc = mn_split_probe(s->data_path, "train", &info, &err);
-  if (rc == 0)
-    rc = mn_sampler_init(&tr->sampler, s->shuffle, w->rank, w->size, (uint64_t)s->seed, info.rows,
-                         (int)s->batch, &err);
-  if (rc == 0) {
-    const mn_sampler *sm = &tr->sampler;
-    const double held_mb = (double)sm->held * (double)mn_shape_count(info.shape) *
-                           (info.x_is_u8 ? 1.0 : 4.0) / 1e6;
-    if (s->memory_mb > 0.0 && held_mb > s->memory_mb && s->shuffle == MN_SHUFFLE_GLOBAL) {
-      rc = mn_fail(&err,
-                   "%s: [data] memory_mb = %g but global shuffling holds every training row "
-                   "on every rank (%.1f MB): use shuffle = shard to stream from the file",
-                   tr->cfg.path, s->memory_mb, held_mb);
-    } else if (s->memory_mb > 0.0 && held_mb > s->memory_mb) {
-      /* shard mode over budget: rows come from the file, a window at a time */
-      tr->streaming = true;
-      rc = mn_split_load(&tr->train, s->data_path, "train", sm->held_begin, sm->held_begin, &err);
-      if (rc == 0)
-        rc = mn_stream_open(&tr->stream, s->data_path, "train", sm->held_begin, sm->held,
-                            (size_t)(s->memory_mb * 1e6), (uint64_t)s->seed, w->rank, &err);
-    } else {
-      rc = mn_split_load(&tr->train, s->data_path, "train", sm->held_begin,
-                         sm->held_begin + sm->held, &err);
-    }
-  }
-  if (rc == 0) rc = mn_eval_open(&tr->test, s->data_path, "test", (int)s->eval_batch, w, &err);
-  int max_batch = (int)(s->batch / w->size > s->eval_batch ? s->batch / w->size : s->eval_batch);
-  if (rc == 0) rc = mn_job_model(&tr->cfg, s, &info, max_batch, &tr->net, &err);
-  if (rc == 0)
-    rc = mn_net_set_tail(
-        &tr->net,
-        mn_record_tail(w->size) +
-            (s->reproducible ? mn_repro_tail((int)s->virtual_shards, tr->net.nstate) : 0),
-        &err);
-  if (rc == 0)
-    rc = mn_optim_setup(&s->opt, &tr->net, s->batch, tr->sampler.steps_per_epoch, s->epochs, &err);
-  if (rc == 0) {
-    const size_t eb = (size_t)s->eval_batch;
-    tr->ex = mn_alloc(eb * tr->train.row_len, sizeof(float), "evaluation batch", &err);
-    tr->ey = mn_alloc(eb, sizeof(int32_t), "evaluation batch", &err);
-    tr->et = mn_alloc(eb * (size_t)info.classes, sizeof(float), "evaluation batch", &err);
-    rc = tr->ex && tr->ey && tr->et ? 0 : -1;
-  }
-  /* auto: a prefetch thread only pays when this rank's CPUs include one it would not take from
-   * a rank (not when mpirun bound the rank to one core, the default at np <= 2); it polls for
-   * requests only when there is a CPU per rank to burn */
-  if (s->prefetch == 2) s->prefetch = w->cpus > w->cpu_sharing;
-  if (rc == 0)
-    rc = mn_loader_init(&tr->loader, &tr->train, tr->sampler.local_batch, rows_for_step,
-                        &tr->sampler, tr->sampler.held_begin, s->prefetch == 1, &err);
-  if (rc == 0) tr->loader.poll = w->cpus >= 2 * w->cpu_sharing;
-  if (rc == 0 && tr->streaming)
-    mn_loader_use_stream(&tr->loader, &tr->stream, tr->sampler.steps_per_epoch);
-  if (rc == 0) {
-    /* one BLAS thread per rank unless asked: ranks sharing a node must not fight for cores */
-    const char *env = getenv("OPENBLAS_NUM_THREADS");
-    int threads = s->threads > 0 ? (int)s->threads : env && atoi(env) > 0 ? atoi(env) : 1;
-    openblas_set_num_threads(s->reproducible ? 1 : threads);
-  }
-  if (mn_world_agree(w, rc, &err) != 0) return -1;
-  if (s->reproducible && mn_world_agree(w, mn_trainer_repro_setup(tr, &err), &err) != 0) return -1;
-  /* Open MPI hands ranks a pty for stdout even when mpirun's output goes to a file, so
-   * "auto" asks for stderr to be a terminal too (it is a pipe under mpirun). */
-  tr->bar = s->progress == MN_PROGRESS_BAR ||
-            (s->progress == MN_PROGRESS_AUTO && isatty(STDOUT_FILENO) && isatty(STDERR_FILENO));
-
-  tr->config_text = mn_config_to_text(&tr->cfg);
-  if (!tr->config_text) mn_world_abort(w, "out of memory");
-  if (check_agreement(tr) != 0) return -1;
-
-  /* The run directory: never overwrite an earlier run's checkpoints. */
-  rc = 0;
-  if (rc == 0 && w->rank == 0) {
-    if (!resume_dir && mn_run_dir_has_checkpoints(s->run_dir))
-      rc = mn_fail(&err,
-                   "%s: already holds checkpoints of an earlier run; continue it with "
-                   "--resume %s, or choose another checkpoint.dir",
-                   s->run_dir, s->run_dir);
-    if (rc == 0) rc = mn_mkdir_p(s->run_dir, &err);
-    char path[1100];
-    snprintf(path, sizeof path, "%s/finished", s->run_dir);
-    unlink(path); /* a resumed run is not finished until it says so again */
-    snprintf(path, sizeof path, "%s/config.ini", s->run_dir);
-    if (rc == 0) rc = mn_write_file_atomic(path, tr->config_text, &err);
-    snprintf(path, sizeof path, "%s/metrics.jsonl", s->run_dir);
-    if (rc == 0 && !(tr->metrics = fopen(path, "a")))
-      rc = mn_fail(&err, "%s: cannot open for appending", path);
-  }
-  if (mn_world_agree(w, rc, &err) != 0) return -1;
-  return 0;
-}
-
-static void teardown(trainer *tr) {
-  if (tr->metrics) fclose(tr->metrics);
-  mn_loader_destroy(&tr->loader); /* first: its thread may be waiting on the stream */
-  if (tr->streaming) mn_stream_close(&tr->stream);
-  free(tr->ex), free(tr->ey), free(tr->et), free(tr->config_text);
-  mn_optim_free(&tr->s.opt);
-  mn_repro_free(&tr->repro, &tr->net);
-  if (tr->own_grads) { /* collective, like everything that reaches teardown */
-    mn_net_bind_grads(&tr->net, tr->own_grads);
-    mn_node_reduce_free(&tr->node);
-  }
-  mn_net_destroy(&tr->net);
-  mn_sampler_free(&tr->sampler);
-  mn_split_free(&tr->train);
-  mn_eval_close(&tr->test);
-  mn_config_free(&tr->cfg);
-}
-
-static void describe(const trainer *tr) {
-  const mn_net *net = &tr->net;
-  char shape[64];
-  mn_shape_format(net->in_shape, shape, sizeof shape);
-  printf("mpinet: %d rank%s | data %s: %zu train rows, sample %s, %d %s", tr->w.size,
-         tr->w.size > 1 ? "s" : "", tr->s.data_path, tr->sampler.rows, shape, net->outputs,
-         tr->train.info.has_labels ? "classes" : "targets");
-  if (tr->s.shuffle == MN_SHUFFLE_SHARD)
-    printf(" | shard mode: rank 0 %s rows [%zu, %zu)", tr->streaming ? "streams" : "holds",
-           tr->sampler.held_begin, tr->sampler.held_begin + tr->sampler.held);
-  printf("\n");
-  if (tr->streaming) {
-    const mn_stream *st = &tr->stream;
-    printf("streaming: %zu blocks of %zu rows (one HDF5 chunk each), windows of %zu blocks, two "
-           "in memory: %.1f MB of data.memory_mb = %g\n",
-           st->nblocks, st->block_rows, st->window_blocks,
-           2.0 * (double)(st->window_rows * st->row_bytes) / 1e6, tr->s.memory_mb);
-  }
-  char layers[4096], prefetch[80];
-  mn_net_describe(net, layers, sizeof layers);
-  printf("model: %zu parameters\n%s", net->nparams, layers);
-  snprintf(prefetch, sizeof prefetch, "%s (%d CPU%s for %d rank%s)",
-           !tr->s.prefetch ? "off" : tr->loader.poll ? "on, polling" : "on", tr->w.cpus,
-           tr->w.cpus > 1 ? "s" : "", tr->w.cpu_sharing, tr->w.cpu_sharing > 1 ? "s" : "");
-  if (tr->s.reproducible)
-    printf("reproducible: %d micro-batches of %d rows per step, %d on each rank, summed in one "
-           "fixed binary tree (same bits at 1, 2, 4 ... %d ranks); OpenBLAS '%s', 1 thread; "
-           "prefetch %s\n",
-           tr->repro.shards, tr->repro.micro, tr->repro.per_rank, tr->repro.shards,
-           openblas_get_corename(), prefetch);
-  if (tr->s.reproducible && tr->repro.defer)
-    printf("reproducible: dense layers on the fixed-sum GEMM; their weight gradients are "
-           "computed once per step, as the rank's subtree of the micro-batches' sums\n");
-  if (tr->sync.node)
-    printf("gradient sync: summed in shared memory by each node's %d ranks, %zu chunks of %zu KB "
-           "added by whichever rank is free%s; prefetch %s\n",
-           tr->node.size, tr->node.nchunks, tr->node.chunk * sizeof(float) / 1024,
-           tr->node.nodes > 1 ? ", then across the nodes by MPI, one slice per local rank" : "",
-           prefetch);
-  else if (!tr->s.reproducible)
-    printf("gradient sync: %d bucket%s of %.2f MB, overlap %s%s%s%s; prefetch %s\n",
-           tr->sync.nbuckets, tr->sync.nbuckets > 1 ? "s" : "",
-           (double)tr->sync.bucket_floats * 4 / 1e6, tr->s.overlap ? "on" : "off",
-           tr->tune_candidates ? " (fastest of the configurations timed at start-up)" : "",
-           tr->node_err.msg[0] ? ", MPI: not in shared memory because " : "", tr->node_err.msg,
-           prefetch);
-  printf("batch %ld global (%d per rank), %ld steps/epoch, %ld epochs, %s lr %g (%s), run dir "
-         "%s\n",
-         tr->s.batch, tr->sampler.local_batch, tr->sampler.steps_per_epoch, tr->s.epochs,
-         mn_optimizer_names[tr->s.opt.kind], tr->s.opt.lr, mn_schedule_names[tr->s.opt.schedule],
-         tr->s.run_dir);
-  fflush(stdout);
 }
 
 int mn_train_main(int argc, char **argv) {
@@ -741,18 +357,18 @@ int mn_train_main(int argc, char **argv) {
   mn_signals_install();
   tr.t_start = MPI_Wtime();
   mn_h5_quiet();
-  int rc = setup(&tr, config, sets, nsets, resume);
+  int rc = mn_trainer_setup(&tr, config, sets, nsets, resume);
   long long step = 0;
-  if (rc == 0) rc = start_state(&tr, resume, &step);
+  if (rc == 0) rc = mn_trainer_start_state(&tr, resume, &step);
   if (rc == 0) rc = mn_trainer_setup_sync(&tr, step);
   if (rc == 0) {
     mn_err err;
-    rc = mn_timeline_init(&tr.tl, &tr.w, &tr.net, tr.sync.nbuckets, step, tr.s.timeline_steps,
-                          &err);
+    rc =
+        mn_timeline_init(&tr.tl, &tr.w, &tr.net, tr.sync.nbuckets, step, tr.s.timeline_steps, &err);
     rc = mn_world_agree(&tr.w, rc, &err);
   }
   if (rc == 0) {
-    if (tr.w.rank == 0) describe(&tr);
+    if (tr.w.rank == 0) mn_trainer_describe(&tr);
     rc = train_loop(&tr, step);
   }
   if ((rc == 0 || rc == 1) && tr.tl.ev) { /* every rank got here: the loop's ends are agreed */
@@ -791,7 +407,7 @@ int mn_train_main(int argc, char **argv) {
   }
   mn_watchdog_stop();
   mn_timeline_free(&tr.tl);
-  teardown(&tr);
+  mn_trainer_teardown(&tr);
   free(sets);
   mn_world_finalize();
   return rc == 0 ? 0 : rc == 1 ? MN_EXIT_REQUEUE : 1;

@@ -1,6 +1,7 @@
 /* trainer.h: the state of one `mpinet train` run, shared by the files that make up the
- * trainer: train.c (set-up, the loop, checkpoints), report.c (evaluation, metrics.jsonl,
- * progress lines) and sync_setup.c (choosing gradient buckets). Not a public interface. */
+ * trainer: train.c (the loop), train_setup.c (before and after it), resume.c (the start
+ * state, checkpoints), report.c (evaluation, metrics.jsonl, progress lines), sync_setup.c
+ * (choosing gradient buckets) and repro.c (reproducible mode). Not a public interface. */
 #ifndef MN_TRAINER_H
 #define MN_TRAINER_H
 
@@ -32,13 +33,13 @@ typedef struct trainer {
   mn_loader loader;  /* training batches, prefetched */
   mn_stream stream;  /* shard streamed from the file ([data] memory_mb), if opened */
   bool streaming;
-  mn_grad_sync sync; /* bucketed gradient allreduce */
-  mn_node_reduce node;  /* or the sum in the node's shared memory (sync.node points here) */
-  float *own_grads;     /* the network's own gradient buffer while it is bound to node's */
-  mn_err node_err;      /* why it is not, when it could have been (else msg is "") */
-  mn_timeline tl;    /* [train] timeline_steps */
-  mn_repro repro;    /* [train] reproducible: micro-batch buffers and the summation tree */
-  float *ex;         /* evaluation batch buffers, eval_batch rows */
+  mn_grad_sync sync;   /* bucketed gradient allreduce */
+  mn_node_reduce node; /* or the sum in the node's shared memory (sync.node points here) */
+  float *own_grads;    /* the network's own gradient buffer while it is bound to node's */
+  mn_err node_err;     /* why it is not, when it could have been (else msg is "") */
+  mn_timeline tl;      /* [train] timeline_steps */
+  mn_repro repro;      /* [train] reproducible: micro-batch buffers and the summation tree */
+  float *ex;           /* evaluation batch buffers, eval_batch rows */
   int32_t *ey;
   float *et;
   long long resumed_bucket; /* bucket size the resumed checkpoint was written with */
@@ -67,6 +68,20 @@ typedef struct {
   double time[PHASES]; /* seconds this rank spent in each phase of the steps */
 } train_sums;
 
+/* Everything before the loop: config (the file, --set overrides, --resume's directory),
+ * data, model, loader, the agreement of all ranks, the run directory. Collective; -1 after
+ * the error was reported on every rank. */
+int mn_trainer_setup(trainer *tr, const char *config_path, char **sets, int nsets,
+                     const char *resume_dir);
+/* Frees what set-up and the run took; collective (the shared gradients' window). */
+void mn_trainer_teardown(trainer *tr);
+/* Rank 0's summary of the run before the first step: data, model, gradient sync, batch. */
+void mn_trainer_describe(const trainer *tr);
+/* Parameters and optimizer state: initialised from the seed, or loaded from resume_dir's
+ * latest good checkpoint; broadcast from rank 0. *step gets the step to start from. */
+int mn_trainer_start_state(trainer *tr, const char *resume_dir, long long *step);
+/* A checkpoint of the state after `step` (rank 0 writes, every rank agrees on the result). */
+int mn_trainer_save_checkpoint(trainer *tr, long long step, long long epoch);
 /* Forward pass and loss on rows [first, first + rows) of a training batch: the output
  * gradient (scaled by 1 / global batch) is left in mn_net_output_grad for backward, the
  * loss sum and number correct in st; returns the network's output. Sets p->sample_ids. */

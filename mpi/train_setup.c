@@ -1,0 +1,286 @@
+/* train_setup.c: everything a training run does before its first step and after its last:
+ * the config (with --set and --resume), the data, the model, the loader, the checks that
+ * every rank was started alike, the run directory; and the start-up summary rank 0 prints. */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cblas.h>
+
+#include "fileutil.h"
+#include "hash.h"
+#include "job.h"
+#include "run_dir.h"
+#include "step_record.h"
+#include "trainer.h"
+#include "watchdog.h"
+#include "world.h"
+
+/* The sampler, as the loader's source of row indices (called on the prefetch thread). */
+static void rows_for_step(void *user, long long step, uint32_t *rows) {
+  mn_sampler *sm = user;
+  mn_sampler_batch(sm, (long)(step / sm->steps_per_epoch), (long)(step % sm->steps_per_epoch),
+                   rows);
+}
+
+/* What every rank must agree on before the first collective of training. Ranks that were
+ * given different arguments (an MPMD launch), read a different file under the same path on
+ * another node, or run another build would otherwise hang or corrupt each other in the
+ * first allreduce; here one allgather finds them and every rank stops with the same line. */
+static int check_agreement(trainer *tr) {
+  enum { FIELDS = 8 };
+  static const char *const what[FIELDS] = {"effective config (hash)",
+                                           "training rows",
+                                           "values per sample",
+                                           "outputs",
+                                           "parameters",
+                                           "layer state",
+                                           "steps per epoch",
+                                           "local batch"};
+  const uint64_t config_hash = mn_fnv1a64(MN_FNV_SEED, tr->config_text, strlen(tr->config_text));
+  const long long mine[FIELDS] = {(long long)(config_hash >> 1), (long long)tr->sampler.rows,
+                                  (long long)tr->train.row_len,  tr->net.outputs,
+                                  (long long)tr->net.nparams,    (long long)tr->net.nstate,
+                                  tr->sampler.steps_per_epoch,   tr->sampler.local_batch};
+  long long *all = malloc((size_t)tr->w.size * FIELDS * sizeof *all);
+  if (!all) mn_world_abort(&tr->w, "out of memory");
+  MPI_Allgather(mine, FIELDS, MPI_LONG_LONG, all, FIELDS, MPI_LONG_LONG, tr->w.comm);
+  int rc = 0;
+  for (int r = 1; r < tr->w.size && rc == 0; r++)
+    for (int f = 0; f < FIELDS && rc == 0; f++)
+      if (all[r * FIELDS + f] != all[f]) {
+        rc = -1;
+        if (tr->w.rank == 0)
+          fprintf(stderr,
+                  "mpinet: error: rank %d disagrees with rank 0 on the %s (%lld vs %lld): "
+                  "different arguments, data files or builds on different ranks?\n",
+                  r, what[f], all[r * FIELDS + f], all[f]);
+      }
+  free(all);
+  return rc;
+}
+
+/* Everything before the loop: config, data, model, state, run directory. */
+int mn_trainer_setup(trainer *tr, const char *config_path, char **sets, int nsets,
+                     const char *resume_dir) {
+  mn_err err;
+  mn_world *w = &tr->w;
+  char fallback[1100];
+  if (!config_path) {
+    snprintf(fallback, sizeof fallback, "%s/config.ini", resume_dir);
+    config_path = fallback;
+  }
+  char *text = mn_world_bcast_file(w, config_path, 1 << 20);
+  if (!text) return -1;
+  int rc = mn_job_parse(&tr->cfg, config_path, text, sets, nsets, &err);
+  free(text);
+  if (rc == 0 && resume_dir) {
+    char set[1100];
+    snprintf(set, sizeof set, "checkpoint.dir=%s", resume_dir);
+    rc = mn_config_set(&tr->cfg, set, &err);
+  }
+  if (rc == 0) rc = mn_job_settings(&tr->cfg, &tr->s, &err);
+  if (mn_world_agree(w, rc, &err) != 0) return -1;
+  mn_watchdog_start(w->rank, tr->s.watchdog_s);
+  mn_watchdog_phase(MN_PHASE_DATA, -1);
+  /* Test hooks (tests/faults.sh), MPINET_FAULT=KIND:RANK:STEP; at step STEP, rank RANK
+   *   skip-batch  consumes the batch without training on it, as a rank with an off-by-one in
+   *               its data would: the step records must stop the job before a deadlock;
+   *   nan-grad    finds a NaN in its first layer's gradient (with a finite loss). */
+  tr->fault_step = -1;
+  const char *fault = getenv("MPINET_FAULT");
+  char kind[16];
+  int fault_rank;
+  long long fault_step;
+  if (fault && sscanf(fault, "%15[a-z-]:%d:%lld", kind, &fault_rank, &fault_step) == 3 &&
+      fault_rank == w->rank) {
+    tr->fault_step = fault_step - 1;
+    tr->fault_nan = strcmp(kind, "nan-grad") == 0;
+  }
+
+  mn_settings *s = &tr->s;
+  if (s->batch % w->size != 0) {
+    mn_cfg_section *train = mn_config_section(&tr->cfg, "train");
+    char where[700];
+    mn_cfg_entry *e = train ? mn_cfg_find(train, "batch") : NULL;
+    if (e)
+      mn_cfg_where(train, e, where, sizeof where);
+    else
+      snprintf(where, sizeof where, "%s: [train] batch (default)", tr->cfg.path);
+    mn_fail(&err,
+            "%s: global batch %ld is not divisible by the %d ranks (each rank takes "
+            "batch / ranks samples)",
+            where, s->batch, w->size);
+    mn_world_agree(w, -1, &err);
+    return -1;
+  }
+
+  mn_split_info info;
+  rc = mn_split_probe(s->data_path, "train", &info, &err);
+  if (rc == 0)
+    rc = mn_sampler_init(&tr->sampler, s->shuffle, w->rank, w->size, (uint64_t)s->seed, info.rows,
+                         (int)s->batch, &err);
+  if (rc == 0) {
+    const mn_sampler *sm = &tr->sampler;
+    const double held_mb =
+        (double)sm->held * (double)mn_shape_count(info.shape) * (info.x_is_u8 ? 1.0 : 4.0) / 1e6;
+    if (s->memory_mb > 0.0 && held_mb > s->memory_mb && s->shuffle == MN_SHUFFLE_GLOBAL) {
+      rc = mn_fail(&err,
+                   "%s: [data] memory_mb = %g but global shuffling holds every training row "
+                   "on every rank (%.1f MB): use shuffle = shard to stream from the file",
+                   tr->cfg.path, s->memory_mb, held_mb);
+    } else if (s->memory_mb > 0.0 && held_mb > s->memory_mb) {
+      /* shard mode over budget: rows come from the file, a window at a time */
+      tr->streaming = true;
+      rc = mn_split_load(&tr->train, s->data_path, "train", sm->held_begin, sm->held_begin, &err);
+      if (rc == 0)
+        rc = mn_stream_open(&tr->stream, s->data_path, "train", sm->held_begin, sm->held,
+                            (size_t)(s->memory_mb * 1e6), (uint64_t)s->seed, w->rank, &err);
+    } else {
+      rc = mn_split_load(&tr->train, s->data_path, "train", sm->held_begin,
+                         sm->held_begin + sm->held, &err);
+    }
+  }
+  if (rc == 0) rc = mn_eval_open(&tr->test, s->data_path, "test", (int)s->eval_batch, w, &err);
+  int max_batch = (int)(s->batch / w->size > s->eval_batch ? s->batch / w->size : s->eval_batch);
+  if (rc == 0) rc = mn_job_model(&tr->cfg, s, &info, max_batch, &tr->net, &err);
+  if (rc == 0)
+    rc = mn_net_set_tail(
+        &tr->net,
+        mn_record_tail(w->size) +
+            (s->reproducible ? mn_repro_tail((int)s->virtual_shards, tr->net.nstate) : 0),
+        &err);
+  if (rc == 0)
+    rc = mn_optim_setup(&s->opt, &tr->net, s->batch, tr->sampler.steps_per_epoch, s->epochs, &err);
+  if (rc == 0) {
+    const size_t eb = (size_t)s->eval_batch;
+    tr->ex = mn_alloc(eb * tr->train.row_len, sizeof(float), "evaluation batch", &err);
+    tr->ey = mn_alloc(eb, sizeof(int32_t), "evaluation batch", &err);
+    tr->et = mn_alloc(eb * (size_t)info.classes, sizeof(float), "evaluation batch", &err);
+    rc = tr->ex && tr->ey && tr->et ? 0 : -1;
+  }
+  /* auto: a prefetch thread only pays when this rank's CPUs include one it would not take from
+   * a rank (not when mpirun bound the rank to one core, the default at np <= 2); it polls for
+   * requests only when there is a CPU per rank to burn */
+  if (s->prefetch == 2) s->prefetch = w->cpus > w->cpu_sharing;
+  if (rc == 0)
+    rc = mn_loader_init(&tr->loader, &tr->train, tr->sampler.local_batch, rows_for_step,
+                        &tr->sampler, tr->sampler.held_begin, s->prefetch == 1, &err);
+  if (rc == 0) tr->loader.poll = w->cpus >= 2 * w->cpu_sharing;
+  if (rc == 0 && tr->streaming)
+    mn_loader_use_stream(&tr->loader, &tr->stream, tr->sampler.steps_per_epoch);
+  if (rc == 0) {
+    /* one BLAS thread per rank unless asked: ranks sharing a node must not fight for cores */
+    const char *env = getenv("OPENBLAS_NUM_THREADS");
+    int threads = s->threads > 0 ? (int)s->threads : env && atoi(env) > 0 ? atoi(env) : 1;
+    openblas_set_num_threads(s->reproducible ? 1 : threads);
+  }
+  if (mn_world_agree(w, rc, &err) != 0) return -1;
+  if (s->reproducible && mn_world_agree(w, mn_trainer_repro_setup(tr, &err), &err) != 0) return -1;
+  /* Open MPI hands ranks a pty for stdout even when mpirun's output goes to a file, so
+   * "auto" asks for stderr to be a terminal too (it is a pipe under mpirun). */
+  tr->bar = s->progress == MN_PROGRESS_BAR ||
+            (s->progress == MN_PROGRESS_AUTO && isatty(STDOUT_FILENO) && isatty(STDERR_FILENO));
+
+  tr->config_text = mn_config_to_text(&tr->cfg);
+  if (!tr->config_text) mn_world_abort(w, "out of memory");
+  if (check_agreement(tr) != 0) return -1;
+
+  /* The run directory: never overwrite an earlier run's checkpoints. */
+  rc = 0;
+  if (rc == 0 && w->rank == 0) {
+    if (!resume_dir && mn_run_dir_has_checkpoints(s->run_dir))
+      rc = mn_fail(&err,
+                   "%s: already holds checkpoints of an earlier run; continue it with "
+                   "--resume %s, or choose another checkpoint.dir",
+                   s->run_dir, s->run_dir);
+    if (rc == 0) rc = mn_mkdir_p(s->run_dir, &err);
+    char path[1100];
+    snprintf(path, sizeof path, "%s/finished", s->run_dir);
+    unlink(path); /* a resumed run is not finished until it says so again */
+    snprintf(path, sizeof path, "%s/config.ini", s->run_dir);
+    if (rc == 0) rc = mn_write_file_atomic(path, tr->config_text, &err);
+    snprintf(path, sizeof path, "%s/metrics.jsonl", s->run_dir);
+    if (rc == 0 && !(tr->metrics = fopen(path, "a")))
+      rc = mn_fail(&err, "%s: cannot open for appending", path);
+  }
+  if (mn_world_agree(w, rc, &err) != 0) return -1;
+  return 0;
+}
+
+void mn_trainer_teardown(trainer *tr) {
+  if (tr->metrics) fclose(tr->metrics);
+  mn_loader_destroy(&tr->loader); /* first: its thread may be waiting on the stream */
+  if (tr->streaming) mn_stream_close(&tr->stream);
+  free(tr->ex), free(tr->ey), free(tr->et), free(tr->config_text);
+  mn_optim_free(&tr->s.opt);
+  mn_repro_free(&tr->repro, &tr->net);
+  if (tr->own_grads) { /* collective, like everything that reaches teardown */
+    mn_net_bind_grads(&tr->net, tr->own_grads);
+    mn_node_reduce_free(&tr->node);
+  }
+  mn_net_destroy(&tr->net);
+  mn_sampler_free(&tr->sampler);
+  mn_split_free(&tr->train);
+  mn_eval_close(&tr->test);
+  mn_config_free(&tr->cfg);
+}
+
+void mn_trainer_describe(const trainer *tr) {
+  const mn_net *net = &tr->net;
+  char shape[64];
+  mn_shape_format(net->in_shape, shape, sizeof shape);
+  printf("mpinet: %d rank%s | data %s: %zu train rows, sample %s, %d %s", tr->w.size,
+         tr->w.size > 1 ? "s" : "", tr->s.data_path, tr->sampler.rows, shape, net->outputs,
+         tr->train.info.has_labels ? "classes" : "targets");
+  if (tr->s.shuffle == MN_SHUFFLE_SHARD)
+    printf(" | shard mode: rank 0 %s rows [%zu, %zu)", tr->streaming ? "streams" : "holds",
+           tr->sampler.held_begin, tr->sampler.held_begin + tr->sampler.held);
+  printf("\n");
+  if (tr->streaming) {
+    const mn_stream *st = &tr->stream;
+    printf("streaming: %zu blocks of %zu rows (one HDF5 chunk each), windows of %zu blocks, two "
+           "in memory: %.1f MB of data.memory_mb = %g\n",
+           st->nblocks, st->block_rows, st->window_blocks,
+           2.0 * (double)(st->window_rows * st->row_bytes) / 1e6, tr->s.memory_mb);
+  }
+  char layers[4096], prefetch[80];
+  mn_net_describe(net, layers, sizeof layers);
+  printf("model: %zu parameters\n%s", net->nparams, layers);
+  snprintf(prefetch, sizeof prefetch, "%s (%d CPU%s for %d rank%s)",
+           !tr->s.prefetch   ? "off"
+           : tr->loader.poll ? "on, polling"
+                             : "on",
+           tr->w.cpus, tr->w.cpus > 1 ? "s" : "", tr->w.cpu_sharing,
+           tr->w.cpu_sharing > 1 ? "s" : "");
+  if (tr->s.reproducible)
+    printf("reproducible: %d micro-batches of %d rows per step, %d on each rank, summed in one "
+           "fixed binary tree (same bits at 1, 2, 4 ... %d ranks); OpenBLAS '%s', 1 thread; "
+           "prefetch %s\n",
+           tr->repro.shards, tr->repro.micro, tr->repro.per_rank, tr->repro.shards,
+           openblas_get_corename(), prefetch);
+  if (tr->s.reproducible && tr->repro.defer)
+    printf("reproducible: dense layers on the fixed-sum GEMM; their weight gradients are "
+           "computed once per step, as the rank's subtree of the micro-batches' sums\n");
+  if (tr->sync.node)
+    printf("gradient sync: summed in shared memory by each node's %d ranks, %zu chunks of %zu KB "
+           "added by whichever rank is free%s; prefetch %s\n",
+           tr->node.size, tr->node.nchunks, tr->node.chunk * sizeof(float) / 1024,
+           tr->node.nodes > 1 ? ", then across the nodes by MPI, one slice per local rank" : "",
+           prefetch);
+  else if (!tr->s.reproducible)
+    printf("gradient sync: %d bucket%s of %.2f MB, overlap %s%s%s%s; prefetch %s\n",
+           tr->sync.nbuckets, tr->sync.nbuckets > 1 ? "s" : "",
+           (double)tr->sync.bucket_floats * 4 / 1e6, tr->s.overlap ? "on" : "off",
+           tr->tune_candidates ? " (fastest of the configurations timed at start-up)" : "",
+           tr->node_err.msg[0] ? ", MPI: not in shared memory because " : "", tr->node_err.msg,
+           prefetch);
+  printf("batch %ld global (%d per rank), %ld steps/epoch, %ld epochs, %s lr %g (%s), run dir "
+         "%s\n",
+         tr->s.batch, tr->sampler.local_batch, tr->sampler.steps_per_epoch, tr->s.epochs,
+         mn_optimizer_names[tr->s.opt.kind], tr->s.opt.lr, mn_schedule_names[tr->s.opt.schedule],
+         tr->s.run_dir);
+  fflush(stdout);
+}
