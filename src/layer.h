@@ -56,7 +56,8 @@ typedef struct {
    * adding to them, so that nobody has to zero the buffer between steps (the optimizer's
    * pass wrote zeros over gradients the other ranks had just read: ~20 us a step of the
    * MLP at 2 ranks). mn_net_backward zeroes the slices of layers without
-   * backward_stores_grads itself; a layer with it reads this flag. */
+   * backward_stores_grads itself; a layer with it reads this flag, which mn_net_backward
+   * clears in fixed_order passes (their sums must add up in a fixed order). */
   bool fresh_grads;
   /* Reproducible mode: layers with a fixed_refresh op compute every output as one fixed sum
    * (fixed_gemm.h), so its bits depend neither on the batch size nor on the CPU; they read
@@ -113,8 +114,8 @@ typedef struct {
    * (the buffer may then hold gradients during backward); each output is the largest of
    * some inputs, so that a ReLU before the layer may as well be applied after it. */
   bool backward_skips_x, backward_skips_y, outputs_are_maxima;
-  /* backward stores its parameter gradients when mn_pass.fresh_grads is set (outside
-   * fixed_order passes), instead of adding to them. */
+  /* backward stores its parameter gradients when mn_pass.fresh_grads is set, instead of
+   * adding to them. */
   bool backward_stores_grads;
   /* forward and backward treat each sample on its own (no GEMM across samples) and index
    * what they keep per sample from mn_pass.row0: the network may run them a few rows at a

@@ -265,7 +265,11 @@ static void backward_pair(mn_net *net, const mn_pass *p, int i, const float *in,
   }
 }
 
-void mn_net_backward(mn_net *net, const mn_pass *p, const float *x, int batch, float *dx) {
+void mn_net_backward(mn_net *net, const mn_pass *pass, const float *x, int batch, float *dx) {
+  /* fixed_order passes add up in a fixed order: nothing stores (the one place that says so) */
+  mn_pass fixed;
+  const mn_pass *p = pass;
+  if (pass->fresh_grads && pass->fixed_order) fixed = *pass, fixed.fresh_grads = false, p = &fixed;
   float *dy = net->dcur; /* the loss's gradient, mn_net_output_grad() */
   for (int i = net->nlayers - 1; i >= 0; i--) {
     mn_layer *l = &net->layers[i];
@@ -283,7 +287,7 @@ void mn_net_backward(mn_net *net, const mn_pass *p, const float *x, int batch, f
     if (p->fresh_grads) /* layers that only add: their slices start from zero */
       for (int j = i; j >= top; j--) {
         const mn_layer *lj = &net->layers[j];
-        if (lj->nparams > 0 && !(lj->ops->backward_stores_grads && !p->fixed_order))
+        if (lj->nparams > 0 && !lj->ops->backward_stores_grads)
           memset(lj->grads, 0, lj->nparams * sizeof(float));
       }
     if (top < i)

@@ -366,8 +366,9 @@ static void no_listener(void *user, size_t upto) { (void)user, (void)upto; }
 
 /* mn_pass.fresh_grads: backward over a gradient buffer full of NaN must give what backward
  * gives over a zeroed one (== per value: a store may keep a -0 that 0 + -0 makes +0), for
- * layers that store their gradients (dense, its weight gradient in 4 announced blocks here)
- * and for those the network zeroes first (conv2d in a streamed pair, batchnorm, LSTM). */
+ * layers that store their gradients (dense, its weight gradient in 4 announced blocks here;
+ * conv2d in a streamed pair, whose first group of rows stores and the later ones add) and
+ * for those the network zeroes first (batchnorm, LSTM); a fixed_order pass adds. */
 static void test_fresh_grads(void) {
   static const struct {
     const char *name, *text;
@@ -435,6 +436,20 @@ static void test_fresh_grads(void) {
     CHECK(nonzero > net.nparams / 2, "%s: only %zu nonzero gradients", nets[c].name, nonzero);
     CHECK(memcmp(dx[0], dx[1], n * in * sizeof(float)) == 0, "%s: input gradients differ",
           nets[c].name);
+    /* a fixed_order pass adds, fresh_grads or not (its sums have an order to keep): over the
+     * gradients just computed, the same batch again gives twice them */
+    mn_pass plain = {.training = true, .grads_ready = no_listener};
+    mn_pass fixed = {
+        .training = true, .grads_ready = no_listener, .fresh_grads = true, .fixed_order = true};
+    mn_net_forward(&net, &plain, x, n);
+    float *d = mn_net_output_grad(&net);
+    for (size_t i = 0; i < n * out; i++) d[i] = (float)((i * 31) % 17) / 8.0f - 1.0f;
+    mn_net_backward(&net, &fixed, x, n, dx[0]);
+    bad = 0;
+    for (size_t i = 0; i < net.nparams; i++)
+      bad += !(fabsf(net.grads[i] - 2.0f * ref[i]) <= 1e-4f * (1.0f + fabsf(ref[i])));
+    CHECK(bad == 0, "%s: %zu of %zu gradients not doubled by a fixed_order pass", nets[c].name, bad,
+          net.nparams);
     free(x), free(ref), free(dx[0]), free(dx[1]);
     mn_net_destroy(&net);
   }

@@ -216,13 +216,17 @@ static void conv_backward(mn_layer *l, const mn_pass *pass, const float *x, cons
   const float *W = l->params;
   float *dW = l->grads, *db = l->grads + (size_t)f * k;
   const size_t in_len = mn_shape_count(l->in), out_len = (size_t)f * p;
+  /* mn_pass.fresh_grads: the first sample's sums replace what the slice held */
+  if (pass->fresh_grads && batch <= 0) memset(l->grads, 0, l->nparams * sizeof(float));
   for (int n = 0; n < batch; n++) {
     const float *dyn = dy + (size_t)n * out_len;
-    for (int fi = 0; fi < f; fi++) db[fi] += row_sum(dyn + (size_t)fi * p, p);
+    const bool store = pass->fresh_grads && n == 0;
+    for (int fi = 0; fi < f; fi++)
+      db[fi] = (store ? 0.0f : db[fi]) + row_sum(dyn + (size_t)fi * p, p);
     im2col(c, x + (size_t)n * in_len, c->col);
-    /* dW (F, K) += dy_n (F, P) col^T (P, K) */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, f, k, p, 1.0f, dyn, p, c->col, p, 1.0f, dW,
-                k);
+    /* dW (F, K) [+]= dy_n (F, P) col^T (P, K) */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, f, k, p, 1.0f, dyn, p, c->col, p,
+                store ? 0.0f : 1.0f, dW, k);
     if (!dx) continue;
     /* dcol (K, P) = W^T (K, F) dy_n (F, P), into the patch buffer, then back onto the image */
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, p, f, 1.0f, W, k, dyn, p, 0.0f, c->col,
@@ -251,5 +255,6 @@ const mn_layer_ops mn_conv2d_ops = {
     .backward = conv_backward,
     .tensors = conv_tensors,
     .backward_skips_y = true,
+    .backward_stores_grads = true,
     .per_sample = true,
 };

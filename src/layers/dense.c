@@ -164,7 +164,7 @@ static void dense_backward(mn_layer *l, const mn_pass *p, const float *x, const 
   } else {
     deferred_weight_grad(l, p, dy, x, batch);
   }
-  if (p->fresh_grads && !p->fixed_order) memset(db, 0, (size_t)out * sizeof(float));
+  if (p->fresh_grads) memset(db, 0, (size_t)out * sizeof(float));
   for (int i = 0; i < batch; i++) {
     const float *row = dy + (size_t)i * out;
     for (int j = 0; j < out; j++) db[j] += row[j];
