@@ -6,10 +6,19 @@
 
 enum { NT_MIN_K = 128, NN_MIN_K = 32, NN_MAX_K = 128, NN_MAX_B = 128 << 10 }; /* gemm.h */
 
+/* c = relu(c), as mn_activation_forward writes it */
+static void relu_rows(int m, int n, float *c, size_t ldc) {
+  for (int i = 0; i < m; i++) {
+    float *y = c + (size_t)i * ldc;
+    for (int j = 0; j < n; j++) y[j] = y[j] < 0.0f ? 0.0f : y[j];
+  }
+}
+
 static void gemm_nt_blas(int m, int n, int k, const float *a, size_t lda, const float *b,
-                         size_t ldb, float *c, size_t ldc) {
+                         size_t ldb, float *c, size_t ldc, bool relu) {
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, a, (int)lda, b, (int)ldb,
               1.0f, c, (int)ldc);
+  if (relu) relu_rows(m, n, c, ldc); /* a pass of its own here (c is still in the cache) */
 }
 
 static void gemm_nn_blas(int m, int n, int k, const float *a, size_t a_row, size_t a_k,
@@ -58,7 +67,7 @@ AVX512 INLINE __m128 sum4(__m512 v0, __m512 v1, __m512 v2, __m512 v3) {
 /* c (rows, cols) += a (rows, k) b (cols, k)^T for rows <= MR, cols <= NR: constants where this
  * is inlined, so the loops unroll and the sums stay in registers. */
 AVX512 INLINE void tile(const int rows, const int cols, int k, const float *a, size_t lda,
-                        const float *b, size_t ldb, float *c, size_t ldc) {
+                        const float *b, size_t ldb, float *c, size_t ldc, bool relu) {
   __m512 acc[MR][NR];
 #pragma GCC unroll 8
   for (int r = 0; r < rows; r++)
@@ -83,17 +92,19 @@ AVX512 INLINE void tile(const int rows, const int cols, int k, const float *a, s
           sum4(acc[r][s], acc[r][s + 1 < last ? s + 1 : last], acc[r][s + 2 < last ? s + 2 : last],
                acc[r][s + 3 < last ? s + 3 : last]);
       const __mmask8 m = (__mmask8)(cols - s >= 4 ? 0xf : (1u << (cols - s)) - 1u);
-      _mm_mask_storeu_ps(cr + s, m, _mm_add_ps(_mm_maskz_loadu_ps(m, cr + s), t));
+      const __m128 y = _mm_add_ps(_mm_maskz_loadu_ps(m, cr + s), t);
+      /* max(0, y) returns its second operand for a NaN and for y = -0: y < 0 ? 0 : y */
+      _mm_mask_storeu_ps(cr + s, m, relu ? _mm_max_ps(_mm_setzero_ps(), y) : y);
     }
   }
 }
 
 typedef void tile_fn(int k, const float *a, size_t lda, const float *b, size_t ldb, float *c,
-                     size_t ldc);
+                     size_t ldc, bool relu);
 #define TILE(R, S)                                                                                 \
   AVX512 static void tile_##R##_##S(int k, const float *a, size_t lda, const float *b, size_t ldb, \
-                                    float *c, size_t ldc) {                                        \
-    tile(R, S, k, a, lda, b, ldb, c, ldc);                                                         \
+                                    float *c, size_t ldc, bool relu) {                             \
+    tile(R, S, k, a, lda, b, ldb, c, ldc, relu);                                                   \
   }
 #define TILE_ROW(R) TILE(R, 1) TILE(R, 2) TILE(R, 3) TILE(R, 4) TILE(R, 5) TILE(R, 6)
 TILE_ROW(1)
@@ -107,7 +118,7 @@ static tile_fn *const tiles[MR][NR] = {TILE_NAMES(1), TILE_NAMES(2), TILE_NAMES(
 /* Rows of b outside: a tile's NR rows of b stay in L1 while every block of a's rows passes.
  * a is taken in blocks of at most ~512 KB, so that it is read from L2 for each b tile. */
 static void gemm_nt_avx512(int m, int n, int k, const float *a, size_t lda, const float *b,
-                           size_t ldb, float *c, size_t ldc) {
+                           size_t ldb, float *c, size_t ldc, bool relu) {
   int block = (int)(((size_t)512 << 10) / (sizeof(float) * (size_t)k)) / MR * MR;
   if (block < MR) block = MR;
   for (int i0 = 0; i0 < m; i0 += block) {
@@ -117,7 +128,7 @@ static void gemm_nt_avx512(int m, int n, int k, const float *a, size_t lda, cons
       for (int i = i0; i < i1; i += MR) {
         const int rows = i1 - i < MR ? i1 - i : MR;
         tiles[rows - 1][cols - 1](k, a + (size_t)i * lda, lda, b + (size_t)j * ldb, ldb,
-                                  c + (size_t)i * ldc + j, ldc);
+                                  c + (size_t)i * ldc + j, ldc, relu);
       }
     }
   }
@@ -225,15 +236,19 @@ static bool have_avx512(void) { return false; }
 bool mn_gemm_nt_own(int k) { return k >= NT_MIN_K && have_avx512(); }
 
 void mn_gemm_nt(int m, int n, int k, const float *a, size_t lda, const float *b, size_t ldb,
-                float *c, size_t ldc) {
-  if (m <= 0 || n <= 0 || k <= 0) return;
+                float *c, size_t ldc, bool relu) {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0) { /* c unchanged but for the ReLU */
+    if (relu) relu_rows(m, n, c, ldc);
+    return;
+  }
 #if KERNELS
   if (mn_gemm_nt_own(k)) {
-    gemm_nt_avx512(m, n, k, a, lda, b, ldb, c, ldc);
+    gemm_nt_avx512(m, n, k, a, lda, b, ldb, c, ldc, relu);
     return;
   }
 #endif
-  gemm_nt_blas(m, n, k, a, lda, b, ldb, c, ldc);
+  gemm_nt_blas(m, n, k, a, lda, b, ldb, c, ldc, relu);
 }
 
 bool mn_gemm_nn_own(int n, int k) {

@@ -117,6 +117,8 @@ typedef struct {
   /* backward stores its parameter gradients when mn_pass.fresh_grads is set, instead of
    * adding to them. */
   bool backward_stores_grads;
+  /* forward can apply a ReLU to its outputs as it writes them (mn_layer.act_by_layer). */
+  bool forward_applies_relu;
   /* forward and backward treat each sample on its own (no GEMM across samples) and index
    * what they keep per sample from mn_pass.row0: the network may run them a few rows at a
    * time. */
@@ -144,6 +146,9 @@ struct mn_layer {
    * in backward. */
   mn_activation run_act;
   float run_alpha;
+  /* run_act is a ReLU that this layer's forward applies itself, fused into its GEMM's stores
+   * (forward_applies_relu): the network does not run it. The same bits either way. */
+  bool act_by_layer;
   /* Backward writes this layer's dx over the previous layer's output, which nothing reads
    * any more by then (see backward_skips_x/y): no separate buffer for the widest gradient. */
   bool dx_over_input;

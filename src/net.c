@@ -51,8 +51,9 @@ static int configure_layer(mn_layer *l, mn_cfg_section *s, mn_err *err) {
   return 0;
 }
 
-/* Moves ReLUs past max-of-inputs layers and picks where backward writes each dx (the
- * run_act and dx_over_input fields of mn_layer). */
+/* Moves ReLUs past max-of-inputs layers, leaves the ReLUs it can to the layers' own forward,
+ * and picks where backward writes each dx (the run_act, act_by_layer and dx_over_input
+ * fields of mn_layer). */
 static void plan(mn_net *net) {
   for (int i = 0; i < net->nlayers; i++) {
     mn_layer *l = &net->layers[i];
@@ -62,6 +63,10 @@ static void plan(mn_net *net) {
     mn_layer *l = &net->layers[i], *next = &net->layers[i + 1];
     if (l->act == MN_ACT_RELU && next->ops->outputs_are_maxima && next->act == MN_ACT_NONE)
       next->run_act = MN_ACT_RELU, l->run_act = MN_ACT_NONE;
+  }
+  for (int i = 0; i < net->nlayers; i++) {
+    mn_layer *l = &net->layers[i];
+    l->act_by_layer = l->ops->forward_applies_relu && l->run_act == MN_ACT_RELU;
   }
   for (int i = 1; i < net->nlayers; i++) {
     const mn_layer *prev = &net->layers[i - 1];
@@ -236,8 +241,9 @@ const float *mn_net_forward(mn_net *net, const mn_pass *p, const float *x, int b
     } else {
       l->ops->forward(l, p, in, net->acts[i], batch);
     }
-    mn_activation_forward(l->run_act, l->run_alpha, net->acts[i], (size_t)batch,
-                          mn_shape_count(l->out));
+    if (!l->act_by_layer)
+      mn_activation_forward(l->run_act, l->run_alpha, net->acts[i], (size_t)batch,
+                            mn_shape_count(l->out));
     if (p->layer_done) p->layer_done(p->layer_user, i, 0);
     in = net->acts[i];
   }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "activation.h"
 #include "check.h"
 #include "gemm.h"
 #include "rng.h"
@@ -52,13 +53,40 @@ static void check_nt(int m, int n, int k) {
   float *a = randoms((size_t)m * lda, 1), *b = randoms((size_t)n * ldb, 2);
   float *c0 = randoms((size_t)m * ldc, 3), *c = malloc((size_t)m * ldc * sizeof(float));
   memcpy(c, c0, (size_t)m * ldc * sizeof(float));
-  mn_gemm_nt(m, n, k, a, lda, b, ldb, c, ldc);
+  mn_gemm_nt(m, n, k, a, lda, b, ldb, c, ldc, false);
   int outside;
   const double worst =
       against_double(m, n, k, a, b, (views){lda, 1, 1, ldb}, c0, true, c, ldc, &outside);
   CHECK(worst <= 1.0, "nt m %d n %d k %d: error %.3g of the bound", m, n, k, worst);
   CHECK(outside == 0, "nt m %d n %d k %d: %d values written outside c", m, n, k, outside);
   free(a), free(b), free(c0), free(c);
+}
+
+/* With relu, mn_gemm_nt leaves the bits of the plain product put through the network's ReLU
+ * (mn_activation_forward): negatives 0, a NaN still NaN, the gaps of c untouched. c0 has
+ * NaNs in a few places, and -0 where the product is empty (k = 0). */
+static void check_nt_relu(int m, int n, int k) {
+  const size_t lda = (size_t)k + 3, ldb = (size_t)k + 5, ldc = (size_t)n + 2, nc = (size_t)m * ldc;
+  float *a = randoms((size_t)m * lda + 1, 11), *b = randoms((size_t)n * ldb + 1, 12);
+  float *c0 = randoms(nc, 13), *c[2] = {malloc(nc * sizeof(float)), malloc(nc * sizeof(float))};
+  for (size_t i = 0; i < nc; i += 7) c0[i] = i % 2 ? NAN : -0.0f;
+  for (int fused = 0; fused < 2; fused++) {
+    memcpy(c[fused], c0, nc * sizeof(float));
+    mn_gemm_nt(m, n, k, a, lda, b, ldb, c[fused], ldc, fused);
+    if (!fused)
+      for (int i = 0; i < m; i++)
+        mn_activation_forward(MN_ACT_RELU, 0.0f, c[0] + (size_t)i * ldc, 1, (size_t)n);
+  }
+  size_t differ = 0, nans = 0, zeros = 0;
+  for (size_t i = 0; i < nc; i++) {
+    differ += memcmp(&c[0][i], &c[1][i], sizeof(float)) != 0;
+    nans += isnan(c[1][i]), zeros += c[1][i] == 0.0f;
+  }
+  CHECK(differ == 0, "nt relu m %d n %d k %d: %zu of %zu values differ from the unfused ReLU", m, n,
+        k, differ, nc);
+  CHECK(nans > 0 && zeros > nc / 4, "nt relu m %d n %d k %d: %zu NaN, %zu zeros", m, n, k, nans,
+        zeros);
+  free(a), free(b), free(c0), free(c[0]), free(c[1]);
 }
 
 /* c [+]= a b with b (k, n) in rows of ldb and a as the dense layer views it: a_k == 1 is a
@@ -88,7 +116,7 @@ static void product_block(bool nt, int m, int n, int k, const float *a, const fl
   float *cb = c + (size_t)r0 * n + c0;
   if (nt)
     mn_gemm_nt(rows, cols, k, a + (size_t)r0 * k, (size_t)k, b + (size_t)c0 * k, (size_t)k, cb,
-               (size_t)n);
+               (size_t)n, false);
   else
     mn_gemm_nn(rows, cols, k, a + r0, 1, (size_t)m, b + c0, (size_t)n, cb, (size_t)n, true);
 }
@@ -123,6 +151,10 @@ int main(void) {
       for (size_t ni = 0; ni < sizeof ns / sizeof *ns; ni++) check_nt(ms[mi], ns[ni], ks[ki]);
   check_nt(150, 7, 2001); /* a's rows in blocks of 64: a block ends inside a tile's rows */
   check_nt(5, 0, 200);    /* nothing to do: every value is outside c, none may change */
+  check_nt_relu(64, 256, 784); /* the kernel (k >= 128) */
+  check_nt_relu(13, 25, 129);
+  check_nt_relu(13, 25, 64); /* cblas_sgemm, then a pass */
+  check_nt_relu(5, 7, 0);    /* only the ReLU */
   if (mn_gemm_nt_own(784)) {
     check_independent(true, 23, 29, 784, 3, 5); /* tiles are 4 x 6 */
     check_independent(true, 9, 14, 129, 3, 5);

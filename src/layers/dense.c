@@ -92,15 +92,16 @@ static void dense_forward(mn_layer *l, const mn_pass *p, const float *x, float *
   const int in = (int)mn_shape_count(l->in), out = l->units;
   const float *W = l->params, *b = l->params + (size_t)out * in;
   const dense_fixed *f = l->priv;
-  /* Start from the bias, then one GEMM adds x W^T. */
+  /* Start from the bias, then one GEMM adds x W^T (and applies the ReLU, act_by_layer). */
   for (int i = 0; i < batch; i++) memcpy(y + (size_t)i * out, b, (size_t)out * sizeof(float));
   if (p->fixed_order && f) {
     mn_fixed_gemm_args g = mn_fixed_view(batch, out, in, x, (size_t)in, 1, f->packed, MN_FIXED_NR,
                                          (size_t)MN_FIXED_NR * (size_t)in, y, (size_t)out);
     g.add = true;
     mn_fixed_gemm(&g);
+    if (l->act_by_layer) mn_activation_forward(MN_ACT_RELU, 0.0f, y, (size_t)batch, (size_t)out);
   } else { /* rows of x against rows of W: no copy of W^T, unlike cblas_sgemm (gemm.h) */
-    mn_gemm_nt(batch, out, in, x, (size_t)in, W, (size_t)in, y, (size_t)out);
+    mn_gemm_nt(batch, out, in, x, (size_t)in, W, (size_t)in, y, (size_t)out, l->act_by_layer);
   }
 }
 
@@ -202,4 +203,5 @@ const mn_layer_ops mn_dense_ops = {
     .fixed_refresh = dense_fixed_refresh,
     .backward_skips_y = true,
     .backward_stores_grads = true,
+    .forward_applies_relu = true,
 };
