@@ -56,9 +56,12 @@ static void scan(mn_grad_sync *s, size_t upto) {
 
 void mn_grad_sync_scan_rest(mn_grad_sync *s) { scan(s, s->check); }
 
-void mn_grad_sync_ready(void *user, size_t upto) {
+void mn_grad_sync_ready(void *user, size_t upto, size_t checked_from) {
   mn_grad_sync *s = user;
-  scan(s, upto);
+  scan(s, checked_from < upto ? checked_from : upto);
+  /* backward's own look at [checked_from, upto) found them finite: no second pass */
+  if (checked_from < upto && s->scanned == checked_from)
+    s->scanned = upto < s->check ? upto : s->check;
   if (s->node) {
     mn_node_reduce_ready(s->node, upto);
     return;

@@ -12,7 +12,8 @@
  * records ride along in the last bucket, so every rank learns of a fault, a stop request or
  * a desynchronised peer at the same step without an extra collective.
  * Before a bucket is posted, its local gradients are scanned for NaN and infinity (while
- * they are hot in cache): a rank that produced a non-finite gradient is known by name. */
+ * they are hot in cache), except those backward vouched for (mn_pass.grads_ready's
+ * checked_from): a rank that produced a non-finite gradient is known by name. */
 #ifndef MN_GRAD_SYNC_H
 #define MN_GRAD_SYNC_H
 
@@ -54,8 +55,8 @@ static inline const float *mn_grad_sync_sum(const mn_grad_sync *s) {
 }
 /* Before backward. */
 void mn_grad_sync_begin(mn_grad_sync *s);
-/* mn_pass.grads_ready: gradients [0, upto) are final. */
-void mn_grad_sync_ready(void *user, size_t upto);
+/* mn_pass.grads_ready: gradients [0, upto) are final, [checked_from, upto) known finite. */
+void mn_grad_sync_ready(void *user, size_t upto, size_t checked_from);
 /* After backward: scans what backward left unscanned; afterwards first_bad is final and the
  * tail may be written. */
 void mn_grad_sync_scan_rest(mn_grad_sync *s);

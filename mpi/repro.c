@@ -149,7 +149,10 @@ static void carry_range(carry *c, size_t hi) {
 
 /* mn_pass.grads_ready during a micro-batch's backward: its gradients [0, upto) are final, so
  * they are merged while the layer that wrote them is still in cache. */
-static void carry_ready(void *user, size_t upto) { carry_range(user, upto); }
+static void carry_ready(void *user, size_t upto, size_t checked_from) {
+  (void)checked_from; /* the carries scan their sums (carry.scan_end) */
+  carry_range(user, upto);
+}
 
 void mn_trainer_repro_local(trainer *tr, const mn_batch *b, mn_pass *pass, mn_loss_stats *local,
                             double *forward_s) {

@@ -164,6 +164,8 @@ static int train_loop(trainer *tr, long long step) {
   if (tr->w.size > 1 && !repro) {
     pass.allreduce_sum = mn_allreduce_doubles;
     pass.allreduce_user = &tr->w;
+  }
+  if (!repro) { /* also at 1 rank: the gradient scan skips what backward vouched for */
     pass.grads_ready = mn_grad_sync_ready;
     pass.grads_user = &tr->sync;
   }

@@ -2,6 +2,7 @@
 #include "gemm.h"
 
 #include <cblas.h>
+#include <math.h>
 #include <string.h>
 
 enum { NT_MIN_K = 128, NN_MIN_K = 32, NN_MAX_K = 128, NN_MAX_B = 128 << 10 }; /* gemm.h */
@@ -140,7 +141,7 @@ enum { NN_MR = 12 };
 
 AVX512 INLINE void nn_tile(const int rows, const int vecs, int k, const float *a, size_t a_row,
                            size_t a_k, const float *b, size_t ldb, float *c, size_t ldc,
-                           __mmask16 edge, bool add) {
+                           __mmask16 edge, bool add, float *sum) {
   __m512 acc[NN_MR][2];
 #pragma GCC unroll 16
   for (int r = 0; r < rows; r++) {
@@ -161,33 +162,41 @@ AVX512 INLINE void nn_tile(const int rows, const int vecs, int k, const float *a
       if (vecs == 2) acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
     }
   }
+  /* what is stored is also added up, on the adders the FMAs leave free: a NaN or an
+   * infinity anywhere makes that sum non-finite (mn_gemm_nn's answer) */
+  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
 #pragma GCC unroll 16
   for (int r = 0; r < rows; r++) { /* c = [c +] the sums */
     float *cr = c + (size_t)r * ldc;
     if (vecs == 2) {
-      _mm512_storeu_ps(cr, add ? _mm512_add_ps(_mm512_loadu_ps(cr), acc[r][0]) : acc[r][0]);
-      _mm512_mask_storeu_ps(cr + 16, edge,
-                            add ? _mm512_add_ps(_mm512_maskz_loadu_ps(edge, cr + 16), acc[r][1])
-                                : acc[r][1]);
+      const __m512 v0 = add ? _mm512_add_ps(_mm512_loadu_ps(cr), acc[r][0]) : acc[r][0];
+      const __m512 v1 =
+          add ? _mm512_add_ps(_mm512_maskz_loadu_ps(edge, cr + 16), acc[r][1]) : acc[r][1];
+      _mm512_storeu_ps(cr, v0);
+      _mm512_mask_storeu_ps(cr + 16, edge, v1);
+      s0 = _mm512_add_ps(s0, v0);
+      s1 = _mm512_add_ps(s1, v1); /* lanes past the edge: 0 unless a row of a is not finite */
     } else {
-      _mm512_mask_storeu_ps(
-          cr, edge, add ? _mm512_add_ps(_mm512_maskz_loadu_ps(edge, cr), acc[r][0]) : acc[r][0]);
+      const __m512 v0 = add ? _mm512_add_ps(_mm512_maskz_loadu_ps(edge, cr), acc[r][0]) : acc[r][0];
+      _mm512_mask_storeu_ps(cr, edge, v0);
+      s0 = _mm512_add_ps(s0, v0);
     }
   }
+  _mm512_storeu_ps(sum, _mm512_add_ps(_mm512_loadu_ps(sum), _mm512_add_ps(s0, s1)));
 }
 
 typedef void nn_tile_fn(int k, const float *a, size_t a_row, size_t a_k, const float *b, size_t ldb,
-                        float *c, size_t ldc, __mmask16 edge, bool add);
+                        float *c, size_t ldc, __mmask16 edge, bool add, float *sum);
 #define NN_TILE(R)                                                                                 \
   AVX512 static void nn_tile_##R##_1(int k, const float *a, size_t a_row, size_t a_k,              \
                                      const float *b, size_t ldb, float *c, size_t ldc,             \
-                                     __mmask16 edge, bool add) {                                   \
-    nn_tile(R, 1, k, a, a_row, a_k, b, ldb, c, ldc, edge, add);                                    \
+                                     __mmask16 edge, bool add, float *sum) {                       \
+    nn_tile(R, 1, k, a, a_row, a_k, b, ldb, c, ldc, edge, add, sum);                               \
   }                                                                                                \
   AVX512 static void nn_tile_##R##_2(int k, const float *a, size_t a_row, size_t a_k,              \
                                      const float *b, size_t ldb, float *c, size_t ldc,             \
-                                     __mmask16 edge, bool add) {                                   \
-    nn_tile(R, 2, k, a, a_row, a_k, b, ldb, c, ldc, edge, add);                                    \
+                                     __mmask16 edge, bool add, float *sum) {                       \
+    nn_tile(R, 2, k, a, a_row, a_k, b, ldb, c, ldc, edge, add, sum);                               \
   }
 NN_TILE(1)
 NN_TILE(2)
@@ -209,8 +218,9 @@ static nn_tile_fn *const nn_tiles[NN_MR][2] = {
 
 /* Rows of c outside: the tile's broadcasts of a come from the same few lines for a whole row
  * of tiles, and b (at most 512 KB: mn_gemm_nn_own) is read from L2, 32 columns at a time. */
-static void gemm_nn_avx512(int m, int n, int k, const float *a, size_t a_row, size_t a_k,
+static bool gemm_nn_avx512(int m, int n, int k, const float *a, size_t a_row, size_t a_k,
                            const float *b, size_t ldb, float *c, size_t ldc, bool add) {
+  float sum[16] = {0};
   for (int i = 0; i < m; i += NN_MR) {
     const int rows = m - i < NN_MR ? m - i : NN_MR;
     for (int j = 0; j < n; j += 32) {
@@ -218,9 +228,12 @@ static void gemm_nn_avx512(int m, int n, int k, const float *a, size_t a_row, si
       const int last = cols - 16 * (vecs - 1); /* columns in the last vector, 1-16 */
       const __mmask16 edge = (__mmask16)(last == 16 ? 0xffffu : (1u << last) - 1u);
       nn_tiles[rows - 1][vecs - 1](k, a + (size_t)i * a_row, a_row, a_k, b + j, ldb,
-                                   c + (size_t)i * ldc + j, ldc, edge, add);
+                                   c + (size_t)i * ldc + j, ldc, edge, add, sum);
     }
   }
+  for (int l = 0; l < 16; l++)
+    if (!isfinite(sum[l])) return false;
+  return true;
 }
 
 static bool have_avx512(void) {
@@ -255,19 +268,17 @@ bool mn_gemm_nn_own(int n, int k) {
   return k >= NN_MIN_K && k <= NN_MAX_K && (size_t)n * (size_t)k <= NN_MAX_B && have_avx512();
 }
 
-void mn_gemm_nn(int m, int n, int k, const float *a, size_t a_row, size_t a_k, const float *b,
+bool mn_gemm_nn(int m, int n, int k, const float *a, size_t a_row, size_t a_k, const float *b,
                 size_t ldb, float *c, size_t ldc, bool add) {
-  if (m <= 0 || n <= 0) return;
+  if (m <= 0 || n <= 0) return true; /* nothing stored */
   if (k <= 0) { /* an empty sum */
     if (!add)
       for (int i = 0; i < m; i++) memset(c + (size_t)i * ldc, 0, (size_t)n * sizeof(float));
-    return;
+    return !add;
   }
 #if KERNELS
-  if (mn_gemm_nn_own(n, k)) {
-    gemm_nn_avx512(m, n, k, a, a_row, a_k, b, ldb, c, ldc, add);
-    return;
-  }
+  if (mn_gemm_nn_own(n, k)) return gemm_nn_avx512(m, n, k, a, a_row, a_k, b, ldb, c, ldc, add);
 #endif
   gemm_nn_blas(m, n, k, a, a_row, a_k, b, ldb, c, ldc, add);
+  return false;
 }

@@ -36,8 +36,12 @@ bool mn_gemm_nt_own(int k); /* whether a call with this k runs the kernel */
  * of the MLP's first layer in 4 blocks at batch 64: 110 vs 97; (128, 128, 256) dx: 110 vs
  * 98. Only for k in [32, 128] and b (k, n) of at most 512 KB, which stays in L2 from one
  * tile to the next; else cblas_sgemm (at k = 256 its packed panels win, 91 vs 100; for the
- * CNN's fc1 weight gradient, b = x of 1.6 MB, they tie, 103 vs 105). */
-void mn_gemm_nn(int m, int n, int k, const float *a, size_t a_row, size_t a_k, const float *b,
+ * CNN's fc1 weight gradient, b = x of 1.6 MB, they tie, 103 vs 105).
+ * Returns true when every value it stored is known to be finite: the kernel also adds up
+ * what it stores, and a NaN or an infinity anywhere makes that sum non-finite (finite values
+ * whose sum overflows only make it say false). false from cblas_sgemm, which does not look:
+ * a caller that must know scans c itself. */
+bool mn_gemm_nn(int m, int n, int k, const float *a, size_t a_row, size_t a_k, const float *b,
                 size_t ldb, float *c, size_t ldc, bool add);
 bool mn_gemm_nn_own(int n, int k);
 

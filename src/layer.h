@@ -49,8 +49,10 @@ typedef struct {
   void *allreduce_user;
   /* Called during backward each time the gradients [0, upto) are final. Layers are laid out
    * last first, so upto only grows: the MPI layer starts all-reducing finished buckets while
-   * backward goes on. NULL: nobody listens. */
-  void (*grads_ready)(void *user, size_t upto);
+   * backward goes on. Backward found [checked_from, upto) all finite itself (a GEMM that
+   * looked as it stored them): a listener that scans for NaN and infinity may skip them
+   * (checked_from >= upto: none). NULL: nobody listens. */
+  void (*grads_ready)(void *user, size_t upto, size_t checked_from);
   void *grads_user;
   /* The gradient buffer holds nothing to keep: backward replaces the gradients instead of
    * adding to them, so that nobody has to zero the buffer between steps (the optimizer's

@@ -302,8 +302,10 @@ void mn_net_backward(mn_net *net, const mn_pass *pass, const float *x, int batch
       l->ops->backward(l, p, in, net->acts[i], dy, out, batch);
     for (int j = i; j >= top; j--) {
       if (p->layer_done) p->layer_done(p->layer_user, j, 1); /* the pair's time is i's */
-      if (p->grads_ready && net->layers[j].nparams > 0)
-        p->grads_ready(p->grads_user, net->layers[j].param_offset + net->layers[j].nparams);
+      if (p->grads_ready && net->layers[j].nparams > 0) {
+        const size_t end = net->layers[j].param_offset + net->layers[j].nparams;
+        p->grads_ready(p->grads_user, end, end);
+      }
     }
     i = top;
     dy = out;

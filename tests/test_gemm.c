@@ -99,7 +99,12 @@ static void check_nn(int m, int n, int k, bool transposed, bool add) {
   float *a = randoms(na, 6), *b = randoms((size_t)k * ldb, 7);
   float *c0 = randoms((size_t)m * ldc, 8), *c = malloc((size_t)m * ldc * sizeof(float));
   memcpy(c, c0, (size_t)m * ldc * sizeof(float));
-  mn_gemm_nn(m, n, k, a, a_row, a_k, b, ldb, c, ldc, add);
+  const bool said = mn_gemm_nn(m, n, k, a, a_row, a_k, b, ldb, c, ldc, add);
+  /* finite operands: the kernel says so, cblas_sgemm's path does not know, nor does k = 0
+   * when it adds nothing to c's old values */
+  const bool expect = n == 0 || (k == 0 ? !add : mn_gemm_nn_own(n, k));
+  CHECK(said == expect, "nn m %d n %d k %d add %d: finite said %d, expected %d", m, n, k, add, said,
+        expect);
   int outside;
   const double worst =
       against_double(m, n, k, a, b, (views){a_row, a_k, ldb, 1}, c0, add, c, ldc, &outside);
@@ -107,6 +112,43 @@ static void check_nn(int m, int n, int k, bool transposed, bool add) {
         transposed, add, worst);
   CHECK(outside == 0, "nn m %d n %d k %d: %d values written outside c", m, n, k, outside);
   free(a), free(b), free(c0), free(c);
+}
+
+/* mn_gemm_nn's kernel must not call finite a product with a NaN or an infinity anywhere in
+ * what it stores: one in a (first, middle or last value it reads) or in b (its last column:
+ * the masked lanes of a tile's edge), or in c's old value when adding; and must call it
+ * finite when the only NaNs lie where it never reads (the gaps of a's and b's rows). */
+static void check_nn_nonfinite(int m, int n, int k, bool transposed, bool add) {
+  const size_t ldb = (size_t)n + 3, ldc = (size_t)n + 2;
+  const size_t a_row = transposed ? 1 : (size_t)k + 5, a_k = transposed ? (size_t)m + 5 : 1;
+  const size_t na = transposed ? (size_t)k * a_k : (size_t)m * a_row, nb = (size_t)k * ldb;
+  const size_t last_a = (size_t)(m - 1) * a_row + (size_t)(k - 1) * a_k;
+  const size_t mid_a = (size_t)(m / 2) * a_row + (size_t)(k / 2) * a_k;
+  const size_t a_gap = transposed ? (size_t)m : (size_t)k; /* first value past row 0 */
+  const float inf = INFINITY;
+  struct {
+    int where; /* 0: a, 1: b, 2: c */
+    size_t at;
+    float value;
+    bool finite; /* what the kernel must say */
+  } cases[] = {
+      {0, 0, NAN, false},
+      {0, mid_a, inf, false},
+      {0, last_a, -inf, false},
+      {1, (size_t)(k - 1) * ldb + (size_t)(n - 1), NAN, false},
+      {1, (size_t)n, NAN, true}, /* b's row gap */
+      {0, a_gap, NAN, true},     /* a's row gap */
+      {2, (size_t)(m - 1) * ldc + (size_t)(n - 1), inf, !add},
+  };
+  for (size_t t = 0; t < sizeof cases / sizeof *cases; t++) {
+    float *v[3] = {randoms(na, 6), randoms(nb, 7), randoms((size_t)m * ldc, 8)};
+    v[cases[t].where][cases[t].at] = cases[t].value;
+    const bool said = mn_gemm_nn(m, n, k, v[0], a_row, a_k, v[1], ldb, v[2], ldc, add);
+    CHECK(said == cases[t].finite,
+          "nn m %d n %d k %d transposed %d add %d case %zu: finite said %d", m, n, k, transposed,
+          add, t, said);
+    free(v[0]), free(v[1]), free(v[2]);
+  }
 }
 
 /* Rows [r0, r0 + rows) by columns [c0, c0 + cols) of c (m, n) from the same a and b: for nt
@@ -173,6 +215,12 @@ int main(void) {
   check_nn(5, 0, 64, false, true); /* every value is outside c */
   check_nn(5, 0, 64, false, false);
   check_nn(3, 7, 0, false, false); /* an empty sum stores zeros */
+  if (mn_gemm_nn_own(100, 64)) {
+    const int fm[] = {1, 12, 13, 25}, fn[] = {1, 16, 17, 33, 100};
+    for (size_t mi = 0; mi < sizeof fm / sizeof *fm; mi++)
+      for (size_t ni = 0; ni < sizeof fn / sizeof *fn; ni++)
+        for (int t = 0; t < 4; t++) check_nn_nonfinite(fm[mi], fn[ni], 64, t & 1, t & 2);
+  }
   if (mn_gemm_nn_own(784, 64)) {
     check_independent(false, 29, 70, 64, 5, 20);   /* tiles are 12 x 32 */
     check_independent(false, 256, 784, 64, 5, 20); /* the MLP's first weight gradient */

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "gemm.h"
 #include "net.h"
 
 static int build(mn_net *net, const char *text, mn_shape in, int outputs, int batch, mn_err *err) {
@@ -362,7 +363,9 @@ static void test_streaming(void) {
   mn_net_destroy(&net);
 }
 
-static void no_listener(void *user, size_t upto) { (void)user, (void)upto; }
+static void no_listener(void *user, size_t upto, size_t checked_from) {
+  (void)user, (void)upto, (void)checked_from;
+}
 
 /* mn_pass.fresh_grads: backward over a gradient buffer full of NaN must give what backward
  * gives over a zeroed one (== per value: a store may keep a -0 that 0 + -0 makes +0), for
@@ -455,6 +458,59 @@ static void test_fresh_grads(void) {
   }
 }
 
+/* What a gradient listener was told: every announcement moves forward, and what backward
+ * vouched for ([checked_from, upto)) holds no NaN or infinity. */
+typedef struct {
+  const float *grads;
+  size_t last, vouched, false_vouched, calls;
+  bool backwards;
+} listener;
+
+static void listen(void *user, size_t upto, size_t checked_from) {
+  listener *t = user;
+  t->calls++;
+  t->backwards |= upto < t->last || (checked_from < upto && checked_from < t->last);
+  for (size_t i = checked_from; i < upto; i++) t->false_vouched += !isfinite(t->grads[i]);
+  if (checked_from < upto) t->vouched += upto - checked_from;
+  if (upto > t->last) t->last = upto;
+}
+
+/* mn_pass.grads_ready's checked_from: dense layers vouch for the gradients their GEMM found
+ * finite (all of them here: both weight gradients run on the kernel, the first in 4
+ * announced blocks), and for none when a NaN in the input reaches them. */
+static void test_grads_vouched(void) {
+  mn_net net;
+  mn_err err;
+  const int n = 64, in = 784;
+  CHECK(build(&net,
+              "[layer]\ntype = dense\nunits = 300\nactivation = relu\n"
+              "[layer]\ntype = dense\nunits = 10\n",
+              (mn_shape){1, {in}}, 10, n, &err) == 0,
+        "%s", err.msg);
+  float *x = malloc((size_t)n * in * sizeof(float));
+  for (int nan = 0; nan < 2; nan++) {
+    for (size_t i = 0; i < (size_t)n * in; i++) x[i] = (float)((i * 7919) % 101) / 50.0f - 1.0f;
+    if (nan) x[0] = NAN;
+    listener t = {.grads = net.grads};
+    mn_pass pass = {.training = true, .grads_ready = listen, .grads_user = &t, .fresh_grads = true};
+    mn_net_forward(&net, &pass, x, n);
+    float *d = mn_net_output_grad(&net);
+    for (size_t i = 0; i < (size_t)n * 10; i++) d[i] = (float)((i * 31) % 17) / 8.0f - 1.0f;
+    mn_net_backward(&net, &pass, x, n, NULL);
+    CHECK(!t.backwards, "nan %d: an announcement went backwards", nan);
+    CHECK(t.false_vouched == 0, "nan %d: %zu non-finite gradients vouched for", nan,
+          t.false_vouched);
+    CHECK(t.last == net.nparams, "nan %d: announced up to %zu of %zu", nan, t.last, net.nparams);
+    if (nan)
+      CHECK(t.vouched == 0, "a NaN input: %zu gradients vouched for", t.vouched);
+    else if (mn_gemm_nn_own(in, n) && mn_gemm_nn_own(300, n))
+      CHECK(t.vouched == net.nparams && t.calls >= 5,
+            "%zu of %zu gradients vouched for in %zu calls", t.vouched, net.nparams, t.calls);
+  }
+  free(x);
+  mn_net_destroy(&net);
+}
+
 int main(void) {
   test_plan();
   test_streaming();
@@ -470,5 +526,6 @@ int main(void) {
   test_first_nonfinite();
   test_maxpool_reference();
   test_fresh_grads();
+  test_grads_vouched();
   return check_report("test_layers");
 }

@@ -5,6 +5,7 @@
  *
  * in x (B, in) -> out y (B, units); W (units, in) as in PyTorch's nn.Linear; b (units).
  * Inputs of any shape are flattened per sample. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,22 +142,31 @@ static void dense_backward(mn_layer *l, const mn_pass *p, const float *x, const 
   const float *W = l->params;
   float *db = l->grads + (size_t)out * in;
   /* dW (out, in) += dy^T (out, B) x (B, in); = with mn_pass.fresh_grads (and db likewise).
-   * When someone waits for gradients (mn_pass.grads_ready: the ranks' sum), a large dW goes
-   * in up to 4 blocks of rows, each announced as soon as it is final: a rank that finished
-   * backward early sums those blocks while this one computes the next, instead of all of this
-   * layer after it (the MLP's first layer is 85% of its gradient). */
+   * When someone listens (mn_pass.grads_ready: the ranks' sum, the gradient scan), a large dW
+   * goes in up to 4 blocks of rows, each announced as soon as it is final: a rank that
+   * finished backward early sums those blocks while this one computes the next, instead of
+   * all of this layer after it (the MLP's first layer is 85% of its gradient). */
   int blocks =
       p->grads_ready ? (int)((size_t)out * in / 32768 < 4 ? (size_t)out * in / 32768 : 4) : 1;
   if (blocks < 1 || out < blocks) blocks = 1;
+  /* Each block is announced with what its GEMM found: all finite, or not known (then the
+   * listener scans it); the last one with the bias, below. */
+  size_t last_from = 0;
+  bool last_finite = false;
   if (!p->fixed_order) {
     /* block k holds blocks - k parts of blocks * (blocks + 1) / 2: the last is the smallest,
      * so the least is left to add once the last rank has computed it (1 block: the whole) */
     const int parts = blocks * (blocks + 1) / 2;
     for (int k = 0, done = 0; k < blocks; done += blocks - k, k++) {
       const int o0 = out * done / parts, o1 = out * (done + blocks - k) / parts;
-      mn_gemm_nn(o1 - o0, in, batch, dy + o0, 1, (size_t)out, x, (size_t)in,
-                 l->grads + (size_t)o0 * in, (size_t)in, !p->fresh_grads);
-      if (k + 1 < blocks) p->grads_ready(p->grads_user, l->param_offset + (size_t)o1 * in);
+      const bool finite = mn_gemm_nn(o1 - o0, in, batch, dy + o0, 1, (size_t)out, x, (size_t)in,
+                                     l->grads + (size_t)o0 * in, (size_t)in, !p->fresh_grads);
+      const size_t from = l->param_offset + (size_t)o0 * in,
+                   upto = l->param_offset + (size_t)o1 * in;
+      if (k + 1 < blocks && p->grads_ready)
+        p->grads_ready(p->grads_user, upto, finite ? from : upto);
+      else
+        last_from = from, last_finite = finite;
     }
   } else if (p->parts == 0) { /* no deferral: this part's gradient onto the slice */
     fixed_weight_grad(l, dy, x, batch, l->grads, true);
@@ -169,6 +179,12 @@ static void dense_backward(mn_layer *l, const mn_pass *p, const float *x, const 
   for (int i = 0; i < batch; i++) {
     const float *row = dy + (size_t)i * out;
     for (int j = 0; j < out; j++) db[j] += row[j];
+  }
+  if (p->grads_ready && !p->fixed_order) { /* the layer's gradients are final: before dx */
+    float db_sum = 0.0f;                   /* finite only when every db is (as the GEMM's check) */
+    for (int j = 0; j < out; j++) db_sum += db[j];
+    const size_t end = l->param_offset + l->nparams;
+    p->grads_ready(p->grads_user, end, last_finite && isfinite(db_sum) ? last_from : end);
   }
   /* dx (B, in) = dy (B, out) W (out, in) */
   if (dx && p->fixed_order) {
