@@ -28,7 +28,8 @@ static void dry_step(void *user) {
                   .allreduce_sum = mn_allreduce_doubles,
                   .allreduce_user = &tr->w,
                   .grads_ready = mn_grad_sync_ready,
-                  .grads_user = &tr->sync};
+                  .grads_user = &tr->sync,
+                  .grads_blocks = 4};
   mn_loss_stats st;
   mn_trainer_forward_loss(tr, &pass, d->batch, 0, lb, &st);
   mn_grad_sync_begin(&tr->sync);

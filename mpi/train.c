@@ -168,6 +168,7 @@ static int train_loop(trainer *tr, long long step) {
   if (!repro) { /* also at 1 rank: the gradient scan skips what backward vouched for */
     pass.grads_ready = mn_grad_sync_ready;
     pass.grads_user = &tr->sync;
+    pass.grads_blocks = tr->w.size > 1 ? 4 : 1;
   }
   mn_loader_start(&tr->loader, step);
   mn_net_zero_grads(net); /* reproducible mode: from here on the optimizer zeroes them */

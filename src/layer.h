@@ -54,6 +54,10 @@ typedef struct {
    * (checked_from >= upto: none). NULL: nobody listens. */
   void (*grads_ready)(void *user, size_t upto, size_t checked_from);
   void *grads_user;
+  /* Into how many blocks of rows (at most) a large weight gradient is cut, each announced
+   * as soon as it is final, for a listener that can start on them (the ranks' sum); 0 or 1:
+   * one piece (a block costs OpenBLAS another copy of its operands). */
+  int grads_blocks;
   /* The gradient buffer holds nothing to keep: backward replaces the gradients instead of
    * adding to them, so that nobody has to zero the buffer between steps (the optimizer's
    * pass wrote zeros over gradients the other ranks had just read: ~20 us a step of the

@@ -420,7 +420,8 @@ static void test_fresh_grads(void) {
     float *dx[2] = {malloc(n * in * sizeof(float)), malloc(n * in * sizeof(float))};
     for (size_t i = 0; i < n * in; i++) x[i] = (float)((i * 7919) % 101) / 50.0f - 1.0f;
     for (int fresh = 0; fresh < 2; fresh++) {
-      mn_pass pass = {.training = true, .grads_ready = no_listener, .fresh_grads = fresh};
+      mn_pass pass = {
+          .training = true, .grads_ready = no_listener, .grads_blocks = 4, .fresh_grads = fresh};
       if (fresh)
         for (size_t i = 0; i < net.nparams; i++) net.grads[i] = NAN;
       else
@@ -492,7 +493,11 @@ static void test_grads_vouched(void) {
     for (size_t i = 0; i < (size_t)n * in; i++) x[i] = (float)((i * 7919) % 101) / 50.0f - 1.0f;
     if (nan) x[0] = NAN;
     listener t = {.grads = net.grads};
-    mn_pass pass = {.training = true, .grads_ready = listen, .grads_user = &t, .fresh_grads = true};
+    mn_pass pass = {.training = true,
+                    .grads_ready = listen,
+                    .grads_user = &t,
+                    .grads_blocks = 4,
+                    .fresh_grads = true};
     mn_net_forward(&net, &pass, x, n);
     float *d = mn_net_output_grad(&net);
     for (size_t i = 0; i < (size_t)n * 10; i++) d[i] = (float)((i * 31) % 17) / 8.0f - 1.0f;

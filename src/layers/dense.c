@@ -142,12 +142,12 @@ static void dense_backward(mn_layer *l, const mn_pass *p, const float *x, const 
   const float *W = l->params;
   float *db = l->grads + (size_t)out * in;
   /* dW (out, in) += dy^T (out, B) x (B, in); = with mn_pass.fresh_grads (and db likewise).
-   * When someone listens (mn_pass.grads_ready: the ranks' sum, the gradient scan), a large dW
-   * goes in up to 4 blocks of rows, each announced as soon as it is final: a rank that
-   * finished backward early sums those blocks while this one computes the next, instead of
-   * all of this layer after it (the MLP's first layer is 85% of its gradient). */
-  int blocks =
-      p->grads_ready ? (int)((size_t)out * in / 32768 < 4 ? (size_t)out * in / 32768 : 4) : 1;
+   * When a listener can start on them (mn_pass.grads_blocks: the ranks' sum), a large dW
+   * goes in up to that many blocks of rows, each announced as soon as it is final: a rank
+   * that finished backward early sums those blocks while this one computes the next, instead
+   * of all of this layer after it (the MLP's first layer is 85% of its gradient). */
+  const size_t most = p->grads_ready && p->grads_blocks > 1 ? (size_t)p->grads_blocks : 1;
+  int blocks = (int)((size_t)out * in / 32768 < most ? (size_t)out * in / 32768 : most);
   if (blocks < 1 || out < blocks) blocks = 1;
   /* Each block is announced with what its GEMM found: all finite, or not known (then the
    * listener scans it); the last one with the bias, below. */
