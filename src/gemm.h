@@ -18,11 +18,12 @@
 
 /* c (m, n) += a b^T for row-major a (m, k) and b (n, k), both read along k: a dense layer's
  * forward pass, y (B, out) += x (B, in) W^T; with relu, each result goes through the ReLU
- * as it is stored (y < 0 ? 0 : y, so a NaN stays NaN: the bits of mn_activation_forward). Each
- * output is the dot product of two rows, 16 lanes at a time (16 chains along k, then a fixed tree);
- * a tile of 4 rows of a by 6 of b keeps 24 sums in registers and reads 10 vectors per 24 FMAs. (64,
- * 256, 784): 110 vs 92; (256, 1024, 784): 109 vs 103. For k < 128, cblas_sgemm (the reductions and
- * c's load and store outweigh the dot products: k = 64, 62 vs 88). */
+ * as it is stored (y < 0 ? 0 : y, so a NaN stays NaN: the bits of mn_activation_forward).
+ * Each output is the dot product of two rows, 16 lanes at a time (16 chains along k, then a
+ * fixed tree); a tile of 4 rows of a by 6 of b keeps 24 sums in registers and reads 10
+ * vectors per 24 FMAs. (64, 256, 784): 110 vs 92; (256, 1024, 784): 109 vs 103. For k <
+ * 128, cblas_sgemm (the reductions and c's load and store outweigh the dot products: k = 64,
+ * 62 vs 88). */
 void mn_gemm_nt(int m, int n, int k, const float *a, size_t lda, const float *b, size_t ldb,
                 float *c, size_t ldc, bool relu);
 bool mn_gemm_nt_own(int k); /* whether a call with this k runs the kernel */
