@@ -24,6 +24,7 @@ typedef struct {
   bool normalise;          /* store train mean/std of x*scale */
   const char *source;      /* where the data came from */
   const char *class_names; /* comma-separated, or NULL */
+  bool plain_x;            /* uint8 x without shuffle + deflate: a larger file, read faster */
 } mn_dataset_attrs;
 
 int mn_dataset_write(const char *out, const mn_split_data *train, const mn_split_data *test,
