@@ -5,14 +5,13 @@
 #include <math.h>
 #include <string.h>
 
+#include "activation.h"
+
 enum { NT_MIN_K = 128, NN_MIN_K = 32, NN_MAX_K = 128, NN_MAX_B = 128 << 10 }; /* gemm.h */
 
-/* c = relu(c), as mn_activation_forward writes it */
+/* c = relu(c), by the network's own pass, row by row (c's rows are ldc apart) */
 static void relu_rows(int m, int n, float *c, size_t ldc) {
-  for (int i = 0; i < m; i++) {
-    float *y = c + (size_t)i * ldc;
-    for (int j = 0; j < n; j++) y[j] = y[j] < 0.0f ? 0.0f : y[j];
-  }
+  for (int i = 0; i < m; i++) mn_activation_forward(MN_ACT_RELU, 0.0f, c + (size_t)i * ldc, 1, n);
 }
 
 static void gemm_nt_blas(int m, int n, int k, const float *a, size_t lda, const float *b,

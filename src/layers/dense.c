@@ -5,7 +5,6 @@
  *
  * in x (B, in) -> out y (B, units); W (units, in) as in PyTorch's nn.Linear; b (units).
  * Inputs of any shape are flattened per sample. */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,9 +149,7 @@ static void dense_backward(mn_layer *l, const mn_pass *p, const float *x, const 
   int blocks = (int)((size_t)out * in / 32768 < most ? (size_t)out * in / 32768 : most);
   if (blocks < 1 || out < blocks) blocks = 1;
   /* Each block is announced with what its GEMM found: all finite, or not known (then the
-   * listener scans it); the last one with the bias, below. */
-  size_t last_from = 0;
-  bool last_finite = false;
+   * listener scans it); the bias is the network's to announce, after this backward. */
   if (!p->fixed_order) {
     /* block k holds blocks - k parts of blocks * (blocks + 1) / 2: the last is the smallest,
      * so the least is left to add once the last rank has computed it (1 block: the whole) */
@@ -163,10 +160,7 @@ static void dense_backward(mn_layer *l, const mn_pass *p, const float *x, const 
                                      l->grads + (size_t)o0 * in, (size_t)in, !p->fresh_grads);
       const size_t from = l->param_offset + (size_t)o0 * in,
                    upto = l->param_offset + (size_t)o1 * in;
-      if (k + 1 < blocks && p->grads_ready)
-        p->grads_ready(p->grads_user, upto, finite ? from : upto);
-      else
-        last_from = from, last_finite = finite;
+      if (p->grads_ready) p->grads_ready(p->grads_user, upto, finite ? from : upto);
     }
   } else if (p->parts == 0) { /* no deferral: this part's gradient onto the slice */
     fixed_weight_grad(l, dy, x, batch, l->grads, true);
@@ -179,12 +173,6 @@ static void dense_backward(mn_layer *l, const mn_pass *p, const float *x, const 
   for (int i = 0; i < batch; i++) {
     const float *row = dy + (size_t)i * out;
     for (int j = 0; j < out; j++) db[j] += row[j];
-  }
-  if (p->grads_ready && !p->fixed_order) { /* the layer's gradients are final: before dx */
-    float db_sum = 0.0f;                   /* finite only when every db is (as the GEMM's check) */
-    for (int j = 0; j < out; j++) db_sum += db[j];
-    const size_t end = l->param_offset + l->nparams;
-    p->grads_ready(p->grads_user, end, last_finite && isfinite(db_sum) ? last_from : end);
   }
   /* dx (B, in) = dy (B, out) W (out, in) */
   if (dx && p->fixed_order) {
