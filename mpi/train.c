@@ -171,7 +171,9 @@ static int train_loop(trainer *tr, long long step) {
     pass.grads_blocks = tr->w.size > 1 ? 4 : 1;
   }
   mn_loader_start(&tr->loader, step);
-  mn_net_zero_grads(net); /* reproducible mode: from here on the optimizer zeroes them */
+  /* Reproducible mode adds up into the gradients, and from here on its optimizer zeroes
+   * them; elsewhere backward replaces them and each step's record rewrites the tail. */
+  if (repro) mn_net_zero_grads(net);
   bool stopping = false;
 
   while (step < stop) {
@@ -263,7 +265,7 @@ static int train_loop(trainer *tr, long long step) {
         if (tr->w.rank == 0)
           fprintf(stderr, "mpinet: warning: %s: step skipped on every rank\n", what);
         tr->skipped_steps++;
-        mn_net_zero_grads(net);
+        if (repro) mn_net_zero_grads(net); /* the optimizer that zeroes them does not run */
         skipped = true;
       }
       if (!skipped) mn_optim_step(&tr->s.opt, net->params, sum, repro ? net->grads : NULL, step);
