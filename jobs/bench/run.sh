@@ -8,7 +8,9 @@
 # ranks (and at 2 ranks with MPI buckets instead of the node's shared memory, with and
 # without overlap, and with prefetch off, to show what each buys; and at 1
 # rank streaming its data from the file under data.memory_mb = 8, for memory; and at 1 rank
-# with half the batch, the per-rank batch of 2 ranks; and, as the "ceiling", two independent
+# with half the batch, the per-rank batch of 2 ranks; and at 1 rank bound to one core, as
+# `mpirun -np 1` places it, where the prefetch thread has no core of its own: the same CPU
+# per rank as each of 2 ranks on 2 cores; and, as the "ceiling", two independent
 # 1-rank runs at half the batch side by side: 2 ranks with free communication), and
 # Debian's PyTorch (python3-torch; skipped with a message when absent) with one thread, in
 # one process and with DistributedDataParallel over gloo. Every line it prints is JSON; a
@@ -121,10 +123,12 @@ mpinet_run() {
   no-prefetch) extra=(--set data.prefetch=false) ;;
   stream) extra=(--set data.shuffle=shard --set data.memory_mb=8) ;; # rows from the file
   esac
+  local placement; placement=$(mpirun_placement "$ranks")
+  [ "$variant" = one-core ] && placement="--bind-to core" # one CPU: no prefetch thread
   rm -rf "$work/run"
   local launch; launch=$(date +%s.%N)
   # shellcheck disable=SC2046
-  mpirun "${flags[@]}" $(mpirun_placement "$ranks") -np "$ranks" "$mpinet" train "jobs/bench/$model.ini" \
+  mpirun "${flags[@]}" $placement -np "$ranks" "$mpinet" train "jobs/bench/$model.ini" \
     --set checkpoint.dir="$work/run" --set train.max_steps="$steps" "${data[@]}" \
     "${extra[@]}" > "$work/log.txt" 2>&1 \
     || { cat "$work/log.txt" >&2; return 1; }
@@ -137,12 +141,15 @@ mpinet_run() {
       -v data="$(echo "$m" | field time_data_s)" -v fwd="$(echo "$m" | field time_forward_s)" \
       -v bwd="$(echo "$m" | field time_backward_s)" -v comm="$(echo "$m" | field time_comm_s)" \
       -v opt="$(echo "$m" | field time_optimizer_s)" -v rss="$(awk '/^peak_rss_mb/ {print $2}' "$work/run/finished")" \
-      -v bucket="$(echo "$m" | field bucket_mb)" 'BEGIN {
+      -v bucket="$(echo "$m" | field bucket_mb)" \
+      -v prefetch="$(grep -Eo 'prefetch (on|off)' "$work/log.txt" | head -1 | cut -d' ' -f2)" \
+      -v cpus="$(grep -Eo 'prefetch [^(]*\([0-9]+ CPU' "$work/log.txt" | head -1 | grep -Eo '[0-9]+ CPU' | cut -d' ' -f1)" 'BEGIN {
     gf = sps * flops / 1e9
     printf "{\"impl\": \"mpinet\", \"model\": \"%s\", \"ranks\": %d, \"variant\": \"%s\", ", model, ranks, variant
     printf "\"samples_per_s\": %.1f, \"gflops\": %.2f, \"sgemm_fraction\": %.3f, ", sps, gf, gf / (peak * ranks)
     printf "\"data_frac\": %.4f, \"forward_frac\": %.4f, \"backward_frac\": %.4f, \"comm_frac\": %.4f, \"optimizer_frac\": %.4f, ", data / secs, fwd / secs, bwd / secs, comm / secs, opt / secs
-    printf "\"peak_rss_mb\": %.1f, \"bucket_mb\": %s, \"launch_to_first_step_s\": %.3f}\n", rss, bucket, first - launch
+    printf "\"peak_rss_mb\": %.1f, \"bucket_mb\": %s, \"launch_to_first_step_s\": %.3f, ", rss, bucket, first - launch
+    printf "\"cpus_per_rank\": %d, \"prefetch\": \"%s\"}\n", cpus, prefetch
   }'
 }
 
@@ -195,7 +202,7 @@ else
 fi
 for model in ${MODELS:-mlp wide-mlp cnn}; do
   for rep in $(seq "$REPS"); do
-    for config in "1 default" "1 stream" "1 half-batch" "2 default" "2 mpi" "2 mpi-no-overlap" "2 no-prefetch"; do
+    for config in "1 default" "1 one-core" "1 stream" "1 half-batch" "2 default" "2 mpi" "2 mpi-no-overlap" "2 no-prefetch"; do
       set -- $config
       if [ "$1" -gt 1 ]; then placed mpinet_run "$model" "$1" "$2"; else mpinet_run "$model" "$1" "$2"; fi \
         | tee -a "$results"
@@ -255,6 +262,8 @@ awk '
       if (t1 > 0 && ("mpinet|" mo "|1|stream") in m) printf ", \"torch_rss_over_mpinet_stream_rss\": %.2f, \"stream_over_memory\": %.3f", med(rss, "pytorch|" mo "|1|default", n["pytorch|" mo "|1|default"]) / med(rss, "mpinet|" mo "|1|stream", n["mpinet|" mo "|1|stream"]), m["mpinet|" mo "|1|stream"] / a1
       c2 = m["ceiling|" mo "|2|default"]
       if (c2 > 0) printf ", \"ceiling2_over_mpinet1\": %.3f, \"mpinet2_over_ceiling2\": %.3f", c2 / a1, a2 / c2
+      o1 = m["mpinet|" mo "|1|one-core"]
+      if (o1 > 0) printf ", \"mpinet2_over_mpinet1_one_core\": %.3f, \"prefetch_gain_1\": %.3f", a2 / o1, a1 / o1
       h1 = m["mpinet|" mo "|1|half-batch"]
       if (h1 > 0) printf ", \"twice_half_batch_over_mpinet1\": %.3f", 2 * h1 / a1
       printf ", \"node_gain\": %.3f, \"overlap_gain\": %.3f, \"prefetch_gain\": %.3f}\n", a2 / m["mpinet|" mo "|2|mpi"], m["mpinet|" mo "|2|mpi"] / m["mpinet|" mo "|2|mpi-no-overlap"], a2 / m["mpinet|" mo "|2|no-prefetch"]
