@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "clones.h"
@@ -21,9 +22,18 @@ typedef struct {
   char pad[64 - sizeof(uint64_t)];
 } line;
 
+/* Each rank's line: how far its gradients are published, and when it arrived at the sum of
+ * reduction gen (published the whole segment), in arrived_ns[gen % 2]. Reading it after sum
+ * gen is safe: the rank rewrites that slot only when it arrives at gen + 2, after sum gen + 1,
+ * which needs the reader's own gradients of gen + 1. */
+typedef struct {
+  _Atomic uint64_t ready;
+  _Atomic uint64_t arrived_ns[2];
+  char pad[64 - 3 * sizeof(uint64_t)];
+} rank_line;
 struct mn_node_ctl {
   line next, done, xdone;
-  line ready[]; /* one per rank */
+  rank_line rank[]; /* one per rank */
 };
 
 /* Where the shared gradients live: a tmpfs on every Linux (Open MPI's own segments too). */
@@ -39,7 +49,7 @@ static size_t page_size(void) {
 /* The window: the control block, one segment per rank, the result; page-aligned parts. */
 static size_t window_bytes(size_t n, int size, size_t *ctl_bytes, size_t *seg_bytes) {
   const size_t page = page_size();
-  *ctl_bytes = round_up(sizeof(mn_node_ctl) + (size_t)size * sizeof(line), page);
+  *ctl_bytes = round_up(sizeof(mn_node_ctl) + (size_t)size * sizeof(rank_line), page);
   *seg_bytes = round_up(n * sizeof(float), page);
   return *ctl_bytes + (size_t)(size + 1) * *seg_bytes;
 }
@@ -154,7 +164,11 @@ int mn_node_reduce_init(mn_node_reduce *r, const mn_world *w, size_t n, size_t c
     atomic_init(&r->ctl->next.v, 0);
     atomic_init(&r->ctl->done.v, 0);
     atomic_init(&r->ctl->xdone.v, 0);
-    for (int q = 0; q < r->size; q++) atomic_init(&r->ctl->ready[q].v, 0);
+    for (int q = 0; q < r->size; q++) {
+      atomic_init(&r->ctl->rank[q].ready, 0);
+      atomic_init(&r->ctl->rank[q].arrived_ns[0], 0);
+      atomic_init(&r->ctl->rank[q].arrived_ns[1], 0);
+    }
   }
   memset(r->seg[r->rank], 0, n * sizeof(float));
   MPI_Barrier(r->comm);
@@ -181,7 +195,7 @@ MN_CLONES static void add_chunk(const mn_node_reduce *r, size_t c) {
 /* Whether every rank has published gradients up to `need` (gen * (n + 1) + float index). */
 static bool covered(const mn_node_reduce *r, uint64_t need) {
   for (int q = 0; q < r->size; q++)
-    if (atomic_load_explicit(&r->ctl->ready[q].v, memory_order_acquire) < need) return false;
+    if (atomic_load_explicit(&r->ctl->rank[q].ready, memory_order_acquire) < need) return false;
   return true;
 }
 
@@ -204,9 +218,22 @@ static bool add_one(mn_node_reduce *r) {
   return false;
 }
 
+static uint64_t now_ns(void) { /* one clock for every process of the node */
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The first publication of the whole segment is this rank's arrival at the sum: its time
+ * goes into its line before the publication that others wait for. */
 static void publish(mn_node_reduce *r, size_t upto) {
-  atomic_store_explicit(&r->ctl->ready[r->rank].v, r->gen * (r->n + 1) + upto,
-                        memory_order_release);
+  rank_line *own = &r->ctl->rank[r->rank];
+  if (upto >= r->n && !r->arrived) {
+    r->arrived = true;
+    r->arrived_ns = now_ns();
+    atomic_store_explicit(&own->arrived_ns[r->gen % 2], r->arrived_ns, memory_order_relaxed);
+  }
+  atomic_store_explicit(&own->ready, r->gen * (r->n + 1) + upto, memory_order_release);
 }
 
 void mn_node_reduce_ready(mn_node_reduce *r, size_t upto) { publish(r, upto); }
@@ -229,6 +256,15 @@ void mn_node_reduce_finish(mn_node_reduce *r) {
   unsigned spins = 0;
   while (atomic_load_explicit(&r->ctl->done.v, memory_order_acquire) < end)
     if (!add_one(r)) relax(r, &spins);
+  /* every rank's arrival was stored before its last publication, which the sum waited for */
+  uint64_t last = r->arrived_ns;
+  for (int q = 0; q < r->size; q++) {
+    const uint64_t t =
+        atomic_load_explicit(&r->ctl->rank[q].arrived_ns[r->gen % 2], memory_order_relaxed);
+    if (t > last) last = t;
+  }
+  r->waited_s = 1e-9 * (double)(last - r->arrived_ns);
+  r->arrived = false;
   if (r->nodes > 1) { /* this rank's slice of the node's sum, summed across the nodes */
     for (size_t lo = r->slice_lo; lo < r->slice_hi; lo += INT_MAX / 2) {
       const size_t count = r->slice_hi - lo < INT_MAX / 2 ? r->slice_hi - lo : INT_MAX / 2;

@@ -16,7 +16,13 @@
  *  - next: the next chunk ticket (gen * nchunks + c); a rank claims chunk c with a CAS once
  *    every rank's ready covers it, sums the segments in rank order (the same bits whoever
  *    adds) into result, then adds 1 to done;
- *  - the reduction is over when done = (gen + 1) * nchunks.
+ *  - the reduction is over when done = (gen + 1) * nchunks;
+ *  - a rank's first publication of its whole segment is its arrival at the sum; it stores
+ *    the time (CLOCK_MONOTONIC, one clock for the node's processes) in its line first, so
+ *    that after the sum every rank can tell how long it waited for the node's last rank
+ *    (waited_s): the step's load imbalance, as opposed to the adding that follows the last
+ *    arrival, which every rank waits for. Across nodes the MPI sum's own waiting is not
+ *    split: it counts as after.
  * Nothing is overwritten too early: a rank writes its segment again only after its
  * optimizer, which starts after `done`, when every read of the segment is over; and result
  * chunk c of reduction gen + 1 is written only when every rank has published its
@@ -56,6 +62,9 @@ typedef struct {
   mn_node_ctl *ctl;
   uint64_t gen; /* reductions completed */
   bool yield;   /* ranks share CPUs: give the core away while waiting */
+  bool arrived; /* this reduction's whole segment is published */
+  uint64_t arrived_ns; /* when (CLOCK_MONOTONIC) */
+  double waited_s;     /* the last sum: from this rank's arrival to the node's last rank's */
 } mn_node_reduce;
 
 /* Whether the ranks of w can sum through their nodes' shared memory (collective: the same

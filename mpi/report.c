@@ -105,13 +105,14 @@ int mn_trainer_report(trainer *tr, long long epoch, long long step, const train_
     for (size_t c = 0; c < nchunks; c++) es.loss_sum += chunks[c];
     free(chunks);
   }
-  double local[6 + PHASES] = {ts->loss_sum, ts->correct, ts->count,
+  double local[7 + PHASES] = {ts->loss_sum, ts->correct, ts->count,
                               es.loss_sum,  es.correct,  es.count};
   for (int i = 0; i < PHASES; i++) local[6 + i] = ts->time[i];
-  double sum[6 + PHASES], rss = mn_peak_rss_mb(), held[3];
+  local[6 + PHASES] = ts->comm_before_last;
+  double sum[7 + PHASES], rss = mn_peak_rss_mb(), held[3];
   resources(&held[0], &held[1], &held[2]); /* the largest over ranks is reported */
   MPI_Allreduce(MPI_IN_PLACE, held, 3, MPI_DOUBLE, MPI_MAX, tr->w.comm);
-  MPI_Allreduce(local, sum, 6 + PHASES, MPI_DOUBLE, MPI_SUM, tr->w.comm);
+  MPI_Allreduce(local, sum, 7 + PHASES, MPI_DOUBLE, MPI_SUM, tr->w.comm);
   if (tr->s.reproducible) { /* every rank holds the global batches' sums, added in order */
     sum[0] = ts->loss_sum, sum[1] = ts->correct, sum[2] = ts->count;
     sum[3] = es.loss_sum;
@@ -151,6 +152,10 @@ int mn_trainer_report(trainer *tr, long long epoch, long long step, const train_
     /* where the steps' time went, averaged over ranks */
     for (int i = 0; i < PHASES; i++)
       fprintf(tr->metrics, "\"time_%s_s\": %.4f, ", phase_names[i], sum[6 + i] / tr->w.size);
+    if (tr->sync.node || tr->w.size == 1) /* (see PHASE_COMM's split in trainer.h) */
+      fprintf(tr->metrics, "\"time_comm_before_last_s\": %.4f, ", sum[6 + PHASES] / tr->w.size);
+    else
+      fprintf(tr->metrics, "\"time_comm_before_last_s\": null, ");
     fprintf(tr->metrics,
             "\"peak_rss_mb\": %.1f, \"allreduce\": \"%s\", \"bucket_mb\": %.3f, \"overlap\": %s, "
             "\"prefetch\": %s, \"first_step_unix\": %.3f, \"skipped_steps\": %lld, "

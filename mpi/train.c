@@ -278,6 +278,7 @@ static int train_loop(trainer *tr, long long step) {
       ts.time[PHASE_BACKWARD] += td - tc;
       ts.time[PHASE_COMM] += te - td;
       ts.time[PHASE_OPTIMIZER] += tf - te;
+      if (tr->sync.node) ts.comm_before_last += tr->node.waited_s;
       if (!skipped) {
         ts.loss_sum += st.loss_sum;
         ts.correct += (double)st.correct;

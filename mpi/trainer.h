@@ -66,6 +66,10 @@ enum { PHASE_DATA, PHASE_FORWARD, PHASE_BACKWARD, PHASE_COMM, PHASE_OPTIMIZER, P
 typedef struct {
   double loss_sum, correct, count;
   double time[PHASES]; /* seconds this rank spent in each phase of the steps */
+  /* of time[PHASE_COMM], the seconds before the node's last rank arrived at the sum (adding
+   * what was ready, or waiting: load imbalance); the rest is the communication every rank
+   * waited for. Measured where the node's shared memory sums (node_reduce.h). */
+  double comm_before_last;
 } train_sums;
 
 /* Everything before the loop: config (the file, --set overrides, --resume's directory),

@@ -41,8 +41,15 @@ for key in ["mpinet2_over_mpinet1", "mpinet2_over_mpinet1_one_core", "prefetch_g
 for r in rows:
     if r.get("impl") == "mpinet":
         for key in ["data_frac", "forward_frac", "backward_frac", "comm_frac", "optimizer_frac",
-                    "peak_rss_mb", "launch_to_first_step_s", "cpus_per_rank", "prefetch"]:
+                    "peak_rss_mb", "launch_to_first_step_s", "cpus_per_rank", "prefetch",
+                    "comm_after_last_frac"]:
             assert key in r, f"{key} missing from {r}"
+        # measured where the node's shared memory sums (and trivially at 1 rank), not for MPI
+        after, comm = r["comm_after_last_frac"], r["comm_frac"]
+        if r["variant"].startswith("mpi"):
+            assert after is None, f"an MPI run with a split of its communication: {r}"
+        else:
+            assert after is not None and 0 <= after <= comm + 1e-4, f"comm split: {r}"
 def one(variant):
     return [r for r in rows if r.get("impl") == "mpinet" and r.get("ranks") == 1
             and r.get("variant") == variant][0]

@@ -11,7 +11,12 @@
  * ranks some element must differ from s0 + (s1 + s2), or the test could not tell.
  * Under MPINET_TEST_NODE_RANKS=k (consecutive groups of k ranks play nodes) the nodes' sums
  * are then summed across the 2 "nodes": want (s0 + ... + s(k-1)) + (sk + ...), and the
- * other order is ((s0 + s1) + s2) + ... */
+ * other order is ((s0 + s1) + s2) + ...
+ * When every rank has a CPU of its own, the late rank's delay (2 ms before each of its
+ * pieces) also shows in waited_s: over the rounds of one size, the other ranks of its node
+ * wait for it a good part of its delays (not all: they too take time to write their
+ * segments), and it waits for nobody. (Ranks that share CPUs fall behind one another by
+ * milliseconds of time slices, more than the delays.) */
 #define _DEFAULT_SOURCE /* usleep */
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +51,7 @@ int main(int argc, char **argv) {
       if (!mn_node_reduce_possible(&w, &why)) mn_world_abort(&w, "no shared memory: %s", why);
       mn_node_reduce r;
       mn_err err;
+      double late_delays = 0.0, late_waited = 0.0, other_delays = 0.0, other_waited = 0.0;
       if (mn_node_reduce_init(&r, &w, n, chunks[ci], &err) != 0) mn_world_abort(&w, "%s", err.msg);
       float *own = mn_node_reduce_own(&r);
       for (int round = 0; round < rounds; round++) {
@@ -58,6 +64,12 @@ int main(int argc, char **argv) {
           mn_node_reduce_ready(&r, hi);
         }
         mn_node_reduce_finish(&r);
+        const double delay = 2e-3 * (double)pieces; /* the late rank's */
+        if (w.rank == late) {
+          late_delays += delay, late_waited += r.waited_s;
+        } else if (late < w.size && late / group == w.rank / group) {
+          other_delays += delay, other_waited += r.waited_s;
+        }
         for (size_t i = 0; i < n; i++) {
           float want = 0.0f;
           for (int first = 0; first < w.size; first += group) { /* each node in rank order */
@@ -80,7 +92,14 @@ int main(int argc, char **argv) {
           }
         }
       }
+      const bool own_cpus = w.size <= sysconf(_SC_NPROCESSORS_ONLN); /* every rank, one machine */
       mn_node_reduce_free(&r);
+      if (own_cpus && (other_waited < 0.25 * other_delays || late_waited > 0.25 * late_delays) &&
+          failed++ < 5)
+        fprintf(stderr,
+                "rank %d, n %zu, chunk %zu: waited %.4f s for late ranks (%.4f s late in all), "
+                "%.4f s when late itself (%.4f s late)\n",
+                w.rank, n, chunks[ci], other_waited, other_delays, late_waited, late_delays);
     }
   int any;
   MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, w.comm);

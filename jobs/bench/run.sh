@@ -15,7 +15,9 @@
 # Debian's PyTorch (python3-torch; skipped with a message when absent) with one thread, in
 # one process and with DistributedDataParallel over gloo. Every line it prints is JSON; a
 # table with the ratios follows. Figures: samples/s; the step split into data wait, forward,
-# backward, exposed communication and optimizer; achieved GFLOP/s against the SGEMM rate
+# backward, communication and optimizer (averaged over the ranks), and of the communication
+# the part after the node's last rank arrived at the sum ("after last": what every rank
+# waited for; the rest of it an early rank spent adding what was ready or waiting); achieved GFLOP/s against the SGEMM rate
 # measured in this run; peak RSS per rank (mpinet: the largest rank's over the whole run, its
 # final evaluation and checkpoint included, from RUN_DIR/finished; PyTorch: getrusage at the
 # end of its training loop, which writes no checkpoint); launch-to-first-step time.
@@ -140,6 +142,7 @@ mpinet_run() {
       -v flops="${FLOPS[$model]}" -v peak="$sgemm" -v launch="$launch" -v first="$first" \
       -v data="$(echo "$m" | field time_data_s)" -v fwd="$(echo "$m" | field time_forward_s)" \
       -v bwd="$(echo "$m" | field time_backward_s)" -v comm="$(echo "$m" | field time_comm_s)" \
+      -v before="$(echo "$m" | field time_comm_before_last_s)" \
       -v opt="$(echo "$m" | field time_optimizer_s)" -v rss="$(awk '/^peak_rss_mb/ {print $2}' "$work/run/finished")" \
       -v bucket="$(echo "$m" | field bucket_mb)" \
       -v prefetch="$(grep -Eo 'prefetch (on|off)' "$work/log.txt" | head -1 | cut -d' ' -f2)" \
@@ -148,6 +151,8 @@ mpinet_run() {
     printf "{\"impl\": \"mpinet\", \"model\": \"%s\", \"ranks\": %d, \"variant\": \"%s\", ", model, ranks, variant
     printf "\"samples_per_s\": %.1f, \"gflops\": %.2f, \"sgemm_fraction\": %.3f, ", sps, gf, gf / (peak * ranks)
     printf "\"data_frac\": %.4f, \"forward_frac\": %.4f, \"backward_frac\": %.4f, \"comm_frac\": %.4f, \"optimizer_frac\": %.4f, ", data / secs, fwd / secs, bwd / secs, comm / secs, opt / secs
+    # the comm phase after the node'"'"'s last rank arrived (null where not measured: MPI buckets)
+    printf "\"comm_after_last_frac\": %s, ", before == "" ? "null" : sprintf("%.4f", (comm - before) / secs)
     printf "\"peak_rss_mb\": %.1f, \"bucket_mb\": %s, \"launch_to_first_step_s\": %.3f, ", rss, bucket, first - launch
     printf "\"cpus_per_rank\": %d, \"prefetch\": \"%s\"}\n", cpus, prefetch
   }'
@@ -228,6 +233,7 @@ awk '
     k = key($0)
     n[k]++; sps[k, n[k]] = get($0, "samples_per_s"); rss[k, n[k]] = get($0, "peak_rss_mb")
     comm[k, n[k]] = get($0, "comm_frac"); data[k, n[k]] = get($0, "data_frac"); frac[k, n[k]] = get($0, "sgemm_fraction")
+    after[k, n[k]] = get($0, "comm_after_last_frac")
     first[k, n[k]] = get($0, "launch_to_first_step_s"); keys[k] = 1
   }
   function med(arr, k, cnt,   i, j, t, v) {
@@ -236,7 +242,7 @@ awk '
     return (cnt % 2) ? v[(cnt + 1) / 2] : (v[cnt / 2] + v[cnt / 2 + 1]) / 2
   }
   END {
-    printf "%-8s %-9s %5s %-12s %12s %17s %9s %8s %8s %10s %9s %4s\n", "impl", "model", "ranks", "variant", "samples/s", "(runs min-max)", "of SGEMM", "comm", "data", "RSS MiB", "1st step", "dist"
+    printf "%-8s %-9s %5s %-12s %12s %17s %9s %8s %10s %8s %10s %9s %4s\n", "impl", "model", "ranks", "variant", "samples/s", "(runs min-max)", "of SGEMM", "comm", "after last", "data", "RSS MiB", "1st step", "dist"
     nk = 0
     for (k in keys) order[++nk] = k
     for (i = 1; i <= nk; i++) for (j = i + 1; j <= nk; j++) if (order[j] < order[i]) { t = order[i]; order[i] = order[j]; order[j] = t }
@@ -246,8 +252,9 @@ awk '
       r = med(rss, k, n[k]); rs = r > 0 ? sprintf("%.0f", r) : ""
       lo = hi = sps[k, 1] + 0
       for (j = 2; j <= n[k]; j++) { v = sps[k, j] + 0; if (v < lo) lo = v; if (v > hi) hi = v }
-      printf "%-8s %-9s %5s %-12s %12.0f %17s %9s %8s %8s %10s %9s %4s\n", p[1], p[2], p[3], p[4], m[k], sprintf("%.0f-%.0f", lo, hi),
+      printf "%-8s %-9s %5s %-12s %12.0f %17s %9s %8s %10s %8s %10s %9s %4s\n", p[1], p[2], p[3], p[4], m[k], sprintf("%.0f-%.0f", lo, hi),
         p[1] == "mpinet" ? sprintf("%.0f%%", 100 * med(frac, k, n[k])) : "", p[1] == "mpinet" ? sprintf("%.1f%%", 100 * med(comm, k, n[k])) : "",
+        p[1] == "mpinet" && after[k, 1] != "" ? sprintf("%.1f%%", 100 * med(after, k, n[k])) : "",
         p[1] == "mpinet" ? sprintf("%.2f%%", 100 * med(data, k, n[k])) : "", rs, p[1] == "mpinet" ? sprintf("%.2fs", med(first, k, n[k])) : "",
         (calm[k] > 0 ? (left_out[k] > 0 ? left_out[k] : "") : "all")
     }
