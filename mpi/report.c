@@ -152,7 +152,7 @@ int mn_trainer_report(trainer *tr, long long epoch, long long step, const train_
     /* where the steps' time went, averaged over ranks */
     for (int i = 0; i < PHASES; i++)
       fprintf(tr->metrics, "\"time_%s_s\": %.4f, ", phase_names[i], sum[6 + i] / tr->w.size);
-    if (tr->sync.node || tr->w.size == 1) /* (see PHASE_COMM's split in trainer.h) */
+    if (tr->sync.node || tr->w.size == 1) /* train_sums.comm_before_last */
       fprintf(tr->metrics, "\"time_comm_before_last_s\": %.4f, ", sum[6 + PHASES] / tr->w.size);
     else
       fprintf(tr->metrics, "\"time_comm_before_last_s\": null, ");

@@ -24,8 +24,8 @@ def has(impl, ranks, variant):
     return any(r.get("impl") == impl and r.get("ranks") == ranks and r.get("variant") == variant
                and r.get("samples_per_s", 0) > 0 for r in rows)
 missing = [f"{i} {n} {v}" for i, n, v in [("mpinet", 1, "default"), ("mpinet", 1, "one-core"),
-           ("mpinet", 1, "stream"),
-           ("mpinet", 1, "half-batch"), ("mpinet", 2, "default"), ("mpinet", 2, "mpi"),
+           ("mpinet", 1, "stream"), ("mpinet", 1, "half-batch"), ("mpinet", 2, "default"),
+           ("mpinet", 2, "mpi"),
            ("mpinet", 2, "mpi-no-overlap"), ("mpinet", 2, "no-prefetch")]
            + [("ceiling", 2, "default")] * two_cpus
            if not has(i, n, v)]
@@ -35,8 +35,8 @@ assert any("sgemm_gflops" in r and r["sgemm_gflops"] > 0 for r in rows), "no SGE
 ratios = [r for r in rows if r.get("ratios") == "mlp"]
 assert ratios, "no ratios line"
 for key in ["mpinet2_over_mpinet1", "mpinet2_over_mpinet1_one_core", "prefetch_gain_1",
-            "twice_half_batch_over_mpinet1", "node_gain", "overlap_gain", "prefetch_gain"] + ["ceiling2_over_mpinet1",
-            "mpinet2_over_ceiling2"] * two_cpus:
+            "twice_half_batch_over_mpinet1", "node_gain", "overlap_gain", "prefetch_gain"] \
+        + ["ceiling2_over_mpinet1", "mpinet2_over_ceiling2"] * two_cpus:
     assert ratios[0].get(key, 0) > 0, f"ratio {key} missing or not positive"
 for r in rows:
     if r.get("impl") == "mpinet":
