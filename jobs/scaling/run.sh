@@ -15,8 +15,9 @@
 # $REPS (default 3) runs of $STEPS (default 400) steps of $CONFIG (default
 # jobs/bench/mlp.ini, the 784-256-128-10 MLP on Fashion-MNIST). Output in $OUT (default
 # runs/scaling): scaling.csv (mode, scaling, ranks, hosts, global_batch, samples_per_s,
-# efficiency, and the step split into compute, exposed communication and data wait as
-# fractions of the step) and scaling.png (throughput and efficiency against ranks, with the
+# efficiency, the step split into compute, communication and data wait as fractions of the
+# step, and of the communication the part after the node's last rank arrived at the sum,
+# nan where not measured: MPI buckets) and scaling.png (throughput and efficiency against ranks, with the
 # ideal lines).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -46,7 +47,9 @@ flags=(--bind-to none --oversubscribe)
 field() { grep -Eo "\"$1\": [-0-9.e+a-z]+" | head -1 | awk '{print $2}'; }
 median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 
-# one MODE N BATCH: trains once; prints "samples_per_s compute comm data" (fractions)
+# one MODE N BATCH: trains once; prints "samples_per_s compute comm data after_last"
+# (fractions; after_last: the communication after the node's last rank arrived, nan where
+# not measured)
 one() {
   local mode=$1 n=$2 batch=$3 run=$work/run-$RANDOM
   local args=(train "$CONFIG" --set checkpoint.dir="$run" --set train.batch="$batch"
@@ -67,11 +70,12 @@ one() {
   local m; m=$(tail -1 "$metrics")
   echo "$m" | awk -v sps="$(echo "$m" | field samples_per_s)" -v t="$(echo "$m" | field train_seconds)" \
     -v d="$(echo "$m" | field time_data_s)" -v c="$(echo "$m" | field time_comm_s)" \
-    '{printf "%s %.4f %.4f %.4f\n", sps, (t - c - d) / t, c / t, d / t}'
+    -v b="$(echo "$m" | field time_comm_before_last_s)" \
+    '{printf "%s %.4f %.4f %.4f %s\n", sps, (t - c - d) / t, c / t, d / t, b == "null" || b == "" ? "nan" : sprintf("%.4f", (c - b) / t)}'
 }
 
 csv=$OUT/scaling.csv
-echo "mode,scaling,ranks,hosts,global_batch,samples_per_s,efficiency,compute_fraction,comm_fraction,data_fraction" > "$csv"
+echo "mode,scaling,ranks,hosts,global_batch,samples_per_s,efficiency,compute_fraction,comm_fraction,data_fraction,comm_after_last_fraction" > "$csv"
 for mode in "${modes[@]}"; do
   case $mode in
   local | slurm) sizes=$RANKS ;;
@@ -89,12 +93,12 @@ for mode in "${modes[@]}"; do
       for r in $(seq "$REPS"); do one "$mode" "$n" "$batch"; done > "$work/reps"
       sps=$(awk '{print $1}' "$work/reps" | median)
       # the split of the median run
-      read -r _ comp comm data < <(awk -v m="$sps" '$1 == m' "$work/reps" | head -1; echo)
+      read -r _ comp comm data after < <(awk -v m="$sps" '$1 == m' "$work/reps" | head -1; echo)
       [ -n "$base" ] || base=$(echo "$sps / $n" | bc -l)
       eff=$(echo "$sps / ($n * $base)" | bc -l)
       hosts=$([ "$mode" = hosts ] && echo "$n" || echo 1)
-      printf "%s,%s,%d,%d,%d,%.1f,%.3f,%s,%s,%s\n" "$mode" "$scaling" "$n" "$hosts" "$batch" "$sps" \
-        "$eff" "${comp:-nan}" "${comm:-nan}" "${data:-nan}" | tee -a "$csv"
+      printf "%s,%s,%d,%d,%d,%.1f,%.3f,%s,%s,%s,%s\n" "$mode" "$scaling" "$n" "$hosts" "$batch" "$sps" \
+        "$eff" "${comp:-nan}" "${comm:-nan}" "${data:-nan}" "${after:-nan}" | tee -a "$csv"
     done
   done
   [ "$mode" != hosts ] || jobs/emulate/hosts.sh down
