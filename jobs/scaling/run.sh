@@ -17,8 +17,8 @@
 # runs/scaling): scaling.csv (mode, scaling, ranks, hosts, global_batch, samples_per_s,
 # efficiency, the step split into compute, communication and data wait as fractions of the
 # step, and of the communication the part after the node's last rank arrived at the sum,
-# nan where not measured: MPI buckets) and scaling.png (throughput and efficiency against ranks, with the
-# ideal lines).
+# nan where not measured: MPI buckets) and scaling.png (throughput and efficiency against
+# ranks, with the ideal lines).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 modes=("$@")
