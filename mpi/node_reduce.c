@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "clones.h"
 
 /* One cache line per counter: ranks spinning on one must not slow the writers of another. */
@@ -218,19 +218,13 @@ static bool add_one(mn_node_reduce *r) {
   return false;
 }
 
-static uint64_t now_ns(void) { /* one clock for every process of the node */
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* The first publication of the whole segment is this rank's arrival at the sum: its time
  * goes into its line before the publication that others wait for. */
 static void publish(mn_node_reduce *r, size_t upto) {
   rank_line *own = &r->ctl->rank[r->rank];
   if (upto >= r->n && !r->arrived) {
     r->arrived = true;
-    r->arrived_ns = now_ns();
+    r->arrived_ns = mn_now_ns();
     atomic_store_explicit(&own->arrived_ns[r->gen % 2], r->arrived_ns, memory_order_relaxed);
   }
   atomic_store_explicit(&own->ready, r->gen * (r->n + 1) + upto, memory_order_release);

@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+
 static const char *const phase_names[] = {"start-up",   "data loading",       "forward",
                                           "backward",   "gradient allreduce", "optimizer",
                                           "evaluation", "checkpoint write"};
@@ -24,12 +26,6 @@ static pthread_t thread;
 static int watch_rank;
 static double watch_timeout;
 
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 void mn_watchdog_phase(mn_phase phase, long long step) {
   atomic_store_explicit(&current_phase, (int)phase, memory_order_relaxed);
   atomic_store_explicit(&current_step, step, memory_order_relaxed);
@@ -41,7 +37,7 @@ void mn_watchdog_tick(void) { atomic_fetch_add_explicit(&progress, 1, memory_ord
 static void *watch(void *arg) {
   (void)arg;
   uint_fast64_t seen = atomic_load(&progress);
-  double since = now();
+  double since = mn_now_s();
   const double tick = watch_timeout / 8 < 1.0 ? watch_timeout / 8 : 1.0;
   const struct timespec nap = {(time_t)tick, (long)((tick - (double)(time_t)tick) * 1e9)};
   while (atomic_load(&running)) {
@@ -49,8 +45,8 @@ static void *watch(void *arg) {
     const uint_fast64_t p = atomic_load_explicit(&progress, memory_order_acquire);
     if (p != seen) {
       seen = p;
-      since = now();
-    } else if (now() - since > watch_timeout) {
+      since = mn_now_s();
+    } else if (mn_now_s() - since > watch_timeout) {
       const int phase = atomic_load(&current_phase);
       fprintf(stderr,
               "mpinet: error: rank %d: no progress for %.0f s in %s at step %lld (a peer died, "

@@ -4,7 +4,8 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+
+#include "clock.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -35,12 +36,6 @@ static void fill(mn_loader *l, mn_batch *b, long long step) {
  * pay the syscall, which is then negligible. */
 #define POLL_SECONDS 0.004
 
-static double seconds_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* The thread fills whichever buffer holds a request it has not served; a buffer re-requested
  * while being filled is simply filled again. */
 static void *run(void *arg) {
@@ -53,7 +48,7 @@ static void *run(void *arg) {
       if (l->requested[i] >= 0 && !l->ready[i]) slot = i;
     if (l->stop) break;
     if (slot < 0) {
-      const double now = seconds_now();
+      const double now = mn_now_s();
       if (idle_since < 0.0) idle_since = now;
       /* poll: requests arrive without a wake-up; not without a CPU of its own (l->poll), nor
        * with a stream, whose reader thread needs the core the poll would burn */
