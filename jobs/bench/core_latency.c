@@ -24,6 +24,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "clock.h"
+
 enum { BURSTS = 5, ROUNDS = 20000, BURN = 4000000 };
 
 typedef float v8 __attribute__((vector_size(32)));
@@ -33,12 +35,6 @@ static _Alignas(64) atomic_int stage;
 static int cpu_b;
 static double partner_alone, partner_paired;
 static volatile float sink;
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static int pin(int cpu) {
   cpu_set_t set;
@@ -52,10 +48,10 @@ static double burn(void) {
   v8 a[8];
   for (int j = 0; j < 8; j++) a[j] = (v8){0} + (float)j;
   const v8 m = (v8){0} + 0.999f, c = (v8){0} + 0.001f;
-  const double t0 = now();
+  const double t0 = mn_now_s();
   for (long i = 0; i < BURN; i++)
     for (int j = 0; j < 8; j++) a[j] = a[j] * m + c;
-  const double t = now() - t0;
+  const double t = mn_now_s() - t0;
   float s = 0.0f;
   for (int j = 0; j < 8; j++) s += a[j][0];
   sink = s;
@@ -110,14 +106,14 @@ int main(void) {
    * probe last minutes */
   double ns[BURSTS];
   for (long b = 0, i = 0; b < BURSTS; b++) {
-    const double t0 = now();
+    const double t0 = mn_now_s();
     long done = 0;
     for (double at = t0; done < ROUNDS && at - t0 < 0.05; done++, i++) {
       atomic_store_explicit(&ball, 2 * i + 1, memory_order_release);
       while (atomic_load_explicit(&ball, memory_order_acquire) != 2 * i + 2) continue;
-      if (done % 256 == 255) at = now();
+      if (done % 256 == 255) at = mn_now_s();
     }
-    ns[b] = (now() - t0) * 1e9 / (double)done;
+    ns[b] = (mn_now_s() - t0) * 1e9 / (double)done;
   }
   atomic_store_explicit(&ball, -1, memory_order_release);
   const double alone = burn(); /* the partner waits */

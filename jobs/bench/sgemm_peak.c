@@ -12,13 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "clock.h"
 
 static int mlp(int argc, char **argv) {
   enum { MAX = 16 };
@@ -41,7 +36,7 @@ static int mlp(int argc, char **argv) {
   }
   double best = 0.0;
   for (int rep = 0; rep < 6; rep++) {
-    double t0 = now();
+    double t0 = mn_now_s();
     for (int step = 0; step < 10; step++) {
       for (int l = 0; l + 1 < nd; l++)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, batch, dims[l + 1], dims[l], 1.0f, x,
@@ -54,7 +49,7 @@ static int mlp(int argc, char **argv) {
                       y, dims[l + 1], w, dims[l], 0.0f, x, dims[l]);
       }
     }
-    const double gflops = 10 * flops / (now() - t0) / 1e9;
+    const double gflops = 10 * flops / (mn_now_s() - t0) / 1e9;
     if (rep > 0 && gflops > best) best = gflops; /* the first run warms up */
   }
   printf("{\"mlp_gemm_gflops\": %.1f, \"batch\": %d, \"layers\": %d, \"threads\": 1}\n", best,
@@ -82,11 +77,11 @@ int main(int argc, char **argv) {
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
   double best = 0.0;
   for (int rep = 0; rep < 5; rep++) {
-    double t0 = now();
+    double t0 = mn_now_s();
     for (int i = 0; i < 4; i++)
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c,
                   n);
-    double gflops = 4 * 2.0 * n * (double)n * n / (now() - t0) / 1e9;
+    double gflops = 4 * 2.0 * n * (double)n * n / (mn_now_s() - t0) / 1e9;
     if (gflops > best) best = gflops;
   }
   printf("{\"sgemm_gflops\": %.1f, \"m\": %d, \"n\": %d, \"k\": %d, \"threads\": 1}\n", best, n, n,
