@@ -10,6 +10,7 @@
 #include <cblas.h>
 
 #include "fileutil.h"
+#include "gemm.h"
 #include "hash.h"
 #include "job.h"
 #include "run_dir.h"
@@ -161,22 +162,25 @@ int mn_trainer_setup(trainer *tr, const char *config_path, char **sets, int nset
     tr->et = mn_alloc(eb * (size_t)info.classes, sizeof(float), "evaluation batch", &err);
     rc = tr->ex && tr->ey && tr->et ? 0 : -1;
   }
-  /* auto: a prefetch thread only pays when this rank's CPUs include one it would not take from
-   * a rank (not when mpirun bound the rank to one core, the default at np <= 2); it polls for
-   * requests only when there is a CPU per rank to burn */
-  if (s->prefetch == 2) s->prefetch = w->cpus > w->cpu_sharing;
+  /* one BLAS thread per rank unless asked: ranks sharing a node must not fight for cores */
+  const char *env = getenv("OPENBLAS_NUM_THREADS");
+  tr->threads = s->reproducible        ? 1
+                : s->threads > 0       ? (int)s->threads
+                : env && atoi(env) > 0 ? atoi(env)
+                                       : 1;
+  openblas_set_num_threads(tr->threads);
+  mn_gemm_set_threads(tr->threads); /* more than 1: the large GEMMs are OpenBLAS's */
+  /* auto: a prefetch thread only pays when this rank's CPUs include one that neither a rank
+   * nor its BLAS threads take (not when mpirun bound the rank to one core, the default at np
+   * <= 2); it polls for requests only when there is such a CPU per rank to burn */
+  const int taken = w->cpu_sharing * tr->threads;
+  if (s->prefetch == 2) s->prefetch = w->cpus > taken;
   if (rc == 0)
     rc = mn_loader_init(&tr->loader, &tr->train, tr->sampler.local_batch, rows_for_step,
                         &tr->sampler, tr->sampler.held_begin, s->prefetch == 1, &err);
-  if (rc == 0) tr->loader.poll = w->cpus >= 2 * w->cpu_sharing;
+  if (rc == 0) tr->loader.poll = w->cpus >= taken + w->cpu_sharing;
   if (rc == 0 && tr->streaming)
     mn_loader_use_stream(&tr->loader, &tr->stream, tr->sampler.steps_per_epoch);
-  if (rc == 0) {
-    /* one BLAS thread per rank unless asked: ranks sharing a node must not fight for cores */
-    const char *env = getenv("OPENBLAS_NUM_THREADS");
-    int threads = s->threads > 0 ? (int)s->threads : env && atoi(env) > 0 ? atoi(env) : 1;
-    openblas_set_num_threads(s->reproducible ? 1 : threads);
-  }
   if (mn_world_agree(w, rc, &err) != 0) return -1;
   if (s->reproducible && mn_world_agree(w, mn_trainer_repro_setup(tr, &err), &err) != 0) return -1;
   /* Open MPI hands ranks a pty for stdout even when mpirun's output goes to a file, so
@@ -238,7 +242,8 @@ void mn_trainer_describe(const trainer *tr) {
   if (tr->s.shuffle == MN_SHUFFLE_SHARD)
     printf(" | shard mode: rank 0 %s rows [%zu, %zu)", tr->streaming ? "streams" : "holds",
            tr->sampler.held_begin, tr->sampler.held_begin + tr->sampler.held);
-  printf("\n");
+  printf(" | %d BLAS thread%s per rank%s\n", tr->threads, tr->threads > 1 ? "s" : "",
+         tr->threads > 1 ? " (large GEMMs on OpenBLAS)" : ""); /* gemm.h */
   if (tr->streaming) {
     const mn_stream *st = &tr->stream;
     printf("streaming: %zu blocks of %zu rows (one HDF5 chunk each), windows of %zu blocks, two "

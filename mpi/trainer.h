@@ -33,6 +33,7 @@ typedef struct trainer {
   mn_loader loader;  /* training batches, prefetched */
   mn_stream stream;  /* shard streamed from the file ([data] memory_mb), if opened */
   bool streaming;
+  int threads;         /* BLAS threads per rank (train.threads, OPENBLAS_NUM_THREADS, else 1) */
   mn_grad_sync sync;   /* bucketed gradient allreduce */
   mn_node_reduce node; /* or the sum in the node's shared memory (sync.node points here) */
   float *own_grads;    /* the network's own gradient buffer while it is bound to node's */

@@ -245,7 +245,20 @@ static bool have_avx512(void) { return false; }
 #define KERNELS 0
 #endif
 
-bool mn_gemm_nt_own(int k) { return k >= NT_MIN_K && have_avx512(); }
+static int gemm_threads = 1;
+
+void mn_gemm_set_threads(int threads) { gemm_threads = threads > 1 ? threads : 1; }
+
+/* With more than one thread, a GEMM of this many multiply-adds or more is cblas_sgemm's, on
+ * every thread; smaller ones stay here, on one (gemm.h). */
+#define THREADED_MIN_MACS ((double)(1 << 24))
+static bool one_thread(int m, int n, int k) {
+  return gemm_threads == 1 || (double)m * (double)n * (double)k < THREADED_MIN_MACS;
+}
+
+bool mn_gemm_nt_own(int m, int n, int k) {
+  return k >= NT_MIN_K && one_thread(m, n, k) && have_avx512();
+}
 
 void mn_gemm_nt(int m, int n, int k, const float *a, size_t lda, const float *b, size_t ldb,
                 float *c, size_t ldc, bool relu) {
@@ -255,7 +268,7 @@ void mn_gemm_nt(int m, int n, int k, const float *a, size_t lda, const float *b,
     return;
   }
 #if KERNELS
-  if (mn_gemm_nt_own(k)) {
+  if (mn_gemm_nt_own(m, n, k)) {
     gemm_nt_avx512(m, n, k, a, lda, b, ldb, c, ldc, relu);
     return;
   }
@@ -263,8 +276,9 @@ void mn_gemm_nt(int m, int n, int k, const float *a, size_t lda, const float *b,
   gemm_nt_blas(m, n, k, a, lda, b, ldb, c, ldc, relu);
 }
 
-bool mn_gemm_nn_own(int n, int k) {
-  return k >= NN_MIN_K && k <= NN_MAX_K && (size_t)n * (size_t)k <= NN_MAX_B && have_avx512();
+bool mn_gemm_nn_own(int m, int n, int k) {
+  return k >= NN_MIN_K && k <= NN_MAX_K && (size_t)n * (size_t)k <= NN_MAX_B &&
+         one_thread(m, n, k) && have_avx512();
 }
 
 bool mn_gemm_nn(int m, int n, int k, const float *a, size_t a_row, size_t a_k, const float *b,
@@ -276,7 +290,7 @@ bool mn_gemm_nn(int m, int n, int k, const float *a, size_t a_row, size_t a_k, c
     return !add;
   }
 #if KERNELS
-  if (mn_gemm_nn_own(n, k)) return gemm_nn_avx512(m, n, k, a, a_row, a_k, b, ldb, c, ldc, add);
+  if (mn_gemm_nn_own(m, n, k)) return gemm_nn_avx512(m, n, k, a, a_row, a_k, b, ldb, c, ldc, add);
 #endif
   gemm_nn_blas(m, n, k, a, a_row, a_k, b, ldb, c, ldc, add);
   return false;

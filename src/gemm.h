@@ -16,6 +16,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* How many threads a GEMM may use (the trainer's BLAS threads, train.threads; default 1).
+ * The kernels here run on the calling thread alone, so with more than one the large GEMMs
+ * (2^24 multiply-adds or more: the MLPs' first layers, the CNN's fc1) are cblas_sgemm's,
+ * which spreads them over the threads; the small ones (the CNN's per-sample convolutions)
+ * stay here, where OpenBLAS's threads cost more than they gain. */
+void mn_gemm_set_threads(int threads);
+
 /* c (m, n) += a b^T for row-major a (m, k) and b (n, k), both read along k: a dense layer's
  * forward pass, y (B, out) += x (B, in) W^T; with relu, each result goes through the ReLU
  * as it is stored (y < 0 ? 0 : y, so a NaN stays NaN: the bits of mn_activation_forward).
@@ -26,7 +33,7 @@
  * 62 vs 88). */
 void mn_gemm_nt(int m, int n, int k, const float *a, size_t lda, const float *b, size_t ldb,
                 float *c, size_t ldc, bool relu);
-bool mn_gemm_nt_own(int k); /* whether a call with this k runs the kernel */
+bool mn_gemm_nt_own(int m, int n, int k); /* whether a call of this shape runs the kernel */
 
 /* c (m, n) [+]= a b for a row-major b (k, n) and a strided view a(i, l) = a[i * a_row + l *
  * a_k], one of the strides 1: a dense layer's weight gradient, dW (out, in) += dy^T x (a =
@@ -44,6 +51,6 @@ bool mn_gemm_nt_own(int k); /* whether a call with this k runs the kernel */
  * a caller that must know scans c itself. */
 bool mn_gemm_nn(int m, int n, int k, const float *a, size_t a_row, size_t a_k, const float *b,
                 size_t ldb, float *c, size_t ldc, bool add);
-bool mn_gemm_nn_own(int n, int k);
+bool mn_gemm_nn_own(int m, int n, int k);
 
 #endif

@@ -24,7 +24,8 @@ def has(impl, ranks, variant):
     return any(r.get("impl") == impl and r.get("ranks") == ranks and r.get("variant") == variant
                and r.get("samples_per_s", 0) > 0 for r in rows)
 missing = [f"{i} {n} {v}" for i, n, v in [("mpinet", 1, "default"), ("mpinet", 1, "one-core"),
-           ("mpinet", 1, "stream"), ("mpinet", 1, "half-batch"), ("mpinet", 2, "default"),
+           ("mpinet", 1, "stream"), ("mpinet", 1, "half-batch"), ("mpinet", 1, "hybrid"),
+           ("mpinet", 2, "default"),
            ("mpinet", 2, "mpi"),
            ("mpinet", 2, "mpi-no-overlap"), ("mpinet", 2, "no-prefetch")]
            + [("ceiling", 2, "default")] * two_cpus
@@ -35,13 +36,15 @@ assert any("sgemm_gflops" in r and r["sgemm_gflops"] > 0 for r in rows), "no SGE
 ratios = [r for r in rows if r.get("ratios") == "mlp"]
 assert ratios, "no ratios line"
 for key in ["mpinet2_over_mpinet1", "mpinet2_over_mpinet1_one_core", "prefetch_gain_1",
-            "twice_half_batch_over_mpinet1", "node_gain", "overlap_gain", "prefetch_gain"] \
+            "twice_half_batch_over_mpinet1", "node_gain", "overlap_gain", "prefetch_gain",
+            "hybrid_over_mpinet2", "hybrid_over_mpinet1_one_core"] \
         + ["ceiling2_over_mpinet1", "mpinet2_over_ceiling2"] * two_cpus:
     assert ratios[0].get(key, 0) > 0, f"ratio {key} missing or not positive"
 for r in rows:
     if r.get("impl") == "mpinet":
         for key in ["data_frac", "forward_frac", "backward_frac", "comm_frac", "optimizer_frac",
-                    "peak_rss_mb", "launch_to_first_step_s", "cpus_per_rank", "prefetch",
+                    "peak_rss_mb", "launch_to_first_step_s", "cpus_per_rank", "blas_threads",
+                    "prefetch",
                     "comm_after_last_frac"]:
             assert key in r, f"{key} missing from {r}"
         # measured where the node's shared memory sums (and trivially at 1 rank), not for MPI
@@ -58,8 +61,13 @@ assert one("one-core")["cpus_per_rank"] == 1 and one("one-core")["prefetch"] == 
     f"the one-core run had more than one CPU: {one('one-core')}"
 assert one("default")["cpus_per_rank"] == int(sys.argv[2]), f"1 default: {one('default')}"
 assert one("default")["prefetch"] == ("on" if two_cpus else "off"), f"1 default: {one('default')}"
+# the hybrid run: 2 BLAS threads on every CPU, which they take (a spare one only beyond 2)
+assert one("hybrid")["blas_threads"] == 2 and one("default")["blas_threads"] == 1, \
+    f"BLAS threads: {one('hybrid')}, {one('default')}"
+assert one("hybrid")["prefetch"] == ("on" if int(sys.argv[2]) > 2 else "off"), \
+    f"1 hybrid: {one('hybrid')}"
 table = [l for l in open(sys.argv[1]) if re.match(r"(mpinet|ceiling) +mlp ", l)]
-assert len(table) == 8 + two_cpus, f"{len(table)} table rows for mpinet and the ceiling"
+assert len(table) == 9 + two_cpus, f"{len(table)} table rows for mpinet and the ceiling"
 for l in table:  # the median, then the fastest and slowest run
     assert re.search(r" \d+ +\d+-\d+ ", l), f"no median and range in: {l.strip()}"
 if two_cpus:  # the placement probe around every multi-rank run

@@ -102,7 +102,7 @@ static void check_nn(int m, int n, int k, bool transposed, bool add) {
   const bool said = mn_gemm_nn(m, n, k, a, a_row, a_k, b, ldb, c, ldc, add);
   /* finite operands: the kernel says so, cblas_sgemm's path does not know, nor does k = 0
    * when it adds nothing to c's old values */
-  const bool expect = n == 0 || (k == 0 ? !add : mn_gemm_nn_own(n, k));
+  const bool expect = n == 0 || (k == 0 ? !add : mn_gemm_nn_own(m, n, k));
   CHECK(said == expect, "nn m %d n %d k %d add %d: finite said %d, expected %d", m, n, k, add, said,
         expect);
   int outside;
@@ -197,7 +197,7 @@ int main(void) {
   check_nt_relu(13, 25, 129);
   check_nt_relu(13, 25, 64); /* cblas_sgemm, then a pass */
   check_nt_relu(5, 7, 0);    /* only the ReLU */
-  if (mn_gemm_nt_own(784)) {
+  if (mn_gemm_nt_own(64, 256, 784)) {
     check_independent(true, 23, 29, 784, 3, 5); /* tiles are 4 x 6 */
     check_independent(true, 9, 14, 129, 3, 5);
     check_independent(true, 64, 256, 784, 3, 5); /* the MLP's first layer */
@@ -215,18 +215,35 @@ int main(void) {
   check_nn(5, 0, 64, false, true); /* every value is outside c */
   check_nn(5, 0, 64, false, false);
   check_nn(3, 7, 0, false, false); /* an empty sum stores zeros */
-  if (mn_gemm_nn_own(100, 64)) {
+  if (mn_gemm_nn_own(25, 100, 64)) {
     const int fm[] = {1, 12, 13, 25}, fn[] = {1, 16, 17, 33, 100};
     for (size_t mi = 0; mi < sizeof fm / sizeof *fm; mi++)
       for (size_t ni = 0; ni < sizeof fn / sizeof *fn; ni++)
         for (int t = 0; t < 4; t++) check_nn_nonfinite(fm[mi], fn[ni], 64, t & 1, t & 2);
   }
-  if (mn_gemm_nn_own(784, 64)) {
+  if (mn_gemm_nn_own(256, 784, 64)) {
     check_independent(false, 29, 70, 64, 5, 20);   /* tiles are 12 x 32 */
     check_independent(false, 256, 784, 64, 5, 20); /* the MLP's first weight gradient */
   } else {
     printf("test_gemm: no AVX-512 here: cblas_sgemm computes every c += a b, row and column "
            "independence not checked\n");
   }
+  /* more than one thread (train.threads): the kernels step aside for cblas_sgemm, which uses
+   * them, from 2^24 multiply-adds on (the MLP's first layer at batch 128), and keep the small
+   * GEMMs; the results as right either way (check_nn expects "finite" only from a kernel) */
+  const bool own_nt = mn_gemm_nt_own(128, 256, 784), own_nn = mn_gemm_nn_own(256, 784, 128);
+  const bool small_nt = mn_gemm_nt_own(64, 32, 784), small_nn = mn_gemm_nn_own(25, 100, 64);
+  CHECK(own_nt == small_nt && own_nn == small_nn, "1 thread: the kernels' shapes");
+  mn_gemm_set_threads(2);
+  CHECK(!mn_gemm_nt_own(128, 256, 784) && !mn_gemm_nn_own(256, 784, 128),
+        "2 threads: the large GEMMs still on the kernels");
+  CHECK(mn_gemm_nt_own(64, 32, 784) == small_nt && mn_gemm_nn_own(25, 100, 64) == small_nn,
+        "2 threads: the small GEMMs no longer on the kernels");
+  check_nt(128, 256, 784);
+  check_nt_relu(128, 256, 784);
+  for (int t = 0; t < 4; t++) check_nn(256, 784, 128, t & 1, t & 2);
+  mn_gemm_set_threads(1);
+  CHECK(mn_gemm_nt_own(128, 256, 784) == own_nt && mn_gemm_nn_own(256, 784, 128) == own_nn,
+        "back to 1 thread: not the kernels as before");
   return check_report("test_gemm");
 }

@@ -508,7 +508,7 @@ static void test_grads_vouched(void) {
     CHECK(t.last == net.nparams, "nan %d: announced up to %zu of %zu", nan, t.last, net.nparams);
     if (nan)
       CHECK(t.vouched == 0, "a NaN input: %zu gradients vouched for", t.vouched);
-    else if (mn_gemm_nn_own(in, n) && mn_gemm_nn_own(300, n))
+    else if (mn_gemm_nn_own(300, in, n) && mn_gemm_nn_own(10, 300, n))
       CHECK(t.vouched == net.nparams - 300 - 10 && t.calls >= 5,
             "%zu of %zu gradients (%zu weights) vouched for in %zu calls", t.vouched, net.nparams,
             net.nparams - 310, t.calls);

@@ -10,7 +10,9 @@
 # rank streaming its data from the file under data.memory_mb = 8, for memory; and at 1 rank
 # with half the batch, the per-rank batch of 2 ranks; and at 1 rank bound to one core, as
 # `mpirun -np 1` places it, where the prefetch thread has no core of its own: the same CPU
-# per rank as each of 2 ranks on 2 cores; and, as the "ceiling", two independent
+# per rank as each of 2 ranks on 2 cores; and at 1 rank with 2 BLAS threads, unbound
+# (`train.threads = 2`, "hybrid": the other way to use the 2 ranks' cores, the large GEMMs
+# on OpenBLAS's threads); and, as the "ceiling", two independent
 # 1-rank runs at half the batch side by side: 2 ranks with free communication), and
 # Debian's PyTorch (python3-torch; skipped with a message when absent) with one thread, in
 # one process and with DistributedDataParallel over gloo. Every line it prints is JSON; a
@@ -123,6 +125,7 @@ mpinet_run() {
   mpi) extra=(--set train.allreduce=mpi) ;; # MPI buckets instead of the node's shared memory
   mpi-no-overlap) extra=(--set train.allreduce=mpi --set train.overlap=false) ;;
   no-prefetch) extra=(--set data.prefetch=false) ;;
+  hybrid) extra=(--set train.threads=2) ;; # 1 rank on the CPUs of 2: threads instead of ranks
   stream) extra=(--set data.shuffle=shard --set data.memory_mb=8) ;; # rows from the file
   esac
   local placement; placement=$(mpirun_placement "$ranks")
@@ -146,7 +149,8 @@ mpinet_run() {
       -v opt="$(echo "$m" | field time_optimizer_s)" -v rss="$(awk '/^peak_rss_mb/ {print $2}' "$work/run/finished")" \
       -v bucket="$(echo "$m" | field bucket_mb)" \
       -v prefetch="$(grep -Eo 'prefetch (on|off)' "$work/log.txt" | head -1 | cut -d' ' -f2)" \
-      -v cpus="$(grep -Eo 'prefetch [^(]*\([0-9]+ CPU' "$work/log.txt" | head -1 | grep -Eo '[0-9]+ CPU' | cut -d' ' -f1)" 'BEGIN {
+      -v cpus="$(grep -Eo 'prefetch [^(]*\([0-9]+ CPU' "$work/log.txt" | head -1 | grep -Eo '[0-9]+ CPU' | cut -d' ' -f1)" \
+      -v threads="$(grep -Eo '[0-9]+ BLAS threads? per rank' "$work/log.txt" | head -1 | cut -d' ' -f1)" 'BEGIN {
     gf = sps * flops / 1e9
     printf "{\"impl\": \"mpinet\", \"model\": \"%s\", \"ranks\": %d, \"variant\": \"%s\", ", model, ranks, variant
     printf "\"samples_per_s\": %.1f, \"gflops\": %.2f, \"sgemm_fraction\": %.3f, ", sps, gf, gf / (peak * ranks)
@@ -154,7 +158,7 @@ mpinet_run() {
     # the comm phase after the node'"'"'s last rank arrived (null where not measured: MPI buckets)
     printf "\"comm_after_last_frac\": %s, ", before == "" ? "null" : sprintf("%.4f", (comm - before) / secs)
     printf "\"peak_rss_mb\": %.1f, \"bucket_mb\": %s, \"launch_to_first_step_s\": %.3f, ", rss, bucket, first - launch
-    printf "\"cpus_per_rank\": %d, \"prefetch\": \"%s\"}\n", cpus, prefetch
+    printf "\"cpus_per_rank\": %d, \"blas_threads\": %d, \"prefetch\": \"%s\"}\n", cpus, threads, prefetch
   }'
 }
 
@@ -207,7 +211,7 @@ else
 fi
 for model in ${MODELS:-mlp wide-mlp cnn}; do
   for rep in $(seq "$REPS"); do
-    for config in "1 default" "1 one-core" "1 stream" "1 half-batch" "2 default" "2 mpi" "2 mpi-no-overlap" "2 no-prefetch"; do
+    for config in "1 default" "1 one-core" "1 stream" "1 half-batch" "1 hybrid" "2 default" "2 mpi" "2 mpi-no-overlap" "2 no-prefetch"; do
       set -- $config
       if [ "$1" -gt 1 ]; then placed mpinet_run "$model" "$1" "$2"; else mpinet_run "$model" "$1" "$2"; fi \
         | tee -a "$results"
@@ -273,6 +277,9 @@ awk '
       if (o1 > 0) printf ", \"mpinet2_over_mpinet1_one_core\": %.3f, \"prefetch_gain_1\": %.3f", a2 / o1, a1 / o1
       h1 = m["mpinet|" mo "|1|half-batch"]
       if (h1 > 0) printf ", \"twice_half_batch_over_mpinet1\": %.3f", 2 * h1 / a1
+      y1 = m["mpinet|" mo "|1|hybrid"]
+      if (y1 > 0) printf ", \"hybrid_over_mpinet2\": %.3f", y1 / a2
+      if (y1 > 0 && o1 > 0) printf ", \"hybrid_over_mpinet1_one_core\": %.3f", y1 / o1
       printf ", \"node_gain\": %.3f, \"overlap_gain\": %.3f, \"prefetch_gain\": %.3f}\n", a2 / m["mpinet|" mo "|2|mpi"], m["mpinet|" mo "|2|mpi"] / m["mpinet|" mo "|2|mpi-no-overlap"], a2 / m["mpinet|" mo "|2|no-prefetch"]
     }
   }' "$results" "$results"
