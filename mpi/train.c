@@ -298,6 +298,13 @@ static int train_loop(trainer *tr, long long step) {
       }
     }
     double seconds = MPI_Wtime() - t0;
+    if (tr->stream_background && mn_stream_demoted(&tr->stream)) {
+      fprintf(stderr,
+              "mpinet: warning: rank %d: the stream's reader starved at idle priority (is "
+              "another job on this rank's CPUs?); it reads at normal priority from now on\n",
+              tr->w.rank);
+      tr->stream_background = false;
+    }
     bool epoch_done = s_in == spe;
     long long epochs_done = epoch_done ? epoch + 1 : epoch;
     double t_eval = MPI_Wtime();

@@ -178,9 +178,13 @@ int mn_trainer_setup(trainer *tr, const char *config_path, char **sets, int nset
   if (rc == 0)
     rc = mn_loader_init(&tr->loader, &tr->train, tr->sampler.local_batch, rows_for_step,
                         &tr->sampler, tr->sampler.held_begin, s->prefetch == 1, &err);
-  if (rc == 0) tr->loader.poll = w->cpus >= taken + w->cpu_sharing;
-  if (rc == 0 && tr->streaming)
+  const bool spare_cpu = w->cpus >= taken + w->cpu_sharing;
+  if (rc == 0) tr->loader.poll = spare_cpu;
+  if (rc == 0 && tr->streaming) {
     mn_loader_use_stream(&tr->loader, &tr->stream, tr->sampler.steps_per_epoch);
+    /* with no spare CPU, the reader's turns on the training thread's own are the cost */
+    tr->stream_background = spare_cpu && mn_stream_set_background(&tr->stream);
+  }
   if (mn_world_agree(w, rc, &err) != 0) return -1;
   if (s->reproducible && mn_world_agree(w, mn_trainer_repro_setup(tr, &err), &err) != 0) return -1;
   /* Open MPI hands ranks a pty for stdout even when mpirun's output goes to a file, so
@@ -247,9 +251,10 @@ void mn_trainer_describe(const trainer *tr) {
   if (tr->streaming) {
     const mn_stream *st = &tr->stream;
     printf("streaming: %zu blocks of %zu rows (one HDF5 chunk each), windows of %zu blocks, two "
-           "in memory: %.1f MB of data.memory_mb = %g\n",
+           "in memory: %.1f MB of data.memory_mb = %g; reader %s\n",
            st->nblocks, st->block_rows, st->window_blocks,
-           2.0 * (double)(st->window_rows * st->row_bytes) / 1e6, tr->s.memory_mb);
+           2.0 * (double)(st->window_rows * st->row_bytes) / 1e6, tr->s.memory_mb,
+           tr->stream_background ? "in the background (idle priority)" : "at normal priority");
   }
   char layers[4096], prefetch[80];
   mn_net_describe(net, layers, sizeof layers);

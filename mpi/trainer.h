@@ -33,6 +33,7 @@ typedef struct trainer {
   mn_loader loader;  /* training batches, prefetched */
   mn_stream stream;  /* shard streamed from the file ([data] memory_mb), if opened */
   bool streaming;
+  bool stream_background; /* its reader yields to every other thread (stream.h) */
   int threads;         /* BLAS threads per rank (train.threads, OPENBLAS_NUM_THREADS, else 1) */
   mn_grad_sync sync;   /* bucketed gradient allreduce */
   mn_node_reduce node; /* or the sum in the node's shared memory (sync.node points here) */

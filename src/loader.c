@@ -36,6 +36,8 @@ static void fill(mn_loader *l, mn_batch *b, long long step) {
  * pay the syscall, which is then negligible. */
 #define POLL_SECONDS 0.004
 
+static bool reader_busy(mn_loader *l) { return l->stream && mn_stream_pending(l->stream); }
+
 /* The thread fills whichever buffer holds a request it has not served; a buffer re-requested
  * while being filled is simply filled again. */
 static void *run(void *arg) {
@@ -51,11 +53,11 @@ static void *run(void *arg) {
       const double now = mn_now_s();
       if (idle_since < 0.0) idle_since = now;
       /* poll: requests arrive without a wake-up; not without a CPU of its own (l->poll), nor
-       * with a stream, whose reader thread needs the core the poll would burn */
-      if (l->poll && !l->stream && now - idle_since < POLL_SECONDS) {
+       * while a stream's reader has a window to read: it needs the CPU the poll would burn */
+      if (l->poll && !reader_busy(l) && now - idle_since < POLL_SECONDS) {
         atomic_store(&l->polling, true);
         pthread_mutex_unlock(&l->mu);
-        for (int i = 0; i < 64 && atomic_load(&l->polling); i++) mn_cpu_relax();
+        for (int i = 0; i < 64 && atomic_load(&l->polling) && !reader_busy(l); i++) mn_cpu_relax();
         pthread_mutex_lock(&l->mu);
         continue;
       }

@@ -1,11 +1,14 @@
+#define _GNU_SOURCE /* SCHED_IDLE */
 /* stream.c: windows of a shard read from HDF5 by a thread (see stream.h). */
 #include "stream.h"
 
 #include <math.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "h5util.h"
 #include "rng.h"
 
@@ -31,7 +34,8 @@ static void plan_epoch(const mn_stream *s, long long epoch, uint32_t *order, siz
   start[s->nwindows] = at;
 }
 
-/* Reads window `id` into w (the reader thread, without the stream's mutex). */
+/* Reads window `id` into w (the reader thread, without the stream's mutex): 0, -1 if reading
+ * failed (s->error says why), 1 if the reader was told to retire first. */
 static int load(mn_stream *s, mn_stream_window *w, long long id) {
   const long long epoch = id / (long long)s->nwindows;
   const size_t k = (size_t)(id % (long long)s->nwindows);
@@ -44,6 +48,7 @@ static int load(mn_stream *s, mn_stream_window *w, long long id) {
   size_t rows = 0;
   mn_err err;
   for (size_t j = k * s->window_blocks; j < (k + 1) * s->window_blocks && j < s->nblocks; j++) {
+    if (atomic_load(&s->retire)) return 1;
     const size_t b = s->reader_order[j], count = block_size(s, b), first = s->begin + b * s->block_rows;
     mn_h5_lock();
     int rc = mn_split_read_rows(&s->meta, first, count, (char *)w->data.x + rows * s->meta.row_len * elem,
@@ -66,14 +71,17 @@ static int load(mn_stream *s, mn_stream_window *w, long long id) {
 static void *reader(void *arg) {
   mn_stream *s = arg;
   pthread_mutex_lock(&s->mu);
-  while (!s->stop) {
+  while (!s->stop && !atomic_load(&s->retire)) {
     const long long target = s->need >= 0 ? s->need : s->next;
     bool held = false;
     for (int i = 0; i < 2; i++) held |= s->win[i].id == target;
     if (target < 0 || held || s->failed) {
       if (held && target == s->next) s->next = -1;
       if (held && target == s->need) s->need = -1;
-      if (target < 0 || s->failed || !held) pthread_cond_wait(&s->cv, &s->mu);
+      if (target < 0 || s->failed || !held) {
+        atomic_store(&s->pending, false);
+        pthread_cond_wait(&s->cv, &s->mu);
+      }
       continue;
     }
     mn_stream_window *w = &s->win[s->win[0].id == s->current ? 1 : 0]; /* never the current */
@@ -82,14 +90,16 @@ static void *reader(void *arg) {
     pthread_mutex_unlock(&s->mu);
     int rc = load(s, w, target);
     pthread_mutex_lock(&s->mu);
-    if (rc != 0) {
-      s->failed = true;
+    if (rc != 0) { /* failed, or abandoned by a retiring reader */
+      if (rc < 0) s->failed = true;
       w->id = -1;
     } else {
       w->ready = true;
     }
     pthread_cond_broadcast(&s->cv);
   }
+  s->retired = atomic_load(&s->retire);
+  pthread_cond_broadcast(&s->cv);
   pthread_mutex_unlock(&s->mu);
   return NULL;
 }
@@ -97,6 +107,8 @@ static void *reader(void *arg) {
 int mn_stream_open(mn_stream *s, const char *path, const char *split, size_t begin, size_t n,
                    size_t budget, uint64_t seed, int rank, mn_err *err) {
   memset(s, 0, sizeof *s);
+  atomic_init(&s->pending, false);
+  atomic_init(&s->retire, false);
   s->win[0].id = s->win[1].id = s->current = s->need = s->next = -1;
   s->epoch = s->reader_epoch = -1;
   if (mn_split_load(&s->meta, path, split, begin, begin, err) != 0) return -1; /* no rows */
@@ -152,21 +164,100 @@ int mn_stream_open(mn_stream *s, const char *path, const char *split, size_t beg
   return 0;
 }
 
+bool mn_stream_set_background(mn_stream *s) {
+#ifdef SCHED_IDLE
+  struct sched_param none = {0};
+  pthread_mutex_lock(&s->mu);
+  s->background = s->running && pthread_setschedparam(s->thread, SCHED_IDLE, &none) == 0;
+  pthread_mutex_unlock(&s->mu);
+  return s->background;
+#else
+  (void)s;
+  return false;
+#endif
+}
+
+bool mn_stream_demoted(mn_stream *s) {
+  pthread_mutex_lock(&s->mu);
+  const bool d = s->demoted;
+  pthread_mutex_unlock(&s->mu);
+  return d;
+}
+
+static double thread_cpu_s(pthread_t t) {
+  clockid_t c;
+  struct timespec ts;
+  if (pthread_getcpuclockid(t, &c) != 0 || clock_gettime(c, &ts) != 0) return 0.0;
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Under s->mu: stops the starved background reader after its current block and starts one
+ * at the caller's (normal) priority in its place. */
+static void replace_reader(mn_stream *s) {
+  atomic_store(&s->retire, true);
+  pthread_cond_broadcast(&s->cv);
+  while (!s->retired) pthread_cond_wait(&s->cv, &s->mu);
+  pthread_mutex_unlock(&s->mu);
+  pthread_join(s->thread, NULL);
+  pthread_mutex_lock(&s->mu);
+  atomic_store(&s->retire, false);
+  s->retired = s->background = false;
+  s->demoted = true;
+  if (pthread_create(&s->thread, NULL, reader, s) != 0) {
+    s->running = false;
+    s->failed = true;
+    snprintf(s->error, sizeof s->error, "%s: cannot start the stream reader thread again",
+             s->meta.path);
+  }
+}
+
+/* Under s->mu, with window `id` asked for: waits a while for the reader. `since` and `cpu`
+ * (the reader's CPU time then) start the consumer's wait; a background reader that got under
+ * half of it, after STARVED_S, is replaced. */
+#define STARVED_S 0.05
+static void wait_for_reader(mn_stream *s, double *since, double *cpu) {
+  if (!s->background) {
+    pthread_cond_wait(&s->cv, &s->mu);
+    return;
+  }
+  if (*since < 0.0) {
+    *since = mn_now_s();
+    *cpu = thread_cpu_s(s->thread);
+  }
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_nsec += 10 * 1000 * 1000;
+  if (until.tv_nsec >= 1000000000) until.tv_sec++, until.tv_nsec -= 1000000000;
+  pthread_cond_timedwait(&s->cv, &s->mu, &until);
+  const double waited = mn_now_s() - *since;
+  if (waited >= STARVED_S && thread_cpu_s(s->thread) - *cpu < waited / 2) replace_reader(s);
+}
+
+/* The slot holding window id once read, or -1 (under s->mu). */
+static int slot_of(const mn_stream *s, long long id) {
+  for (int i = 0; i < 2; i++)
+    if (s->win[i].id == id && s->win[i].ready) return i;
+  return -1;
+}
+
 /* The slot holding window id, read now or by the reader; -1 if reading failed. */
 static int ensure(mn_stream *s, long long id) {
   pthread_mutex_lock(&s->mu);
   s->current = id;
-  int slot = -1;
-  for (;;) {
-    for (int i = 0; i < 2; i++)
-      if (s->win[i].id == id && s->win[i].ready) slot = i;
-    if (slot >= 0 || s->failed) break;
+  int slot;
+  double since = -1.0, cpu = 0.0;
+  while ((slot = slot_of(s, id)) < 0 && !s->failed) {
     s->need = id;
+    atomic_store(&s->pending, true);
     pthread_cond_broadcast(&s->cv);
-    pthread_cond_wait(&s->cv, &s->mu);
+    wait_for_reader(s, &since, &cpu);
   }
-  s->next = id + 1; /* read ahead */
-  pthread_cond_broadcast(&s->cv);
+  /* read ahead; the reader is woken only when that is news (not at every batch) */
+  if (s->next != id + 1 && slot_of(s, id + 1) < 0) {
+    s->next = id + 1;
+    atomic_store(&s->pending, true);
+    pthread_cond_broadcast(&s->cv);
+  }
   pthread_mutex_unlock(&s->mu);
   return slot;
 }

@@ -9,12 +9,23 @@
  * decompressing overlap training when a core is free for it. The order of an epoch is a pure
  * function of (seed, epoch, rank): a resumed run sees the batches the uninterrupted one saw.
  *
+ * Reading and checking a window (Fletcher-32 checksums, ~2 ms per MiB chunk here) takes a
+ * few ms of CPU. When the rank has a CPU to spare, mn_stream_set_background() makes the reader
+ * yield to every other thread (SCHED_IDLE): at normal priority, running beside the training
+ * thread, it delayed the prefetch thread's next batch by 1-3.6 ms at most window changes.
+ * `pending` tells the prefetch thread when to stop polling, so that the spare CPU is the
+ * reader's. A CPU that looked spare may not be (another job on it): a consumer that waits
+ * for the background reader while it gets under half of the wait's CPU time replaces it with
+ * a reader at normal priority (the old one stops after its current block; a thread cannot
+ * raise its own priority back without privileges), once, and `demoted` says so.
+ *
  * Libhdf5's parallel build is not thread-safe: the reader takes mn_h5_lock() around its HDF5
  * calls, as does every HDF5 call the main thread makes while a stream is open. */
 #ifndef MN_STREAM_H
 #define MN_STREAM_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -47,6 +58,11 @@ typedef struct {
   long long current; /* the window being consumed: never evicted */
   long long need;    /* a window the consumer waits for, -1: none */
   long long next;    /* a window worth reading ahead, -1: none */
+  atomic_bool pending; /* a window is asked for and not yet read */
+  atomic_bool retire;  /* the background reader is to stop after its current block */
+  bool background;     /* the reader runs at idle priority (mn_stream_set_background) */
+  bool retired;        /* it has stopped */
+  bool demoted;        /* it was starved and replaced by one at normal priority */
   bool stop, failed, running;
   char error[512];
   pthread_t thread;
@@ -58,6 +74,13 @@ typedef struct {
  * and starts the reader thread. */
 int mn_stream_open(mn_stream *s, const char *path, const char *split, size_t begin, size_t n,
                    size_t budget, uint64_t seed, int rank, mn_err *err);
+/* Lets the reader run only on CPU time no other thread wants (SCHED_IDLE, Linux): for a rank
+ * with a CPU that neither it nor its BLAS threads take. One-way; returns whether it took. */
+bool mn_stream_set_background(mn_stream *s);
+/* Whether a starved background reader was replaced (then the reader is no longer one). */
+bool mn_stream_demoted(mn_stream *s);
+/* Whether the reader has a window to read: a thread polling on the spare CPU should sleep. */
+static inline bool mn_stream_pending(mn_stream *s) { return atomic_load(&s->pending); }
 /* Rows at positions [pos, pos + count) of epoch `epoch`'s order, converted like
  * mn_split_gather(); ids get their dataset rows. Blocks while a window is being read;
  * returns -1 (and the message in s->error) if reading failed. */

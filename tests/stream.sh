@@ -3,7 +3,9 @@
 # file. At 2 ranks: the run says it streams and learns; peak RSS is far below the in-memory
 # run's (by at least half of what the cap keeps out of memory); stopping after one epoch and
 # resuming ends bit-identical to a straight streaming run; global shuffling with the same cap
-# is refused with one line naming the file and key.
+# is refused with one line naming the file and key. At 1 rank with a CPU to spare, the
+# reader runs at idle priority; with every CPU made busy it starves, is replaced by one at
+# normal priority (a warning says so) and the run ends bit-identical to the calm one.
 source "$(dirname "$0")/lib.sh"
 "$MPINET" convert synthetic -o "$WORK/big.h5" --kind blobs --train 40000 --test 500 \
   --features 256 --classes 8 > /dev/null # x: 41 MB of float32, 20 MB per rank
@@ -50,3 +52,20 @@ grep -q "resuming from .* at step 156" "$WORK/resume.log" || fail "did not resum
 expect_error 10 "job.ini: \[data\] memory_mb = 4 but global shuffling holds every training row on every rank \(41.0 MB\)" \
   run_mpi 2 train "$WORK/job.ini" --set checkpoint.dir="$WORK/global" --set data.memory_mb=4 \
   --set data.shuffle=global
+
+if [ "$(nproc)" -ge 2 ]; then
+  run_mpi 1 train "$WORK/job.ini" --set checkpoint.dir="$WORK/one" --set data.memory_mb=4 \
+    --set train.max_steps=150 > "$WORK/one.log"
+  grep -q "reader in the background (idle priority)" "$WORK/one.log" \
+    || fail "1 rank on $(nproc) CPUs: the stream's reader is not in the background"
+  grep -q "reader at normal priority" "$WORK/stream.log" \
+    || fail "2 ranks on $(nproc) CPUs, no CPU to spare: the reader should run at normal priority"
+  hogs=()
+  trap 'kill "${hogs[@]}" 2> /dev/null || true; rm -rf "$WORK"' EXIT
+  for _ in $(seq "$(nproc)"); do (while :; do :; done) & hogs+=($!); done
+  run_mpi 1 train "$WORK/job.ini" --set checkpoint.dir="$WORK/hogged" --set data.memory_mb=4 \
+    --set train.max_steps=150 > "$WORK/hogged.log" 2>&1
+  kill "${hogs[@]}"
+  grep "starved" "$WORK/hogged.log" || fail "every CPU busy: the starved reader was not replaced"
+  "$TEST_TOOLS/compare_params" "$WORK/one/ckpt-00000150.h5" "$WORK/hogged/ckpt-00000150.h5" --exact
+fi

@@ -1,15 +1,22 @@
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* sched_getaffinity */
 /* test_stream.c: the shard stream (stream.h) against a file whose rows say who they are:
  * row i holds the value i in every column and label i % K. One epoch must hand out every
  * row of the shard exactly once (up to the dropped tail) with its own values and label; the
  * order must be shuffled across windows and blocks, differ between epochs, repeat exactly
  * when the stream is opened again, and a gather that starts mid-epoch (a resumed run) must
- * see what the uninterrupted one saw. A budget below two chunks is refused. */
+ * see what the uninterrupted one saw. A budget below two chunks is refused. A reader in the
+ * background (idle priority) serves the same rows; starved by threads busy on every CPU, it
+ * is replaced by one at normal priority, and the rows are still the same. */
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "check.h"
+#include "clock.h"
 #include "h5_writer.h"
 #include "stream.h"
 
@@ -23,6 +30,16 @@ static void gather_epoch(mn_stream *s, long long epoch, size_t from, size_t coun
                            ids + (at - from)) == 0,
           "gather failed: %s", s->error);
   }
+}
+
+static atomic_bool hogging;
+static atomic_int hogs_running;
+static void *hog(void *arg) {
+  (void)arg;
+  atomic_fetch_add(&hogs_running, 1);
+  while (atomic_load(&hogging)) {
+  }
+  return NULL;
 }
 
 int main(void) {
@@ -68,12 +85,35 @@ int main(void) {
   CHECK(memcmp(first, ids, N * sizeof *ids) != 0, "epoch 1 repeats epoch 0's order");
   mn_stream_close(&s);
 
-  /* opened again: the same order; and from the middle of the epoch (a resume) too */
+  /* opened again, the reader in the background: the same order; and from the middle of the
+   * epoch (a resume) too */
   CHECK(mn_stream_open(&s, path, "train", BEGIN, N, budget, 42, 1, &err) == 0, "%s", err.msg);
+  CHECK(mn_stream_set_background(&s), "the reader did not take idle priority");
   gather_epoch(&s, 0, 3001, N - 3001, bx, by, ids);
   CHECK(memcmp(first + 3001, ids, (N - 3001) * sizeof *ids) == 0, "a mid-epoch start differs");
   gather_epoch(&s, 0, 0, N, bx, by, ids);
   CHECK(memcmp(first, ids, N * sizeof *ids) == 0, "reopened: another order");
+  mn_stream_close(&s);
+
+  /* every CPU busy at normal priority: the background reader starves and is replaced */
+  CHECK(mn_stream_open(&s, path, "train", BEGIN, N, budget, 42, 1, &err) == 0, "%s", err.msg);
+  CHECK(mn_stream_set_background(&s), "the reader did not take idle priority");
+  cpu_set_t cpus;
+  CHECK(sched_getaffinity(0, sizeof cpus, &cpus) == 0, "sched_getaffinity");
+  pthread_t hogs[64];
+  const int nhogs = CPU_COUNT(&cpus) < 64 ? CPU_COUNT(&cpus) : 64;
+  atomic_store(&hogging, true);
+  for (int i = 0; i < nhogs; i++) CHECK(pthread_create(&hogs[i], NULL, hog, NULL) == 0, "hog");
+  while (atomic_load(&hogs_running) < nhogs) sched_yield();
+  const double t0 = mn_now_s();
+  gather_epoch(&s, 0, 0, N, bx, by, ids);
+  const double took = mn_now_s() - t0;
+  atomic_store(&hogging, false);
+  for (int i = 0; i < nhogs; i++) pthread_join(hogs[i], NULL);
+  printf("an epoch beside %d busy threads: %.2f s, reader replaced: %s\n", nhogs, took,
+         s.demoted ? "yes" : "no");
+  CHECK(s.demoted && !s.background, "the starved background reader was not replaced");
+  CHECK(memcmp(first, ids, N * sizeof *ids) == 0, "after the replacement: another order");
   mn_stream_close(&s);
 
   /* another rank: another order over its own rows */
