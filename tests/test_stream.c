@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -100,16 +101,18 @@ int main(void) {
   CHECK(mn_stream_set_background(&s), "the reader did not take idle priority");
   cpu_set_t cpus;
   CHECK(sched_getaffinity(0, sizeof cpus, &cpus) == 0, "sched_getaffinity");
-  pthread_t hogs[64];
-  const int nhogs = CPU_COUNT(&cpus) < 64 ? CPU_COUNT(&cpus) : 64;
+  const int nhogs = 2 * CPU_COUNT(&cpus); /* two a CPU: none left free while they spread */
+  pthread_t *hogs = malloc((size_t)nhogs * sizeof *hogs);
   atomic_store(&hogging, true);
   for (int i = 0; i < nhogs; i++) CHECK(pthread_create(&hogs[i], NULL, hog, NULL) == 0, "hog");
   while (atomic_load(&hogs_running) < nhogs) sched_yield();
+  nanosleep(&(struct timespec){.tv_nsec = 50 * 1000 * 1000}, NULL); /* the kernel spreads them */
   const double t0 = mn_now_s();
   gather_epoch(&s, 0, 0, N, bx, by, ids);
   const double took = mn_now_s() - t0;
   atomic_store(&hogging, false);
   for (int i = 0; i < nhogs; i++) pthread_join(hogs[i], NULL);
+  free(hogs);
   printf("an epoch beside %d busy threads: %.2f s, reader replaced: %s\n", nhogs, took,
          s.demoted ? "yes" : "no");
   CHECK(s.demoted && !s.background, "the starved background reader was not replaced");
