@@ -98,8 +98,6 @@ static void *reader(void *arg) {
     }
     pthread_cond_broadcast(&s->cv);
   }
-  s->retired = atomic_load(&s->retire);
-  pthread_cond_broadcast(&s->cv);
   pthread_mutex_unlock(&s->mu);
   return NULL;
 }
@@ -199,12 +197,11 @@ static double thread_cpu_s(pthread_t t) {
 static void replace_reader(mn_stream *s) {
   atomic_store(&s->retire, true);
   pthread_cond_broadcast(&s->cv);
-  while (!s->retired) pthread_cond_wait(&s->cv, &s->mu);
   pthread_mutex_unlock(&s->mu);
-  pthread_join(s->thread, NULL);
+  pthread_join(s->thread, NULL); /* it sees `retire` after its current block, or on waking */
   pthread_mutex_lock(&s->mu);
   atomic_store(&s->retire, false);
-  s->retired = s->background = false;
+  s->background = false;
   s->demoted = true;
   if (pthread_create(&s->thread, NULL, reader, s) != 0) {
     s->running = false;

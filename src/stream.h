@@ -61,7 +61,6 @@ typedef struct {
   atomic_bool pending; /* a window is asked for and not yet read */
   atomic_bool retire;  /* the background reader is to stop after its current block */
   bool background;     /* the reader runs at idle priority (mn_stream_set_background) */
-  bool retired;        /* it has stopped */
   bool demoted;        /* it was starved and replaced by one at normal priority */
   bool stop, failed, running;
   char error[512];
