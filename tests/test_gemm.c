@@ -230,7 +230,7 @@ int main(void) {
   }
   /* more than one thread (train.threads): the kernels step aside for cblas_sgemm, which uses
    * them, from 2^24 multiply-adds on (the MLP's first layer at batch 128), and keep the small
-   * GEMMs; the results as right either way (check_nn expects "finite" only from a kernel) */
+   * GEMMs; the results are as right either way (check_nn expects "finite" only from a kernel) */
   const bool own_nt = mn_gemm_nt_own(128, 256, 784), own_nn = mn_gemm_nn_own(256, 784, 128);
   const bool small_nt = mn_gemm_nt_own(64, 32, 784), small_nn = mn_gemm_nn_own(25, 100, 64);
   CHECK(own_nt == small_nt && own_nn == small_nn, "1 thread: the kernels' shapes");
