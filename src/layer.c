@@ -69,16 +69,21 @@ void mn_shape_format(mn_shape s, char *buf, size_t len) {
 const char *const mn_init_names[] = {"auto",       "xavier_uniform", "xavier_normal",
                                      "he_uniform", "he_normal",      NULL};
 
-void mn_init_weights(float *w, size_t n, int kind, mn_activation act, size_t fan_in, size_t fan_out,
-                     uint64_t seed, int layer_index) {
-  if (kind == MN_INIT_AUTO) kind = act == MN_ACT_RELU ? MN_INIT_HE_NORMAL : MN_INIT_XAVIER_UNIFORM;
+void mn_init_weights(float *w, size_t n, int kind, mn_activation act, float alpha, size_t fan_in,
+                     size_t fan_out, uint64_t seed, int layer_index) {
+  const int rectifier = act == MN_ACT_RELU || act == MN_ACT_LEAKY_RELU || act == MN_ACT_ELU;
+  if (kind == MN_INIT_AUTO) kind = rectifier ? MN_INIT_HE_NORMAL : MN_INIT_XAVIER_UNIFORM;
+  /* He's variance 2 / fan_in keeps a ReLU layer's output variance; a leaky ReLU passes
+   * alpha^2 of the negative half too, so it needs 2 / ((1 + alpha^2) fan_in) (He et al.,
+   * 2015; PyTorch's kaiming_* with a = alpha). ELU has no closed form and takes ReLU's. */
+  const double he = act == MN_ACT_LEAKY_RELU ? 2.0 / (1.0 + (double)alpha * alpha) : 2.0;
   uint64_t stream = ((uint64_t)MN_STREAM_INIT << 32) | (uint64_t)layer_index;
   double limit = 0.0, stddev = 0.0;
   switch (kind) {
   case MN_INIT_XAVIER_UNIFORM: limit = sqrt(6.0 / (double)(fan_in + fan_out)); break;
   case MN_INIT_XAVIER_NORMAL: stddev = sqrt(2.0 / (double)(fan_in + fan_out)); break;
-  case MN_INIT_HE_UNIFORM: limit = sqrt(6.0 / (double)fan_in); break;
-  default: stddev = sqrt(2.0 / (double)fan_in); break;
+  case MN_INIT_HE_UNIFORM: limit = sqrt(3.0 * he / (double)fan_in); break;
+  default: stddev = sqrt(he / (double)fan_in); break;
   }
   for (size_t i = 0; i < n; i++) {
     if (limit > 0.0)

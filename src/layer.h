@@ -193,8 +193,10 @@ enum {
   MN_INIT_HE_NORMAL
 };
 extern const char *const mn_init_names[];
-/* Fills w[0..n) for a layer with the given fan-in/out. `auto` picks He for ReLU and Glorot
- * otherwise. Values depend only on (seed, layer index, element index). */
-void mn_init_weights(float *w, size_t n, int kind, mn_activation act, size_t fan_in, size_t fan_out,
-                     uint64_t seed, int layer_index);
+/* Fills w[0..n) for a layer with the given fan-in/out whose output goes through `act`
+ * (parameter `alpha`). `auto` picks He normal for ReLU, leaky ReLU and ELU, Glorot uniform
+ * otherwise; He's scale includes a leaky ReLU's slope. Values depend only on (seed, layer
+ * index, element index). */
+void mn_init_weights(float *w, size_t n, int kind, mn_activation act, float alpha, size_t fan_in,
+                     size_t fan_out, uint64_t seed, int layer_index);
 #endif

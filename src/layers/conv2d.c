@@ -116,8 +116,8 @@ static void conv_destroy(mn_layer *l) {
 static void conv_init(mn_layer *l, uint64_t seed) {
   conv2d *c = l->priv;
   size_t k = (size_t)c->c * c->kh * c->kw, nw = (size_t)c->filters * k;
-  mn_init_weights(l->params, nw, l->init_kind, l->act, k, (size_t)c->filters * c->kh * c->kw, seed,
-                  l->index);
+  mn_init_weights(l->params, nw, l->init_kind, l->act, l->alpha, k,
+                  (size_t)c->filters * c->kh * c->kw, seed, l->index);
   memset(l->params + nw, 0, (size_t)c->filters * sizeof(float));
 }
 

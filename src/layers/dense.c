@@ -43,7 +43,7 @@ static int dense_configure(mn_layer *l, mn_cfg_section *cfg, mn_err *err) {
 
 static void dense_init(mn_layer *l, uint64_t seed) {
   size_t in = mn_shape_count(l->in), out = (size_t)l->units;
-  mn_init_weights(l->params, out * in, l->init_kind, l->act, in, out, seed, l->index);
+  mn_init_weights(l->params, out * in, l->init_kind, l->act, l->alpha, in, out, seed, l->index);
   memset(l->params + out * in, 0, out * sizeof(float));
 }
 

@@ -54,8 +54,9 @@ static void lstm_destroy(mn_layer *l) {
 static void lstm_init(mn_layer *l, uint64_t seed) {
   lstm *s = l->priv;
   const size_t h = (size_t)s->h, f = (size_t)s->f, g = 4 * h;
-  mn_init_weights(l->params, g * f, l->init_kind, MN_ACT_TANH, f, h, seed, l->index);
-  mn_init_weights(l->params + g * f, g * h, l->init_kind, MN_ACT_TANH, h, h, seed, l->index + 1000);
+  mn_init_weights(l->params, g * f, l->init_kind, MN_ACT_TANH, 0.0f, f, h, seed, l->index);
+  mn_init_weights(l->params + g * f, g * h, l->init_kind, MN_ACT_TANH, 0.0f, h, h, seed,
+                  l->index + 1000);
   float *b = l->params + g * f + g * h;
   for (size_t j = 0; j < g; j++) b[j] = j >= h && j < 2 * h ? 1.0f : 0.0f;
 }

@@ -65,8 +65,9 @@ static void rnn_destroy(mn_layer *l) {
 static void rnn_init(mn_layer *l, uint64_t seed) {
   rnn *r = l->priv;
   const size_t h = (size_t)r->h, f = (size_t)r->f;
-  mn_init_weights(l->params, h * f, l->init_kind, MN_ACT_TANH, f, h, seed, l->index);
-  mn_init_weights(l->params + h * f, h * h, l->init_kind, MN_ACT_TANH, h, h, seed, l->index + 1000);
+  mn_init_weights(l->params, h * f, l->init_kind, MN_ACT_TANH, 0.0f, f, h, seed, l->index);
+  mn_init_weights(l->params + h * f, h * h, l->init_kind, MN_ACT_TANH, 0.0f, h, h, seed,
+                  l->index + 1000);
   memset(l->params + h * f + h * h, 0, h * sizeof(float));
 }
 
