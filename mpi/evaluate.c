@@ -23,7 +23,7 @@ typedef int (*chunk_fn)(mn_eval_set *set, size_t first, int count, void *ctx);
 static int each_chunk(mn_eval_set *set, int eval_batch, chunk_fn visit, void *ctx, mn_err *err) {
   if (set->n == 0) return 0;
   mn_h5_lock();
-  mn_split_reader *r = mn_split_reader_open(&set->meta, err);
+  mn_split_reader *r = mn_split_reader_open(&set->meta, "evaluation", err);
   mn_h5_unlock();
   if (!r) return -1;
   int rc = 0;

@@ -172,15 +172,18 @@ static void file_stamp(const char *path, uint64_t stamp[4]) {
   stamp[3] = (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec;
 }
 
-/* Opens the file of a loaded split again, refusing it if it is no longer the same file. */
-static hid_t reopen(const mn_split *meta, const char *why, mn_err *err) {
+int mn_split_unchanged(const mn_split *meta, const char *why, mn_err *err) {
   uint64_t now[4];
   file_stamp(meta->path, now);
-  if (memcmp(now, meta->stamp, sizeof now) != 0) {
-    mn_fail(err, "%s: changed since the job started (%s reads it again); restart the job",
-            meta->path, why);
-    return H5I_INVALID_HID;
-  }
+  if (memcmp(now, meta->stamp, sizeof now) != 0)
+    return mn_fail(err, "%s: changed since the job started (%s reads it again); restart the job",
+                   meta->path, why);
+  return 0;
+}
+
+/* Opens the file of a loaded split again, refusing it if it is no longer the same file. */
+static hid_t reopen(const mn_split *meta, const char *why, mn_err *err) {
+  if (mn_split_unchanged(meta, why, err) != 0) return H5I_INVALID_HID;
   mn_err ignored;
   hid_t f = mn_h5_open_read(meta->path, &ignored);
   if (f < 0) mn_fail(err, "%s: cannot open it again (%s)", meta->path, why);
@@ -254,15 +257,6 @@ out:
   return rc;
 }
 
-int mn_split_read_rows(const mn_split *meta, size_t begin, size_t n, void *x, int32_t *labels,
-                       float *targets, mn_err *err) {
-  hid_t f = reopen(meta, "streaming", err);
-  if (f < 0) return -1;
-  const int rc = read_file_rows(f, meta, begin, n, x, labels, targets, err);
-  H5Fclose(f);
-  return rc;
-}
-
 /* Rows per chunk of the split's x in the open file f (0: not chunked). */
 static long long chunk_rows_in(hid_t f, const mn_split *meta) {
   char name[64];
@@ -292,11 +286,11 @@ struct mn_split_reader {
   hid_t f, dx, dy;
 };
 
-mn_split_reader *mn_split_reader_open(const mn_split *meta, mn_err *err) {
+mn_split_reader *mn_split_reader_open(const mn_split *meta, const char *why, mn_err *err) {
   mn_split_reader *r = mn_alloc(1, sizeof *r, "split reader", err);
   if (!r) return NULL;
   r->meta = meta;
-  r->f = reopen(meta, "evaluation", err);
+  r->f = reopen(meta, why, err);
   r->dx = r->dy = H5I_INVALID_HID;
   if (r->f < 0) {
     free(r);

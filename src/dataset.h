@@ -47,11 +47,9 @@ void mn_split_free(mn_split *s);
  * labels/targets. */
 void mn_split_gather(const mn_split *s, const uint32_t *rows, int count, float *x, int32_t *labels,
                      float *targets);
-/* Streaming (stream.h): reads rows [begin, begin + n) of meta's file and split into x (as
- * stored: uint8 or float), labels or targets, with the checks mn_split_load makes (labels in
- * range, values finite). Opens the file for the call; takes no lock itself. */
-int mn_split_read_rows(const mn_split *meta, size_t begin, size_t n, void *x, int32_t *labels,
-                       float *targets, mn_err *err);
+/* 0 if meta's file is still the one loaded (device, inode, size, mtime), else fails with
+ * "PATH: changed since the job started (WHY reads it again)". */
+int mn_split_unchanged(const mn_split *meta, const char *why, mn_err *err);
 /* Memory for rows (like mn_alloc, not zeroed when large). Batches gather random rows, each
  * on a page of its own: with 4 KiB pages nearly every row missed the TLB (a 128-row
  * Fashion-MNIST batch took 61 us; 42 us now). A block of 8 MiB or more is aligned to 2 MiB
@@ -61,12 +59,14 @@ void *mn_rows_alloc(size_t n, size_t size, const char *what, mn_err *err);
 /* Rows per HDF5 chunk of the split's x (0: not chunked). */
 int mn_split_chunk_rows(const mn_split *meta, long long *rows, mn_err *err);
 
-/* A split read in row order through one open file (evaluation): its datasets stay open,
- * and HDF5's chunk cache holds a chunk of x, so each compressed chunk is inflated once per
- * pass however few rows a read takes. Reads are checked as mn_split_load checks. The
+/* A split read through one open file (evaluation in row order, the stream's reader in
+ * blocks): its datasets stay open, and HDF5's chunk cache holds a chunk of x, so each
+ * compressed chunk is inflated once per pass however few rows a read takes. Opening it
+ * refuses a file that has changed (mn_split_unchanged; `why` names the reader in that
+ * message). Reads are checked as mn_split_load checks: labels in range, values finite. The
  * reader keeps a pointer to meta (a split loaded with no rows). Takes no lock itself. */
 typedef struct mn_split_reader mn_split_reader;
-mn_split_reader *mn_split_reader_open(const mn_split *meta, mn_err *err);
+mn_split_reader *mn_split_reader_open(const mn_split *meta, const char *why, mn_err *err);
 int mn_split_reader_read(mn_split_reader *r, size_t begin, size_t n, void *x, int32_t *labels,
                          float *targets, mn_err *err);
 void mn_split_reader_close(mn_split_reader *r);

@@ -47,13 +47,18 @@ static int load(mn_stream *s, mn_stream_window *w, long long id) {
   const size_t width = s->meta.info.has_labels ? 1 : (size_t)s->meta.info.classes;
   size_t rows = 0;
   mn_err err;
+  if (mn_split_unchanged(&s->meta, "streaming", &err) != 0) {
+    snprintf(s->error, sizeof s->error, "%s", err.msg);
+    return -1;
+  }
   for (size_t j = k * s->window_blocks; j < (k + 1) * s->window_blocks && j < s->nblocks; j++) {
     if (atomic_load(&s->retire)) return 1;
     const size_t b = s->reader_order[j], count = block_size(s, b), first = s->begin + b * s->block_rows;
     mn_h5_lock();
-    int rc = mn_split_read_rows(&s->meta, first, count, (char *)w->data.x + rows * s->meta.row_len * elem,
-                                w->data.labels ? w->data.labels + rows : NULL,
-                                w->data.targets ? w->data.targets + rows * width : NULL, &err);
+    int rc = mn_split_reader_read(s->file, first, count,
+                                  (char *)w->data.x + rows * s->meta.row_len * elem,
+                                  w->data.labels ? w->data.labels + rows : NULL,
+                                  w->data.targets ? w->data.targets + rows * width : NULL, &err);
     mn_h5_unlock();
     if (rc != 0) {
       snprintf(s->error, sizeof s->error, "%s", err.msg);
@@ -119,6 +124,8 @@ int mn_stream_open(mn_stream *s, const char *path, const char *split, size_t beg
   s->row_bytes = s->meta.row_len * elem + width + sizeof(uint64_t) + sizeof(uint32_t);
   long long chunk_rows = 0;
   if (mn_split_chunk_rows(&s->meta, &chunk_rows, err) != 0) return -1;
+  s->file = mn_split_reader_open(&s->meta, "streaming", err);
+  if (!s->file) return -1;
   s->block_rows = chunk_rows > 0 ? (size_t)chunk_rows : 1024;
   if (s->block_rows > n) s->block_rows = n;
   s->nblocks = (n + s->block_rows - 1) / s->block_rows;
@@ -307,6 +314,11 @@ void mn_stream_close(mn_stream *s) {
   for (int i = 0; i < 2; i++) {
     free(s->win[i].data.x), free(s->win[i].data.labels), free(s->win[i].data.targets);
     free(s->win[i].ids), free(s->win[i].perm);
+  }
+  if (s->file) {
+    mn_h5_lock(); /* in case another thread is in HDF5 */
+    mn_split_reader_close(s->file);
+    mn_h5_unlock();
   }
   free(s->order), free(s->reader_order), free(s->start);
   mn_split_free(&s->meta);

@@ -6,7 +6,8 @@
  * when the stream is opened again, and a gather that starts mid-epoch (a resumed run) must
  * see what the uninterrupted one saw. A budget below two chunks is refused. A reader in the
  * background (idle priority) serves the same rows; starved by threads busy on every CPU, it
- * is replaced by one at normal priority, and the rows are still the same. */
+ * is replaced by one at normal priority, and the rows are still the same. A file replaced
+ * mid-run is refused at the next window. */
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -123,6 +124,20 @@ int main(void) {
   CHECK(mn_stream_open(&s, path, "train", BEGIN, N, budget, 42, 2, &err) == 0, "%s", err.msg);
   gather_epoch(&s, 0, 0, N, bx, by, ids);
   CHECK(memcmp(first, ids, N * sizeof *ids) != 0, "rank 2 has rank 1's order");
+  mn_stream_close(&s);
+
+  /* the file replaced mid-run (a new file renamed over it, as the converters write): the
+   * stream keeps the old file open, but a window read after the change refuses it */
+  CHECK(mn_stream_open(&s, path, "train", BEGIN, N, budget, 42, 1, &err) == 0, "%s", err.msg);
+  CHECK(mn_stream_gather(&s, 0, 0, 37, bx, by, NULL, ids) == 0, "gather failed: %s", s.error);
+  CHECK(mn_dataset_write(path, &split, &split, &attrs, &err) == 0, "%s", err.msg);
+  int rc = 0;
+  size_t served = 0;
+  for (long long epoch = 0; epoch < 2 && rc == 0; epoch++)
+    for (size_t at = 0; at + 37 <= N && rc == 0; at += 37, served += rc == 0 ? 37 : 0)
+      rc = mn_stream_gather(&s, epoch, at, 37, bx, by, NULL, ids);
+  CHECK(rc != 0 && strstr(s.error, "changed since the job started (streaming reads it again)"),
+        "a replaced file was streamed from (%zu rows served): '%s'", served, s.error);
   mn_stream_close(&s);
 
   CHECK(mn_stream_open(&s, path, "train", BEGIN, N, 1 << 20, 42, 1, &err) != 0 &&
