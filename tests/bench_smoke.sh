@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The benchmark suite (jobs/bench/run.sh) end to end on a small synthetic dataset with a few
 # steps per run, the MLP only, without PyTorch: every configuration it promises prints a
-# JSON line with a positive rate, the ratios line carries every ratio, and the table shows
-# the median and the range. With a placement threshold of 1 ns every multi-rank run counts as
+# JSON line with a positive rate and the SGEMM rate measured around it, the ratios line
+# carries every ratio, and the table shows the median and the range. With a placement threshold of 1 ns every multi-rank run counts as
 # disturbed: each is run twice (one retry), both lines say so, and the table marks the
 # medians as the disturbed runs' ("all"). What it measures is not checked here (that is its
 # own job).
@@ -47,6 +47,10 @@ for r in rows:
                     "prefetch",
                     "comm_after_last_frac"]:
             assert key in r, f"{key} missing from {r}"
+        # the SGEMM rate measured around this very run, against which its fraction reads
+        near, frac = r.get("sgemm_gflops_near", 0), r.get("sgemm_fraction", 0)
+        assert near > 0 and abs(frac * near * r["ranks"] - r["gflops"]) <= 0.01 * r["gflops"] + 0.01, \
+            f"sgemm fraction not against the run's own SGEMM rate: {r}"
         # measured where the node's shared memory sums (and trivially at 1 rank), not for MPI
         after, comm = r["comm_after_last_frac"], r["comm_frac"]
         if r["variant"].startswith("mpi"):

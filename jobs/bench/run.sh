@@ -20,7 +20,8 @@
 # backward, communication and optimizer (averaged over the ranks), and of the communication
 # the part after the node's last rank arrived at the sum ("after last": what every rank
 # waited for; the rest of it an early rank spent adding what was ready or waiting); achieved GFLOP/s against the SGEMM rate
-# measured in this run; peak RSS per rank (mpinet: the largest rank's over the whole run, its
+# measured right before and after each run (the mean of the two: the machine's speed drifts
+# over the suite; the rate at its start is printed too); peak RSS per rank (mpinet: the largest rank's over the whole run, its
 # final evaluation and checkpoint included, from RUN_DIR/finished; PyTorch: getrusage at the
 # end of its training loop, which writes no checkpoint); launch-to-first-step time.
 #
@@ -131,18 +132,23 @@ mpinet_run() {
   local placement; placement=$(mpirun_placement "$ranks")
   [ "$variant" = one-core ] && placement="--bind-to core" # one CPU: no prefetch thread
   rm -rf "$work/run"
+  # the SGEMM rate right before and after the run: the machine's speed drifts over the
+  # suite's half hour, and a rate from its start would read as the run's own efficiency
+  local peak_before peak_after
+  peak_before=$("$sgemm_peak" 1024 | field sgemm_gflops)
   local launch; launch=$(date +%s.%N)
   # shellcheck disable=SC2046
   mpirun "${flags[@]}" $placement -np "$ranks" "$mpinet" train "jobs/bench/$model.ini" \
     --set checkpoint.dir="$work/run" --set train.max_steps="$steps" "${data[@]}" \
     "${extra[@]}" > "$work/log.txt" 2>&1 \
     || { cat "$work/log.txt" >&2; return 1; }
+  peak_after=$("$sgemm_peak" 1024 | field sgemm_gflops)
   local m; m=$(tail -1 "$work/run/metrics.jsonl")
   local sps; sps=$(echo "$m" | field samples_per_s)
   local secs; secs=$(echo "$m" | field train_seconds)
   local first; first=$(echo "$m" | field first_step_unix)
   awk -v model="$model" -v ranks="$ranks" -v variant="$variant" -v sps="$sps" -v secs="$secs" \
-      -v flops="${FLOPS[$model]}" -v peak="$sgemm" -v launch="$launch" -v first="$first" \
+      -v flops="${FLOPS[$model]}" -v peak="$(echo "$peak_before $peak_after" | awk '{print ($1 + $2) / 2}')" -v launch="$launch" -v first="$first" \
       -v data="$(echo "$m" | field time_data_s)" -v fwd="$(echo "$m" | field time_forward_s)" \
       -v bwd="$(echo "$m" | field time_backward_s)" -v comm="$(echo "$m" | field time_comm_s)" \
       -v before="$(echo "$m" | field time_comm_before_last_s)" \
@@ -153,7 +159,7 @@ mpinet_run() {
       -v threads="$(grep -Eo '[0-9]+ BLAS threads? per rank' "$work/log.txt" | head -1 | cut -d' ' -f1)" 'BEGIN {
     gf = sps * flops / 1e9
     printf "{\"impl\": \"mpinet\", \"model\": \"%s\", \"ranks\": %d, \"variant\": \"%s\", ", model, ranks, variant
-    printf "\"samples_per_s\": %.1f, \"gflops\": %.2f, \"sgemm_fraction\": %.3f, ", sps, gf, gf / (peak * ranks)
+    printf "\"samples_per_s\": %.1f, \"gflops\": %.2f, \"sgemm_gflops_near\": %.1f, \"sgemm_fraction\": %.3f, ", sps, gf, peak, gf / (peak * ranks)
     printf "\"data_frac\": %.4f, \"forward_frac\": %.4f, \"backward_frac\": %.4f, \"comm_frac\": %.4f, \"optimizer_frac\": %.4f, ", data / secs, fwd / secs, bwd / secs, comm / secs, opt / secs
     # the comm phase after the node'"'"'s last rank arrived (null where not measured: MPI buckets)
     printf "\"comm_after_last_frac\": %s, ", before == "" ? "null" : sprintf("%.4f", (comm - before) / secs)
