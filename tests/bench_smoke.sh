@@ -2,10 +2,10 @@
 # The benchmark suite (jobs/bench/run.sh) end to end on a small synthetic dataset with a few
 # steps per run, the MLP only, without PyTorch: every configuration it promises prints a
 # JSON line with a positive rate and the SGEMM rate measured around it, the ratios line
-# carries every ratio, and the table shows the median and the range. With a placement threshold of 1 ns every multi-rank run counts as
-# disturbed: each is run twice (one retry), both lines say so, and the table marks the
-# medians as the disturbed runs' ("all"). What it measures is not checked here (that is its
-# own job).
+# carries every ratio, and the table shows the median and the range. With a placement
+# threshold of 1 ns every multi-rank run counts as disturbed: each is run twice (one retry),
+# both lines say so, and the table marks the medians as the disturbed runs' ("all"). What it
+# measures is not checked here (that is its own job).
 source "$(dirname "$0")/lib.sh"
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 make_blobs "$WORK/d.h5" --train 4096 --test 256 --features 784 --classes 10

@@ -21,9 +21,10 @@
 # the part after the node's last rank arrived at the sum ("after last": what every rank
 # waited for; the rest of it an early rank spent adding what was ready or waiting); achieved GFLOP/s against the SGEMM rate
 # measured right before and after each run (the mean of the two: the machine's speed drifts
-# over the suite; the rate at its start is printed too); peak RSS per rank (mpinet: the largest rank's over the whole run, its
-# final evaluation and checkpoint included, from RUN_DIR/finished; PyTorch: getrusage at the
-# end of its training loop, which writes no checkpoint); launch-to-first-step time.
+# over the suite; the rate at its start is printed too); peak RSS per rank (mpinet: the
+# largest rank's over the whole run, its final evaluation and checkpoint included, from
+# RUN_DIR/finished; PyTorch: getrusage at the end of its training loop, which writes no
+# checkpoint); launch-to-first-step time.
 #
 # Placement: every multi-rank run (mpinet's and DDP's) is bracketed by two probes of the
 # first two CPUs (build/mpinet_core_latency: a cache line's round trip between them, and how
