@@ -273,17 +273,10 @@ static long long chunk_rows_in(hid_t f, const mn_split *meta) {
   return rows;
 }
 
-int mn_split_chunk_rows(const mn_split *meta, long long *rows, mn_err *err) {
-  hid_t f = mn_h5_open_read(meta->path, err);
-  if (f < 0) return -1;
-  *rows = chunk_rows_in(f, meta);
-  H5Fclose(f);
-  return 0;
-}
-
 struct mn_split_reader {
   const mn_split *meta;
   hid_t f, dx, dy;
+  long long chunk_rows;
 };
 
 mn_split_reader *mn_split_reader_open(const mn_split *meta, const char *why, mn_err *err) {
@@ -300,8 +293,9 @@ mn_split_reader *mn_split_reader_open(const mn_split *meta, const char *why, mn_
    * larger than HDF5's chunk cache (1 MiB by default; mpinet's converters write chunks
    * below it, other tools may not) would be inflated whole for every read. A cache that
    * holds one chunk inflates each once per pass. */
+  r->chunk_rows = chunk_rows_in(r->f, meta);
   const size_t chunk_bytes =
-      (size_t)chunk_rows_in(r->f, meta) * meta->row_len * (meta->info.x_is_u8 ? 1 : sizeof(float));
+      (size_t)r->chunk_rows * meta->row_len * (meta->info.x_is_u8 ? 1 : sizeof(float));
   hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
   if (chunk_bytes > ((size_t)1 << 20))
     H5Pset_chunk_cache(dapl, H5D_CHUNK_CACHE_NSLOTS_DEFAULT, chunk_bytes,
@@ -315,6 +309,8 @@ int mn_split_reader_read(mn_split_reader *r, size_t begin, size_t n, void *x, in
                          float *targets, mn_err *err) {
   return read_checked(r->dx, r->dy, r->meta, begin, n, x, labels, targets, err);
 }
+
+long long mn_split_reader_chunk_rows(const mn_split_reader *r) { return r->chunk_rows; }
 
 void mn_split_reader_close(mn_split_reader *r) {
   if (!r) return;

@@ -56,8 +56,6 @@ int mn_split_unchanged(const mn_split *meta, const char *why, mn_err *err);
  * and asks for transparent huge pages (kernels set to `madvise`, as here, give them only on
  * request). */
 void *mn_rows_alloc(size_t n, size_t size, const char *what, mn_err *err);
-/* Rows per HDF5 chunk of the split's x (0: not chunked). */
-int mn_split_chunk_rows(const mn_split *meta, long long *rows, mn_err *err);
 
 /* A split read through one open file (evaluation in row order, the stream's reader in
  * blocks): its datasets stay open, and HDF5's chunk cache holds a chunk of x, so each
@@ -69,6 +67,8 @@ typedef struct mn_split_reader mn_split_reader;
 mn_split_reader *mn_split_reader_open(const mn_split *meta, const char *why, mn_err *err);
 int mn_split_reader_read(mn_split_reader *r, size_t begin, size_t n, void *x, int32_t *labels,
                          float *targets, mn_err *err);
+/* Rows per HDF5 chunk of the split's x (0: not chunked). */
+long long mn_split_reader_chunk_rows(const mn_split_reader *r);
 void mn_split_reader_close(mn_split_reader *r);
 
 #endif

@@ -122,10 +122,9 @@ int mn_stream_open(mn_stream *s, const char *path, const char *split, size_t beg
   const size_t elem = s->meta.info.x_is_u8 ? 1 : sizeof(float);
   const size_t width = s->meta.info.has_labels ? sizeof(int32_t) : s->meta.info.classes * sizeof(float);
   s->row_bytes = s->meta.row_len * elem + width + sizeof(uint64_t) + sizeof(uint32_t);
-  long long chunk_rows = 0;
-  if (mn_split_chunk_rows(&s->meta, &chunk_rows, err) != 0) return -1;
   s->file = mn_split_reader_open(&s->meta, "streaming", err);
   if (!s->file) return -1;
+  const long long chunk_rows = mn_split_reader_chunk_rows(s->file);
   s->block_rows = chunk_rows > 0 ? (size_t)chunk_rows : 1024;
   if (s->block_rows > n) s->block_rows = n;
   s->nblocks = (n + s->block_rows - 1) / s->block_rows;

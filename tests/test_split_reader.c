@@ -58,12 +58,10 @@ int main(void) {
   CHECK(mn_split_load(&meta, path, "test", 0, 0, &err) == 0, "%s", err.msg);
   CHECK(meta.n == 0 && meta.info.rows == ROWS && meta.info.x_is_u8, "meta: %zu held of %zu", meta.n,
         meta.info.rows);
-  long long chunk_rows = 0;
-  CHECK(mn_split_chunk_rows(&meta, &chunk_rows, &err) == 0 && chunk_rows == CHUNK,
-        "chunks of %lld rows", chunk_rows);
-
   mn_split_reader *r = mn_split_reader_open(&meta, "evaluation", &err);
   CHECK(r != NULL, "%s", err.msg);
+  CHECK(r && mn_split_reader_chunk_rows(r) == CHUNK, "chunks of %lld rows",
+        r ? mn_split_reader_chunk_rows(r) : -1LL);
   uint8_t *x = malloc((size_t)ROWS * F);
   int32_t *y = malloc(ROWS * sizeof *y);
   const size_t sizes[] = {128, 1, 1337, 500, 7};
