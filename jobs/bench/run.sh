@@ -149,7 +149,7 @@ mpinet_run() {
   local secs; secs=$(echo "$m" | field train_seconds)
   local first; first=$(echo "$m" | field first_step_unix)
   awk -v model="$model" -v ranks="$ranks" -v variant="$variant" -v sps="$sps" -v secs="$secs" \
-      -v flops="${FLOPS[$model]}" -v peak="$(echo "$peak_before $peak_after" | awk '{print ($1 + $2) / 2}')" -v launch="$launch" -v first="$first" \
+      -v flops="${FLOPS[$model]}" -v peak_before="$peak_before" -v peak_after="$peak_after" -v launch="$launch" -v first="$first" \
       -v data="$(echo "$m" | field time_data_s)" -v fwd="$(echo "$m" | field time_forward_s)" \
       -v bwd="$(echo "$m" | field time_backward_s)" -v comm="$(echo "$m" | field time_comm_s)" \
       -v before="$(echo "$m" | field time_comm_before_last_s)" \
@@ -159,6 +159,7 @@ mpinet_run() {
       -v cpus="$(grep -Eo 'prefetch [^(]*\([0-9]+ CPU' "$work/log.txt" | head -1 | grep -Eo '[0-9]+ CPU' | cut -d' ' -f1)" \
       -v threads="$(grep -Eo '[0-9]+ BLAS threads? per rank' "$work/log.txt" | head -1 | cut -d' ' -f1)" 'BEGIN {
     gf = sps * flops / 1e9
+    peak = (peak_before + peak_after) / 2
     printf "{\"impl\": \"mpinet\", \"model\": \"%s\", \"ranks\": %d, \"variant\": \"%s\", ", model, ranks, variant
     printf "\"samples_per_s\": %.1f, \"gflops\": %.2f, \"sgemm_gflops_near\": %.1f, \"sgemm_fraction\": %.3f, ", sps, gf, peak, gf / (peak * ranks)
     printf "\"data_frac\": %.4f, \"forward_frac\": %.4f, \"backward_frac\": %.4f, \"comm_frac\": %.4f, \"optimizer_frac\": %.4f, ", data / secs, fwd / secs, bwd / secs, comm / secs, opt / secs
