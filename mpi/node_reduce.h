@@ -8,7 +8,10 @@
  * shared window (a file in /dev/shm that every rank of the node maps); the buffer is cut
  * into chunks, and each chunk is summed once, by whichever rank claims it first, into a
  * shared result that every rank's optimizer then reads. No copy in, no copy out, and the
- * ranks that finish backward early do most of the adding instead of waiting.
+ * ranks that finish backward early do most of the adding instead of waiting. (Each rank
+ * adding every chunk itself inside its own update, with no shared result, was measured:
+ * 0.5% faster, within noise, since backward then takes back from the peer's cache all the
+ * lines of its segment that the peer read, instead of half; README, Performance.)
  *
  * Protocol (all counters monotonic across reductions, so nothing is ever reset):
  *  - ready[r] = gen * (n + 1) + upto: rank r's gradients [0, upto) of reduction `gen` are
