@@ -47,9 +47,12 @@ for r in rows:
                     "prefetch",
                     "comm_after_last_frac"]:
             assert key in r, f"{key} missing from {r}"
-        # the SGEMM rate measured around this very run, against which its fraction reads
+        # the SGEMM rate measured around this very run, against which its fraction reads; the
+        # bound is what printing costs (the fraction to 3 decimals, the rate to 1, GFLOP/s to
+        # 2): a fixed 1% failed on the sanitizer build's 3.5% fractions
         near, frac = r.get("sgemm_gflops_near", 0), r.get("sgemm_fraction", 0)
-        assert near > 0 and abs(frac * near * r["ranks"] - r["gflops"]) <= 0.01 * r["gflops"] + 0.01, \
+        rounding = (0.0005 * near + 0.05 * frac) * r["ranks"] + 0.005 + 1e-4
+        assert near > 0 and abs(frac * near * r["ranks"] - r["gflops"]) <= rounding, \
             f"sgemm fraction not against the run's own SGEMM rate: {r}"
         # measured where the node's shared memory sums (and trivially at 1 rank), not for MPI
         after, comm = r["comm_after_last_frac"], r["comm_frac"]
