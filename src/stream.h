@@ -9,15 +9,17 @@
  * decompressing overlap training when a core is free for it. The order of an epoch is a pure
  * function of (seed, epoch, rank): a resumed run sees the batches the uninterrupted one saw.
  *
- * Reading and checking a window (Fletcher-32 checksums, ~2 ms per MiB chunk here) takes a
- * few ms of CPU. When the rank has a CPU to spare, mn_stream_set_background() makes the reader
- * yield to every other thread (SCHED_IDLE): at normal priority, running beside the training
- * thread, it delayed the prefetch thread's next batch by 1-3.6 ms at most window changes.
- * `pending` tells the prefetch thread when to stop polling, so that the spare CPU is the
- * reader's. A CPU that looked spare may not be (another job on it): a consumer that waits
- * for the background reader while it gets under half of the wait's CPU time replaces it with
- * a reader at normal priority (the old one stops after its current block; a thread cannot
- * raise its own priority back without privileges), once, and `demoted` says so.
+ * Reading and checking a window takes CPU: 0.3-0.5 ms per 1 MiB chunk with a core of its own
+ * here, 0.5-1.1 ms sharing the rank's core (the copies through HDF5's filter pipeline; the
+ * Fletcher-32 check is not measurably part of it). When the rank has a CPU to spare,
+ * mn_stream_set_background() makes the reader yield to every other thread (SCHED_IDLE): at
+ * normal priority, running beside the training thread, it delayed the prefetch thread's next
+ * batch by 1-3.6 ms at most window changes. `pending` tells the prefetch thread when to stop
+ * polling, so that the spare CPU is the reader's. A CPU that looked spare may not be (another
+ * job on it): a consumer that waits for the background reader while it gets under half of the
+ * wait's CPU time replaces it with a reader at normal priority (the old one stops after its
+ * current block; a thread cannot raise its own priority back without privileges), once, and
+ * `demoted` says so.
  *
  * Libhdf5's parallel build is not thread-safe: the reader takes mn_h5_lock() around its HDF5
  * calls, as does every HDF5 call the main thread makes while a stream is open. */
