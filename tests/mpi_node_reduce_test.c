@@ -16,7 +16,7 @@
  * pieces) also shows in waited_s: over the rounds of one size, the other ranks of its node
  * wait for it a good part of its delays (not all: they too take time to write their
  * segments), and it waits for nobody. (Ranks that share CPUs fall behind one another by
- * milliseconds of time slices, more than the delays.) */
+ * milliseconds of time slices, more than the delays; so CTest runs these tests alone.) */
 #define _DEFAULT_SOURCE /* usleep */
 #include <stdio.h>
 #include <stdlib.h>
