@@ -12,19 +12,19 @@
 # `mpirun -np 1` places it, where the prefetch thread has no core of its own: the same CPU
 # per rank as each of 2 ranks on 2 cores; and at 1 rank with 2 BLAS threads, unbound
 # (`train.threads = 2`, "hybrid": the other way to use the 2 ranks' cores, the large GEMMs
-# on OpenBLAS's threads); and, as the "ceiling", two independent
-# 1-rank runs at half the batch side by side: 2 ranks with free communication), and
-# Debian's PyTorch (python3-torch; skipped with a message when absent) with one thread, in
-# one process and with DistributedDataParallel over gloo. Every line it prints is JSON; a
-# table with the ratios follows. Figures: samples/s; the step split into data wait, forward,
-# backward, communication and optimizer (averaged over the ranks), and of the communication
-# the part after the node's last rank arrived at the sum ("after last": what every rank
-# waited for; the rest of it an early rank spent adding what was ready or waiting); achieved GFLOP/s against the SGEMM rate
-# measured right before and after each run (the mean of the two: the machine's speed drifts
-# over the suite; the rate at its start is printed too); peak RSS per rank (mpinet: the
-# largest rank's over the whole run, its final evaluation and checkpoint included, from
-# RUN_DIR/finished; PyTorch: getrusage at the end of its training loop, which writes no
-# checkpoint); launch-to-first-step time.
+# on OpenBLAS's threads); and, as the "ceiling", two independent 1-rank runs at half the
+# batch side by side: 2 ranks with free communication), and Debian's PyTorch (python3-torch;
+# skipped with a message when absent) with one thread, in one process and with
+# DistributedDataParallel over gloo. Every line it prints is JSON; a table with the ratios
+# follows. Figures: samples/s; the step split into data wait, forward, backward,
+# communication and optimizer (averaged over the ranks), and of the communication the part
+# after the node's last rank arrived at the sum ("after last": what every rank waited for;
+# the rest of it an early rank spent adding what was ready or waiting); achieved GFLOP/s
+# against the SGEMM rate measured right before and after each run (the mean of the two: the
+# machine's speed drifts over the suite; the rate at its start is printed too); peak RSS per
+# rank (mpinet: the largest rank's over the whole run, its final evaluation and checkpoint
+# included, from RUN_DIR/finished; PyTorch: getrusage at the end of its training loop, which
+# writes no checkpoint); launch-to-first-step time.
 #
 # Placement: every multi-rank run (mpinet's and DDP's) is bracketed by two probes of the
 # first two CPUs (build/mpinet_core_latency: a cache line's round trip between them, and how
