@@ -89,15 +89,20 @@ int mn_trainer_setup(trainer *tr, const char *config_path, char **sets, int nset
   /* Test hooks (tests/faults.sh), MPINET_FAULT=KIND:RANK:STEP; at step STEP, rank RANK
    *   skip-batch  consumes the batch without training on it, as a rank with an off-by-one in
    *               its data would: the step records must stop the job before a deadlock;
-   *   nan-grad    finds a NaN in its first layer's gradient (with a finite loss). */
+   *   nan-grad    finds a NaN in its first layer's gradient (with a finite loss);
+   *   starve-reader  (STEP ignored) its stream's background reader gets no CPU from the
+   *               start (mn_stream_starve), as when another job takes the CPU it seemed
+   *               to have spare: the run must replace it and train the same bits. */
   tr->fault_step = -1;
   const char *fault = getenv("MPINET_FAULT");
   char kind[16];
   int fault_rank;
   long long fault_step;
+  bool starve_reader = false;
   if (fault && sscanf(fault, "%15[a-z-]:%d:%lld", kind, &fault_rank, &fault_step) == 3 &&
       fault_rank == w->rank) {
-    tr->fault_step = fault_step - 1;
+    starve_reader = strcmp(kind, "starve-reader") == 0;
+    tr->fault_step = starve_reader ? -1 : fault_step - 1;
     tr->fault_nan = strcmp(kind, "nan-grad") == 0;
   }
 
@@ -184,6 +189,7 @@ int mn_trainer_setup(trainer *tr, const char *config_path, char **sets, int nset
     mn_loader_use_stream(&tr->loader, &tr->stream, tr->sampler.steps_per_epoch);
     /* with no spare CPU, the reader's turns on the training thread's own are the cost */
     tr->stream_background = spare_cpu && mn_stream_set_background(&tr->stream);
+    if (starve_reader) mn_stream_starve(&tr->stream);
   }
   if (mn_world_agree(w, rc, &err) != 0) return -1;
   if (s->reproducible && mn_world_agree(w, mn_trainer_repro_setup(tr, &err), &err) != 0) return -1;

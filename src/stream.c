@@ -13,7 +13,8 @@
 #include "rng.h"
 
 /* counter-based streams of their own, apart from the sampler's */
-#define STREAM_BLOCKS(rank) (MN_STREAM_SHUFFLE + ((uint64_t)((rank) + 1) << 16) + ((uint64_t)1 << 40))
+#define STREAM_BLOCKS(rank)                                                                        \
+  (MN_STREAM_SHUFFLE + ((uint64_t)((rank) + 1) << 16) + ((uint64_t)1 << 40))
 #define STREAM_ROWS(rank) (MN_STREAM_SHUFFLE + ((uint64_t)((rank) + 1) << 16) + ((uint64_t)2 << 40))
 
 static size_t block_size(const mn_stream *s, size_t b) {
@@ -53,7 +54,8 @@ static int load(mn_stream *s, mn_stream_window *w, long long id) {
   }
   for (size_t j = k * s->window_blocks; j < (k + 1) * s->window_blocks && j < s->nblocks; j++) {
     if (atomic_load(&s->retire)) return 1;
-    const size_t b = s->reader_order[j], count = block_size(s, b), first = s->begin + b * s->block_rows;
+    const size_t b = s->reader_order[j], count = block_size(s, b),
+                 first = s->begin + b * s->block_rows;
     mn_h5_lock();
     int rc = mn_split_reader_read(s->file, first, count,
                                   (char *)w->data.x + rows * s->meta.row_len * elem,
@@ -73,10 +75,25 @@ static int load(mn_stream *s, mn_stream_window *w, long long id) {
   return 0;
 }
 
+/* Under s->mu, in the reader: the test hook mn_stream_starve() holds a background reader,
+ * using no CPU, until it is told to retire (or stop), or for 5 s at most. */
+static void starve(mn_stream *s) {
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += 5;
+  while (!s->stop && !atomic_load(&s->retire))
+    if (pthread_cond_timedwait(&s->cv, &s->mu, &until) != 0) break;
+  s->starve = false;
+}
+
 static void *reader(void *arg) {
   mn_stream *s = arg;
   pthread_mutex_lock(&s->mu);
   while (!s->stop && !atomic_load(&s->retire)) {
+    if (s->starve && s->background) {
+      starve(s);
+      continue;
+    }
     const long long target = s->need >= 0 ? s->need : s->next;
     bool held = false;
     for (int i = 0; i < 2; i++) held |= s->win[i].id == target;
@@ -120,7 +137,8 @@ int mn_stream_open(mn_stream *s, const char *path, const char *split, size_t beg
   s->seed = seed;
   s->rank = rank;
   const size_t elem = s->meta.info.x_is_u8 ? 1 : sizeof(float);
-  const size_t width = s->meta.info.has_labels ? sizeof(int32_t) : s->meta.info.classes * sizeof(float);
+  const size_t width =
+      s->meta.info.has_labels ? sizeof(int32_t) : s->meta.info.classes * sizeof(float);
   s->row_bytes = s->meta.row_len * elem + width + sizeof(uint64_t) + sizeof(uint32_t);
   s->file = mn_split_reader_open(&s->meta, "streaming", err);
   if (!s->file) return -1;
@@ -182,6 +200,13 @@ bool mn_stream_set_background(mn_stream *s) {
   (void)s;
   return false;
 #endif
+}
+
+void mn_stream_starve(mn_stream *s) {
+  pthread_mutex_lock(&s->mu);
+  s->starve = true;
+  pthread_cond_broadcast(&s->cv);
+  pthread_mutex_unlock(&s->mu);
 }
 
 bool mn_stream_demoted(mn_stream *s) {
@@ -291,8 +316,8 @@ int mn_stream_gather(mn_stream *s, long long epoch, size_t pos, int count, float
       const int m = run - at < 256 ? run - at : 256;
       for (int i = 0; i < m; i++) rows[i] = w->perm[p - s->start[k] + (size_t)(at + i)];
       const int o = done + at;
-      mn_split_gather(&w->data, rows, m, x + (size_t)o * s->meta.row_len, labels ? labels + o : NULL,
-                      targets ? targets + (size_t)o * width : NULL);
+      mn_split_gather(&w->data, rows, m, x + (size_t)o * s->meta.row_len,
+                      labels ? labels + o : NULL, targets ? targets + (size_t)o * width : NULL);
       for (int i = 0; i < m; i++) ids[o + i] = w->ids[rows[i]];
     }
     done += run;

@@ -60,13 +60,14 @@ typedef struct {
   /* the reader's own copy (it may be a window ahead, in the next epoch) */
   long long reader_epoch;
   uint32_t *reader_order;
-  long long current; /* the window being consumed: never evicted */
-  long long need;    /* a window the consumer waits for, -1: none */
-  long long next;    /* a window worth reading ahead, -1: none */
+  long long current;   /* the window being consumed: never evicted */
+  long long need;      /* a window the consumer waits for, -1: none */
+  long long next;      /* a window worth reading ahead, -1: none */
   atomic_bool pending; /* a window is asked for and not yet read */
   atomic_bool retire;  /* the background reader is to stop after its current block */
   bool background;     /* the reader runs at idle priority (mn_stream_set_background) */
   bool demoted;        /* it was starved and replaced by one at normal priority */
+  bool starve;         /* test hook: the background reader gets no CPU (mn_stream_starve) */
   bool stop, failed, running;
   char error[512];
   pthread_t thread;
@@ -81,6 +82,12 @@ int mn_stream_open(mn_stream *s, const char *path, const char *split, size_t beg
 /* Lets the reader run only on CPU time no other thread wants (SCHED_IDLE, Linux): for a rank
  * with a CPU that neither it nor its BLAS threads take. One-way; returns whether it took. */
 bool mn_stream_set_background(mn_stream *s);
+/* Test hook: from now on the background reader behaves as one that gets no CPU time. It
+ * sleeps before its next read until it is replaced, for 5 s at most, so that the starvation
+ * check is driven directly instead of by threads that may or may not win the CPUs (and a
+ * stream whose replacement is broken ends its test with a verdict, not a hang). A reader at
+ * normal priority, the replacement included, is not held. */
+void mn_stream_starve(mn_stream *s);
 /* Whether a starved background reader was replaced (then the reader is no longer one). */
 bool mn_stream_demoted(mn_stream *s);
 /* Whether the reader has a window to read: a thread polling on the spare CPU should sleep. */
