@@ -198,9 +198,18 @@ void mn_allreduce_doubles(void *user, double *buf, size_t n) {
   MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_DOUBLE, MPI_SUM, w->comm);
 }
 
-void mn_average_floats(const mn_world *w, float *buf, size_t n) {
+void mn_average_floats(const mn_world *w, float *buf, size_t n, double weight) {
   if (w->size == 1 || n == 0) return;
+  /* all weights equal when N * sum(weight^2) = sum(weight)^2 (whole numbers: exact) */
+  double sums[2] = {weight, weight * weight};
+  MPI_Allreduce(MPI_IN_PLACE, sums, 2, MPI_DOUBLE, MPI_SUM, w->comm);
+  if ((double)w->size * sums[1] == sums[0] * sums[0] || sums[0] <= 0.0) {
+    mn_grad_allreduce(w, buf, n);
+    const float inv = 1.0f / (float)w->size;
+    for (size_t i = 0; i < n; i++) buf[i] *= inv;
+    return;
+  }
+  const float share = (float)(weight / sums[0]);
+  for (size_t i = 0; i < n; i++) buf[i] *= share;
   mn_grad_allreduce(w, buf, n);
-  const float inv = 1.0f / (float)w->size;
-  for (size_t i = 0; i < n; i++) buf[i] *= inv;
 }

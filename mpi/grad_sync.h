@@ -80,8 +80,10 @@ void mn_grad_allreduce(const mn_world *w, float *buf, size_t n);
 /* Sums n doubles over all ranks in place; `user` is the mn_world (mn_pass's callback, for
  * SyncBN statistics). */
 void mn_allreduce_doubles(void *user, double *buf, size_t n);
-/* Averages a float buffer over all ranks (batch norm running statistics). */
-void mn_average_floats(const mn_world *w, float *buf, size_t n);
+/* Averages a float buffer over all ranks (batch norm running statistics), each rank's
+ * weighted by `weight` (a whole number: the rows it trained on). Equal weights, or none,
+ * give the plain mean, summed then scaled by 1/N. Collective. */
+void mn_average_floats(const mn_world *w, float *buf, size_t n, double weight);
 /* Copies rank 0's buffer to every rank (parameters at start, after resume). */
 void mn_bcast_floats(const mn_world *w, float *buf, size_t n);
 

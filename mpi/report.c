@@ -76,8 +76,10 @@ int mn_trainer_report(trainer *tr, long long epoch, long long step, const train_
   mn_watchdog_phase(MN_PHASE_EVALUATION, step - 1);
   /* Batch norm running statistics are per rank (unless sync = true); evaluation and
    * checkpoints use their average, so every rank evaluates the same model. (Reproducible
-   * mode updates them identically on every rank; an average would only round them.) */
-  if (!tr->s.reproducible) mn_average_floats(&tr->w, tr->net.state, tr->net.nstate);
+   * mode updates them identically on every rank; an average would only round them.) With
+   * a global batch that the world size does not divide, ranks see different numbers of
+   * rows: each rank's statistics weigh as the rows it trained on since the last average. */
+  if (!tr->s.reproducible) mn_average_floats(&tr->w, tr->net.state, tr->net.nstate, ts->count);
   /* evaluation runs forward only: backward's buffers and the parameter gradients (the next
    * backward replaces them) give their pages back, so that the test split's reads and the
    * evaluation do not raise the peak; reproducible mode's gradient buffers are its own */

@@ -23,7 +23,9 @@ int mn_repro_init(mn_repro *r, mn_net *net, size_t records, int shards, int worl
   if ((world_size & (world_size - 1)) != 0 || shards % world_size != 0)
     return mn_fail(err,
                    "with virtual_shards = %d the job must run on a power-of-two number of "
-                   "ranks that divides %d (1, 2, 4, ...), not on %d",
+                   "ranks that divides %d (1, 2, 4, ...), not on %d (reproducible mode gives "
+                   "every rank the same number of equal micro-batches; the uneven split of "
+                   "the normal mode would change its sums)",
                    shards, shards, world_size);
   if (global_batch % shards != 0)
     return mn_fail(err,

@@ -22,7 +22,7 @@ static void dry_step(void *user) {
   dry_run *d = user;
   trainer *tr = d->tr;
   mn_net *net = &tr->net;
-  const int lb = tr->sampler.local_batch;
+  const int lb = d->batch->count;
   mn_pass pass = {.training = true,
                   .seed = (uint64_t)tr->s.seed,
                   .allreduce_sum = mn_allreduce_doubles,
@@ -94,7 +94,8 @@ static int choose(trainer *tr, long long first_step) {
   }
   if (tr->resumed_bucket > 0) {
     s->overlap = tr->resumed_overlap;
-    mn_grad_sync_init(&tr->sync, &tr->w, tr->net.grads, n, g, (size_t)tr->resumed_bucket, s->overlap);
+    mn_grad_sync_init(&tr->sync, &tr->w, tr->net.grads, n, g, (size_t)tr->resumed_bucket,
+                      s->overlap);
     return 0;
   }
   if (tr->w.size > 2) {
@@ -104,7 +105,8 @@ static int choose(trainer *tr, long long first_step) {
      * to 4 MB of gradients, else 4 MB buckets overlapped with backward. (At 2 ranks every
      * algorithm computes a + b for each element, so timing may choose freely.) */
     const size_t four_mb = (size_t)1 << 20;
-    mn_grad_sync_init(&tr->sync, &tr->w, tr->net.grads, n, g, n <= four_mb ? n : four_mb, n > four_mb);
+    mn_grad_sync_init(&tr->sync, &tr->w, tr->net.grads, n, g, n <= four_mb ? n : four_mb,
+                      n > four_mb);
     s->overlap = tr->sync.overlap;
     return 0;
   }

@@ -155,7 +155,6 @@ static int train_loop(trainer *tr, long long step) {
   const long spe = tr->sampler.steps_per_epoch;
   const long long total = s->epochs * spe;
   const long long stop = s->max_steps > 0 && s->max_steps < total ? s->max_steps : total;
-  const int lb = tr->sampler.local_batch;
   const bool tty = tr->w.rank == 0 && tr->bar;
   mn_net *net = &tr->net;
   const bool repro = s->reproducible;
@@ -187,7 +186,8 @@ static int train_loop(trainer *tr, long long step) {
       mn_watchdog_phase(MN_PHASE_DATA, step);
       const mn_batch *b = mn_loader_next(&tr->loader, step);
       if (!b) mn_world_abort(&tr->w, "%s", tr->stream.error); /* the stream could not read */
-      if (step == tr->fault_step && !tr->fault_nan) {         /* test hook, see setup() */
+      const int lb = b->count; /* this rank's share of the step (sampler.h) */
+      if (step == tr->fault_step && !tr->fault_nan) { /* test hook, see setup() */
         tr->fault_step = -1;
         continue;
       }

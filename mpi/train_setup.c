@@ -20,10 +20,11 @@
 #include "world.h"
 
 /* The sampler, as the loader's source of row indices (called on the prefetch thread). */
-static void rows_for_step(void *user, long long step, uint32_t *rows) {
+static int rows_for_step(void *user, long long step, size_t *pos, uint32_t *rows) {
   mn_sampler *sm = user;
-  mn_sampler_batch(sm, (long)(step / sm->steps_per_epoch), (long)(step % sm->steps_per_epoch),
-                   rows);
+  const long epoch = (long)(step / sm->steps_per_epoch), in = (long)(step % sm->steps_per_epoch);
+  *pos = mn_sampler_position(sm, epoch, in);
+  return rows ? mn_sampler_batch(sm, epoch, in, rows) : mn_sampler_share(sm, sm->rank, epoch, in);
 }
 
 /* What every rank must agree on before the first collective of training. Ranks that were
@@ -39,12 +40,12 @@ static int check_agreement(trainer *tr) {
                                            "parameters",
                                            "layer state",
                                            "steps per epoch",
-                                           "local batch"};
+                                           "largest local batch"};
   const uint64_t config_hash = mn_fnv1a64(MN_FNV_SEED, tr->config_text, strlen(tr->config_text));
   const long long mine[FIELDS] = {(long long)(config_hash >> 1), (long long)tr->sampler.rows,
                                   (long long)tr->train.row_len,  tr->net.outputs,
                                   (long long)tr->net.nparams,    (long long)tr->net.nstate,
-                                  tr->sampler.steps_per_epoch,   tr->sampler.local_batch};
+                                  tr->sampler.steps_per_epoch,   tr->sampler.max_local};
   long long *all = malloc((size_t)tr->w.size * FIELDS * sizeof *all);
   if (!all) mn_world_abort(&tr->w, "out of memory");
   MPI_Allgather(mine, FIELDS, MPI_LONG_LONG, all, FIELDS, MPI_LONG_LONG, tr->w.comm);
@@ -107,7 +108,7 @@ int mn_trainer_setup(trainer *tr, const char *config_path, char **sets, int nset
   }
 
   mn_settings *s = &tr->s;
-  if (s->batch % w->size != 0) {
+  if (s->batch < w->size) {
     mn_cfg_section *train = mn_config_section(&tr->cfg, "train");
     char where[700];
     mn_cfg_entry *e = train ? mn_cfg_find(train, "batch") : NULL;
@@ -115,9 +116,7 @@ int mn_trainer_setup(trainer *tr, const char *config_path, char **sets, int nset
       mn_cfg_where(train, e, where, sizeof where);
     else
       snprintf(where, sizeof where, "%s: [train] batch (default)", tr->cfg.path);
-    mn_fail(&err,
-            "%s: global batch %ld is not divisible by the %d ranks (each rank takes "
-            "batch / ranks samples)",
+    mn_fail(&err, "%s: global batch %ld is smaller than the %d ranks (every rank needs a row)",
             where, s->batch, w->size);
     mn_world_agree(w, -1, &err);
     return -1;
@@ -150,7 +149,8 @@ int mn_trainer_setup(trainer *tr, const char *config_path, char **sets, int nset
     }
   }
   if (rc == 0) rc = mn_eval_open(&tr->test, s->data_path, "test", (int)s->eval_batch, w, &err);
-  int max_batch = (int)(s->batch / w->size > s->eval_batch ? s->batch / w->size : s->eval_batch);
+  const int max_batch =
+      (int)(tr->sampler.max_local > s->eval_batch ? tr->sampler.max_local : s->eval_batch);
   if (rc == 0) rc = mn_job_model(&tr->cfg, s, &info, max_batch, &tr->net, &err);
   if (rc == 0)
     rc = mn_net_set_tail(
@@ -181,8 +181,8 @@ int mn_trainer_setup(trainer *tr, const char *config_path, char **sets, int nset
   const int taken = w->cpu_sharing * tr->threads;
   if (s->prefetch == 2) s->prefetch = w->cpus > taken;
   if (rc == 0)
-    rc = mn_loader_init(&tr->loader, &tr->train, tr->sampler.local_batch, rows_for_step,
-                        &tr->sampler, tr->sampler.held_begin, s->prefetch == 1, &err);
+    rc = mn_loader_init(&tr->loader, &tr->train, tr->sampler.max_local, rows_for_step, &tr->sampler,
+                        tr->sampler.held_begin, s->prefetch == 1, &err);
   const bool spare_cpu = w->cpus >= taken + w->cpu_sharing;
   if (rc == 0) tr->loader.poll = spare_cpu;
   if (rc == 0 && tr->streaming) {
@@ -293,9 +293,14 @@ void mn_trainer_describe(const trainer *tr) {
            tr->tune_candidates ? " (fastest of the configurations timed at start-up)" : "",
            tr->node_err.msg[0] ? ", MPI: not in shared memory because " : "", tr->node_err.msg,
            prefetch);
-  printf("batch %ld global (%d per rank), %ld steps/epoch, %ld epochs, %s lr %g (%s), run dir "
-         "%s\n",
-         tr->s.batch, tr->sampler.local_batch, tr->sampler.steps_per_epoch, tr->s.epochs,
+  char per_rank[48];
+  if (tr->sampler.extra)
+    snprintf(per_rank, sizeof per_rank, "%d or %d per rank", tr->sampler.base,
+             tr->sampler.max_local);
+  else
+    snprintf(per_rank, sizeof per_rank, "%d per rank", tr->sampler.base);
+  printf("batch %ld global (%s), %ld steps/epoch, %ld epochs, %s lr %g (%s), run dir %s\n",
+         tr->s.batch, per_rank, tr->sampler.steps_per_epoch, tr->s.epochs,
          mn_optimizer_names[tr->s.opt.kind], tr->s.opt.lr, mn_schedule_names[tr->s.opt.schedule],
          tr->s.run_dir);
   fflush(stdout);

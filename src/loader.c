@@ -15,18 +15,17 @@ static inline void mn_cpu_relax(void) {}
 #endif
 
 static void fill(mn_loader *l, mn_batch *b, long long step) {
+  size_t pos;
+  b->count = l->rows_for_step(l->user, step, &pos, l->stream ? NULL : b->rows);
+  b->step = step;
   if (l->stream) {
     const long long epoch = step / l->steps_per_epoch;
-    const size_t pos = (size_t)(step % l->steps_per_epoch) * (size_t)l->batch;
-    if (mn_stream_gather(l->stream, epoch, pos, l->batch, b->x, b->y, b->t, b->ids) != 0)
+    if (mn_stream_gather(l->stream, epoch, pos, b->count, b->x, b->y, b->t, b->ids) != 0)
       l->failed = true;
-    b->step = step;
     return;
   }
-  l->rows_for_step(l->user, step, b->rows);
-  mn_split_gather(l->split, b->rows, l->batch, b->x, b->y, b->t);
-  for (int i = 0; i < l->batch; i++) b->ids[i] = l->row_offset + b->rows[i];
-  b->step = step;
+  mn_split_gather(l->split, b->rows, b->count, b->x, b->y, b->t);
+  for (int i = 0; i < b->count; i++) b->ids[i] = l->row_offset + b->rows[i];
 }
 
 /* How long the thread polls for the next request before it sleeps on the condition variable.

@@ -38,9 +38,9 @@ row-mismatch)
   "$TEST_TOOLS/make_bad_data" row-mismatch "$WORK/bad.h5"
   expect_error 10 "$WORK/bad.h5: /train/x has 64 rows but /train/y has 63" \
     run_mpi 2 train "$WORK/job.ini" --set data.path="$WORK/bad.h5" ;;
-batch-indivisible)
-  sed -i 's/^batch = 48$/batch = 64/' "$WORK/job.ini"
-  expect_error 10 "job.ini:[0-9]+: \[train\] batch: global batch 64 is not divisible by the 3 ranks" \
+batch-below-ranks)
+  sed -i 's/^batch = 48$/batch = 2/' "$WORK/job.ini"
+  expect_error 10 "job.ini:[0-9]+: \[train\] batch: global batch 2 is smaller than the 3 ranks" \
     run_mpi 3 train "$WORK/job.ini" ;;
 wrong-output-width)
   expect_error 10 "\[layer 3\]: the last layer outputs \(5\) values per sample but the data needs 4" \
@@ -141,7 +141,7 @@ convert-bad-kind)
     "$MPINET" convert synthetic --kind nope -o "$WORK/x.h5" ;;
 repro-world)
   sed -i 's/^seed = 7$/seed = 7\nreproducible = true/' "$WORK/job.ini"
-  expect_error 10 "job.ini:[0-9]+: \[train\] reproducible: with virtual_shards = 8 the job must run on a power-of-two number of ranks that divides 8 \(1, 2, 4, ...\), not on 3" \
+  expect_error 10 "job.ini:[0-9]+: \[train\] reproducible: with virtual_shards = 8 the job must run on a power-of-two number of ranks that divides 8 \(1, 2, 4, ...\), not on 3 \(reproducible mode gives every rank the same number of equal micro-batches" \
     run_mpi 3 train "$WORK/job.ini"
   expect_error 10 "job.ini:[0-9]+: \[train\] reproducible: batch 48 is not divisible by virtual_shards = 32" \
     run_mpi 2 train "$WORK/job.ini" --set train.virtual_shards=32

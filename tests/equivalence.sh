@@ -8,6 +8,8 @@
 #   syncbn    with batch norm, sync = true: statistics over the global batch
 #   bn-local  with batch norm, sync = false: per-rank statistics, which must NOT match 1 rank
 #             (shows that the syncbn variant tests something)
+#   uneven    global batch 128, which N = 3, 5, 6, 7 do not divide (ranks take 42 or 43 rows,
+#             and so on), with SyncBN and dropout
 source "$(dirname "$0")/lib.sh"
 N=${1:?world size}
 variant=${2:-plain}
@@ -18,6 +20,7 @@ plain) ;;
 dropout) extra="[layer]\ntype = dropout\nrate = 0.3\n" ;;
 syncbn) extra="[layer]\ntype = batchnorm\nsync = true\n" ;;
 bn-local) extra="[layer]\ntype = batchnorm\nsync = false\n" ;;
+uneven) extra="[layer]\ntype = batchnorm\nsync = true\n[layer]\ntype = dropout\nrate = 0.3\n" ;;
 *) fail "unknown variant $variant" ;;
 esac
 for n in 1 "$N"; do
@@ -25,9 +28,14 @@ for n in 1 "$N"; do
   # insert the variant's layer after the first dense layer (before the second [layer])
   awk -v extra="$extra" '/^\[layer\]/ { seen++; if (seen == 2) printf "%s", extra } { print }' \
     "$WORK/job$n.ini" > "$WORK/tmp.ini" && mv "$WORK/tmp.ini" "$WORK/job$n.ini"
+  [ "$variant" = uneven ] && sed -i 's/^batch = 48$/batch = 128/; s/^epochs = 2$/epochs = 3/' "$WORK/job$n.ini"
   run_mpi "$n" train "$WORK/job$n.ini" > "$WORK/log$n.txt"
   grep -q "replicas identical on all $n ranks" "$WORK/log$n.txt" || fail "no replica check"
 done
+if [ "$variant" = uneven ]; then
+  grep -q "batch 128 global ($((128 / N)) or $((128 / N + 1)) per rank)" "$WORK/log$N.txt" \
+    || fail "no uneven split at N=$N: $(grep '^batch' "$WORK/log$N.txt")"
+fi
 rc=0
 "$TEST_TOOLS/compare_params" "$WORK/run1/ckpt-00000050.h5" "$WORK/run$N/ckpt-00000050.h5" \
   --rtol 1e-5 || rc=$?

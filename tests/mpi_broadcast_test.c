@@ -2,8 +2,10 @@
  *
  * Each rank first initialises its network with a DIFFERENT seed (its rank), so the ranks
  * really disagree; after mn_bcast_floats() from rank 0 all hashes must equal rank 0's
- * seed-0 hash. Run at several world sizes by CTest. */
+ * seed-0 hash. Run at several world sizes by CTest. Also the average of batch-norm
+ * statistics over ranks, plain and weighted by the rows each rank saw. */
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -41,6 +43,20 @@ int main(int argc, char **argv) {
                 expect);
         failed = 1;
       }
+  /* The running statistics' average: plain when the ranks' weights are equal, else each
+   * rank's values weigh as its weight. Rank r holds r + 1 (exact in floats). */
+  const double n = w.size;
+  for (int weighted = 0; weighted < 2; weighted++) {
+    float v[3] = {(float)(w.rank + 1), (float)(w.rank + 1), -(float)(w.rank + 1)};
+    mn_average_floats(&w, v, 3, weighted ? w.rank + 1 : 5);
+    const double want = weighted ? (n + 1) * (2 * n + 1) / 6 / ((n + 1) / 2) : (n + 1) / 2;
+    for (int i = 0; i < 3; i++)
+      if (fabs(fabs(v[i]) - want) > 1e-6 * want) {
+        fprintf(stderr, "rank %d: %s average %.9g, want %.9g\n", w.rank,
+                weighted ? "weighted" : "plain", (double)v[i], want);
+        failed = 1;
+      }
+  }
   int any;
   MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, w.comm);
   if (w.rank == 0)
