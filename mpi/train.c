@@ -135,19 +135,6 @@ static void trace_step(trainer *tr, long long step, double ta, double tb, double
     mn_timeline_add(t, MN_TL_BUCKET, b, step, tr->sync.posted_at[b], tr->sync.done_at[b]);
 }
 
-const float *mn_trainer_forward_loss(trainer *tr, mn_pass *p, const mn_batch *b, size_t first,
-                                     int rows, mn_loss_stats *st) {
-  mn_net *net = &tr->net;
-  const bool labels = tr->train.info.has_labels;
-  p->sample_ids = b->ids + first;
-  const float *out = mn_net_forward(net, p, b->x + first * tr->train.row_len, rows);
-  *st = (mn_loss_stats){0};
-  mn_loss_compute(net->loss, mn_net_final_act(net), out, labels ? b->y + first : NULL,
-                  labels ? NULL : b->t + first * (size_t)tr->train.info.classes, rows, net->outputs,
-                  1.0f / (float)tr->s.batch, mn_net_output_grad(net), st);
-  return out;
-}
-
 /* The loop proper; returns 0 when done, 1 when stopped by a signal (after a checkpoint), or
  * -1 on errors (already reported). */
 static int train_loop(trainer *tr, long long step) {

@@ -1,7 +1,8 @@
 /* trainer.h: the state of one `mpinet train` run, shared by the files that make up the
  * trainer: train.c (the loop), train_setup.c (before and after it), resume.c (the start
  * state, checkpoints), report.c (evaluation, metrics.jsonl, progress lines), sync_setup.c
- * (choosing gradient buckets) and repro.c (reproducible mode). Not a public interface. */
+ * (choosing gradient buckets), repro.c (reproducible mode) and forward_loss.c (a batch's
+ * forward pass and loss, which the last two share with the loop). Not a public interface. */
 #ifndef MN_TRAINER_H
 #define MN_TRAINER_H
 

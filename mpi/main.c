@@ -1,4 +1,6 @@
-/* main.c: the `mpinet` command: dispatches to convert, info, train and eval. */
+/* main.c: the `mpinet` command: dispatches to convert, info, train and eval. It lives in mpi/
+ * because the program is an MPI program and the entry stands on every folder (src/, mpi/,
+ * datasets/); src/ stays the core that includes neither of the others (tests/layering.sh). */
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
