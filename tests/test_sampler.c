@@ -40,8 +40,7 @@ static void test_global_mode_matches_one_rank(void) {
   mn_err err;
   for (int batch = 24; batch <= 128; batch += 104) {
     mn_sampler one;
-    CHECK(mn_sampler_init(&one, MN_SHUFFLE_GLOBAL, 0, 1, 9, rows, batch, &err) == 0, "%s",
-          err.msg);
+    CHECK(mn_sampler_init(&one, MN_SHUFFLE_GLOBAL, 0, 1, 9, rows, batch, &err) == 0, "%s", err.msg);
     for (int size = 2; size <= 7; size++) {
       mn_sampler part[7];
       for (int r = 0; r < size; r++)
@@ -66,8 +65,8 @@ static void test_global_mode_matches_one_rank(void) {
                 "N=%d batch %d epoch %ld step %ld differs", size, batch, epoch, step);
           if ((step + 1) % size == 0) { /* every N steps of an epoch, the same rows each */
             for (int r = 0; r < size; r++)
-              CHECK(taken[r] == batch, "N=%d rank %d took %d rows in %d steps (want %d)", size,
-                    r, taken[r], size, batch);
+              CHECK(taken[r] == batch, "N=%d rank %d took %d rows in %d steps (want %d)", size, r,
+                    taken[r], size, batch);
             memset(taken, 0, sizeof taken);
           }
         }
@@ -92,8 +91,8 @@ static void test_shard_mode(void) {
               covered);
         covered += s.held;
         if (steps < 0) steps = s.steps_per_epoch;
-        CHECK(s.steps_per_epoch == steps, "rank %d has %ld steps, rank 0 %ld", r,
-              s.steps_per_epoch, steps);
+        CHECK(s.steps_per_epoch == steps, "rank %d has %ld steps, rank 0 %ld", r, s.steps_per_epoch,
+              steps);
         for (long epoch = 0; epoch < 3; epoch++) {
           size_t next = 0; /* each step starts where the last ended, inside the shard */
           for (long step = 0; step < s.steps_per_epoch; step++) {
