@@ -11,7 +11,7 @@
  * ranks that finish backward early do most of the adding instead of waiting. (Each rank
  * adding every chunk itself inside its own update, with no shared result, was measured:
  * 0.5% faster, within noise, since backward then takes back from the peer's cache all the
- * lines of its segment that the peer read, instead of half; README, Performance.)
+ * lines of its segment that the peer read, instead of half; jobs/bench/README.md.)
  *
  * Protocol (all counters monotonic across reductions, so nothing is ever reset):
  *  - ready[r] = gen * (n + 1) + upto: rank r's gradients [0, upto) of reduction `gen` are
