@@ -31,13 +31,9 @@ static size_t extras_before(const mn_sampler *s, int r, int h, long steps) {
   return n;
 }
 
-int mn_sampler_share(const mn_sampler *s, int rank, long epoch, long step) {
-  if (s->extra == 0) return s->base;
-  return s->base + takes_extra(s, rank, epoch_offset(s, epoch) + step);
-}
-
-size_t mn_sampler_position(const mn_sampler *s, long epoch, long step) {
-  const int h = s->extra ? epoch_offset(s, epoch) : 0;
+/* Where rank r's rows of step `step` start in the epoch's order, the extras of the epoch
+ * starting at offset h (sampler.h). */
+static size_t position(const mn_sampler *s, int h, long step) {
   if (s->mode == MN_SHUFFLE_SHARD)
     return (size_t)step * (size_t)s->base + (s->extra ? extras_before(s, s->rank, h, step) : 0);
   size_t first = (size_t)step * (size_t)s->global_batch + (size_t)s->rank * (size_t)s->base;
@@ -99,14 +95,18 @@ void mn_sampler_free(mn_sampler *s) {
   s->perm = NULL;
 }
 
-int mn_sampler_batch(mn_sampler *s, long epoch, long step, uint32_t *out) {
+int mn_sampler_batch(mn_sampler *s, long epoch, long step, size_t *pos, uint32_t *out) {
+  const int h = s->extra ? epoch_offset(s, epoch) : 0;
+  const int count = s->base + (s->extra ? takes_extra(s, s->rank, h + step) : 0);
+  const size_t first = position(s, h, step);
+  if (pos) *pos = first;
+  if (!out) return count;
   if (s->perm_epoch != epoch) {
     uint64_t stream = MN_STREAM_SHUFFLE;
     if (s->mode == MN_SHUFFLE_SHARD) stream += (uint64_t)(s->rank + 1) << 16;
     mn_rng_permutation(s->perm, (uint32_t)s->held, s->seed, stream, (uint64_t)epoch);
     s->perm_epoch = epoch;
   }
-  const int count = mn_sampler_share(s, s->rank, epoch, step);
-  memcpy(out, s->perm + mn_sampler_position(s, epoch, step), (size_t)count * sizeof(uint32_t));
+  memcpy(out, s->perm + first, (size_t)count * sizeof(uint32_t));
   return count;
 }

@@ -47,13 +47,10 @@ typedef struct {
 int mn_sampler_init(mn_sampler *s, mn_shuffle_mode mode, int rank, int size, uint64_t seed,
                     size_t rows, int global_batch, mn_err *err);
 void mn_sampler_free(mn_sampler *s);
-/* Rows rank `rank` takes at step `step` of `epoch`. */
-int mn_sampler_share(const mn_sampler *s, int rank, long epoch, long step);
-/* Where this rank's rows of the step start in the epoch's order: in the global permutation
- * (global mode), or in the order of its own rows (shard mode; a stream's position). */
-size_t mn_sampler_position(const mn_sampler *s, long epoch, long step);
-/* Local indices (into the held rows) of this rank's part of step `step` of `epoch`; returns
- * how many (mn_sampler_share). */
-int mn_sampler_batch(mn_sampler *s, long epoch, long step, uint32_t *out);
+/* This rank's part of step `step` of `epoch`: returns how many rows it takes (floor or ceil
+ * of B/N); *pos, unless NULL, gets where they start in the epoch's order (in the global
+ * permutation in global mode; in the order of the rank's own rows in shard mode: a stream's
+ * position); out, unless NULL, gets their local indices (into the held rows). */
+int mn_sampler_batch(mn_sampler *s, long epoch, long step, size_t *pos, uint32_t *out);
 
 #endif

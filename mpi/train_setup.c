@@ -22,9 +22,8 @@
 /* The sampler, as the loader's source of row indices (called on the prefetch thread). */
 static int rows_for_step(void *user, long long step, size_t *pos, uint32_t *rows) {
   mn_sampler *sm = user;
-  const long epoch = (long)(step / sm->steps_per_epoch), in = (long)(step % sm->steps_per_epoch);
-  *pos = mn_sampler_position(sm, epoch, in);
-  return rows ? mn_sampler_batch(sm, epoch, in, rows) : mn_sampler_share(sm, sm->rank, epoch, in);
+  return mn_sampler_batch(sm, (long)(step / sm->steps_per_epoch),
+                          (long)(step % sm->steps_per_epoch), pos, rows);
 }
 
 /* What every rank must agree on before the first collective of training. Ranks that were

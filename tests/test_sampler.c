@@ -50,11 +50,11 @@ static void test_global_mode_matches_one_rank(void) {
         for (long step = 0; step < one.steps_per_epoch; step++) {
           if (step == 0) memset(taken, 0, sizeof taken);
           uint32_t whole[128], pieces[128];
-          mn_sampler_batch(&one, epoch, step, whole);
+          mn_sampler_batch(&one, epoch, step, NULL, whole);
           int at = 0;
           for (int r = 0; r < size; r++) {
             CHECK(part[r].steps_per_epoch == one.steps_per_epoch, "steps differ");
-            const int n = mn_sampler_batch(&part[r], epoch, step, pieces + at);
+            const int n = mn_sampler_batch(&part[r], epoch, step, NULL, pieces + at);
             CHECK(n == batch / size || n == batch / size + 1, "N=%d rank %d takes %d of %d", size,
                   r, n, batch);
             at += n;
@@ -97,9 +97,9 @@ static void test_shard_mode(void) {
           size_t next = 0; /* each step starts where the last ended, inside the shard */
           for (long step = 0; step < s.steps_per_epoch; step++) {
             uint32_t idx[20];
-            CHECK(mn_sampler_position(&s, epoch, step) == next, "N=%d rank %d step %ld: a gap",
-                  size, r, step);
-            const int n = mn_sampler_batch(&s, epoch, step, idx);
+            size_t pos;
+            const int n = mn_sampler_batch(&s, epoch, step, &pos, idx);
+            CHECK(pos == next, "N=%d rank %d step %ld: a gap", size, r, step);
             next += (size_t)n;
             CHECK(next <= s.held, "N=%d B=%d rank %d ran out of rows at step %ld", size, batch, r,
                   step);
