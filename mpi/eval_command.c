@@ -76,7 +76,7 @@ int mn_eval_main(int argc, char **argv) {
   mn_settings s;
   mn_net net = {0};
   mn_eval_set test = {0};
-  mn_split_info info;
+  mn_source src = {0};
   float *x = NULL, *t = NULL;
   int32_t *y = NULL;
   int rc = -1;
@@ -85,14 +85,19 @@ int mn_eval_main(int argc, char **argv) {
   rc = mn_job_parse(&cfg, ckpt, text, NULL, 0, &err);
   free(text);
   if (rc == 0) rc = mn_job_settings(&cfg, &s, &err);
-  if (rc == 0) rc = mn_split_probe(data, split, &info, &err);
+  if (rc == 0) {
+    mn_source_spec spec = strcmp(split, "test") == 0 ? mn_job_test_spec(&s) : mn_job_train_spec(&s);
+    spec.path = data;
+    rc = mn_source_open(&src, &spec, &err);
+  }
+  const mn_split_info info = src.info;
   if (rc == 0) rc = mn_job_model(&cfg, &s, &info, (int)batch, &net, &err);
   if (rc == 0) {
     mn_ckpt_meta meta;
     rc = mn_checkpoint_load(ckpt, &net, NULL, &meta, &err);
     if (rc == 0) mn_ckpt_meta_free(&meta);
   }
-  if (rc == 0) rc = mn_eval_open(&test, data, split, (int)batch, &w, &err);
+  if (rc == 0) rc = mn_eval_open(&test, &src, (int)batch, &w, &err);
   if (rc == 0) {
     x = mn_alloc((size_t)batch * mn_shape_count(info.shape), sizeof(float), "batch", &err);
     y = mn_alloc((size_t)batch, sizeof(int32_t), "batch", &err);
@@ -112,16 +117,17 @@ int mn_eval_main(int argc, char **argv) {
   MPI_Allreduce(&local, &sum, 3, MPI_DOUBLE, MPI_SUM, w.comm);
   if (w.rank == 0) {
     if (info.has_labels)
-      printf("%s on %s /%s: accuracy %.4f (correct %.0f of %.0f), loss %.6f, %d ranks\n", ckpt,
-             data, split, sum.correct / sum.count, sum.correct, sum.count, sum.loss_sum / sum.count,
-             w.size);
+      printf("%s on %s %s: accuracy %.4f (correct %.0f of %.0f), loss %.6f, %d rank%s\n", ckpt,
+             data, src.x, sum.correct / sum.count, sum.correct, sum.count, sum.loss_sum / sum.count,
+             w.size, w.size > 1 ? "s" : "");
     else
-      printf("%s on %s /%s: loss %.6f over %.0f samples, %d ranks\n", ckpt, data, split,
-             sum.loss_sum / sum.count, sum.count, w.size);
+      printf("%s on %s %s: loss %.6f over %.0f samples, %d rank%s\n", ckpt, data, src.x,
+             sum.loss_sum / sum.count, sum.count, w.size, w.size > 1 ? "s" : "");
   }
 out:
   free(x), free(y), free(t);
   mn_eval_close(&test);
+  mn_source_free(&src);
   mn_net_destroy(&net);
   mn_config_free(&cfg);
   mn_world_finalize();

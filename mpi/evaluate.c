@@ -23,7 +23,7 @@ typedef int (*chunk_fn)(mn_eval_set *set, size_t first, int count, void *ctx);
 static int each_chunk(mn_eval_set *set, int eval_batch, chunk_fn visit, void *ctx, mn_err *err) {
   if (set->n == 0) return 0;
   mn_h5_lock();
-  mn_split_reader *r = mn_split_reader_open(&set->meta, "evaluation", err);
+  mn_source_reader *r = mn_source_reader_open(set->src, "evaluation", err);
   mn_h5_unlock();
   if (!r) return -1;
   int rc = 0;
@@ -32,49 +32,33 @@ static int each_chunk(mn_eval_set *set, int eval_batch, chunk_fn visit, void *ct
     const int count =
         (int)(set->n - first < (size_t)eval_batch ? set->n - first : (size_t)eval_batch);
     mn_h5_lock();
-    rc = mn_split_reader_read(r, set->begin + first, (size_t)count, win->x, win->labels,
-                              win->targets, err);
+    rc = mn_source_read(r, set->begin + first, (size_t)count, win->x, win->labels, win->targets,
+                        err);
     mn_h5_unlock();
     win->begin = set->begin + first;
     win->n = (size_t)count;
     if (rc == 0 && visit) rc = visit(set, first, count, ctx);
   }
   mn_h5_lock();
-  mn_split_reader_close(r);
+  mn_source_reader_close(r);
   mn_h5_unlock();
   return rc;
 }
 
-int mn_eval_open(mn_eval_set *set, const char *path, const char *split, int eval_batch,
-                 const mn_world *w, mn_err *err) {
+int mn_eval_open(mn_eval_set *set, const mn_source *src, int eval_batch, const mn_world *w,
+                 mn_err *err) {
   memset(set, 0, sizeof *set);
-  mn_h5_lock();
-  int rc = mn_split_load(&set->meta, path, split, 0, 0, err); /* shapes and attributes */
-  mn_h5_unlock();
-  if (rc != 0) return -1;
+  set->src = src;
   size_t end;
-  mn_eval_range(set->meta.info.rows, eval_batch, w->rank, w->size, &set->begin, &end);
+  mn_eval_range(src->info.rows, eval_batch, w->rank, w->size, &set->begin, &end);
   set->n = end - set->begin;
-  mn_split *win = &set->window;
-  *win = set->meta;
-  const mn_split_info *info = &set->meta.info;
-  win->x = mn_alloc((size_t)eval_batch * set->meta.row_len, info->x_is_u8 ? 1 : sizeof(float),
-                    "evaluation rows", err);
-  if (info->has_labels)
-    win->labels = mn_alloc((size_t)eval_batch, sizeof(int32_t), "evaluation rows", err);
-  else
-    win->targets =
-        mn_alloc((size_t)eval_batch * (size_t)info->classes, sizeof(float), "evaluation rows", err);
-  if (!win->x || !(win->labels || win->targets)) rc = -1;
+  int rc = mn_split_alloc(&set->window, src, (size_t)eval_batch, err);
   if (rc == 0) rc = each_chunk(set, eval_batch, NULL, NULL, err);
   if (rc != 0) mn_eval_close(set);
   return rc;
 }
 
-void mn_eval_close(mn_eval_set *set) {
-  mn_split_free(&set->window);
-  mn_split_free(&set->meta);
-}
+void mn_eval_close(mn_eval_set *set) { mn_split_free(&set->window); }
 
 typedef struct {
   mn_net *net;

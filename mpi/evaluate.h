@@ -23,15 +23,15 @@ void mn_eval_range(size_t rows, int eval_batch, int rank, int size, size_t *begi
  * read eval_batch rows at a time at each evaluation, so a test split costs one batch of
  * memory whatever its size (the process reads it again from the page cache each time). */
 typedef struct {
-  mn_split meta;   /* shapes, attributes and scaling; no rows */
-  size_t begin, n; /* this rank's rows */
-  mn_split window; /* one chunk of rows as stored */
+  const mn_source *src; /* the test rows (borrowed) */
+  size_t begin, n;      /* this rank's rows */
+  mn_split window;      /* one chunk of rows as stored */
 } mn_eval_set;
 
-/* Opens this rank's part of a split (nothing if its range is empty) and reads it through
+/* Opens this rank's part of a source (nothing if its range is empty) and reads it through
  * once, so a bad value or label fails the start of the job, not its first evaluation. */
-int mn_eval_open(mn_eval_set *set, const char *path, const char *split, int eval_batch,
-                 const mn_world *w, mn_err *err);
+int mn_eval_open(mn_eval_set *set, const mn_source *src, int eval_batch, const mn_world *w,
+                 mn_err *err);
 void mn_eval_close(mn_eval_set *set);
 /* Evaluates this rank's rows; returns local sums (the caller reduces them), or -1 when the
  * file cannot be read again (the caller agrees on it with the other ranks). x, y, t are

@@ -77,12 +77,62 @@ int mn_job_settings(mn_config *cfg, mn_settings *s, mn_err *err) {
       return mn_fail(err, "%s: '%s' is not auto or a size in MB (0.004 to 4096)", where, bucket);
     }
   }
+  int layout, normalise;
+  if (mn_cfg_string(data, "x", "/train/x", &s->data_x, err) != 0 ||
+      mn_cfg_string(data, "y", "/train/y", &s->data_y, err) != 0 ||
+      mn_cfg_string(data, "test_path", s->data_path, &s->test_path, err) != 0 ||
+      mn_cfg_string(data, "test_x", "/test/x", &s->test_x, err) != 0 ||
+      mn_cfg_string(data, "test_y", "/test/y", &s->test_y, err) != 0 ||
+      mn_cfg_double(data, "test_fraction", 0.0, 0.0, 1.0, &s->test_fraction, err) != 0 ||
+      mn_cfg_int(data, "split_seed", 12345, 0, 1L << 62, &s->split_seed, err) != 0 ||
+      mn_cfg_choice(data, "layout", mn_layout_names, MN_LAYOUT_AUTO, &layout, err) != 0 ||
+      mn_cfg_choice(data, "normalise", mn_normalise_names, MN_NORMALISE_FILE, &normalise, err) !=
+          0 ||
+      mn_cfg_int(data, "classes", 0, 0, 1000000, &s->classes, err) != 0 ||
+      mn_cfg_int(data, "max_open_files", 16, 1, 100000, &s->max_open_files, err) != 0)
+    return -1;
+  s->test_explicit =
+      mn_cfg_has(data, "test_path") || mn_cfg_has(data, "test_x") || mn_cfg_has(data, "test_y");
+  if (s->test_fraction > 0.0 && (s->test_fraction >= 1.0 || s->test_explicit)) {
+    char where[700];
+    mn_cfg_where(data, mn_cfg_find(data, "test_fraction"), where, sizeof where);
+    return mn_fail(err, "%s: %s", where,
+                   s->test_fraction >= 1.0
+                       ? "must be below 1 (the fraction of the training rows held out for testing)"
+                       : "holds test rows out of the training rows: it cannot be combined with "
+                         "test_path, test_x or test_y");
+  }
+  if (s->classes == 1) {
+    char where[700];
+    mn_cfg_where(data, mn_cfg_find(data, "classes"), where, sizeof where);
+    return mn_fail(err, "%s: a classifier needs at least 2 classes", where);
+  }
+  s->layout = (mn_layout)layout;
+  s->normalise = (mn_normalise)normalise;
   s->skip_nonfinite = nonfinite == 1;
   s->allreduce = (mn_allreduce_mode)allreduce;
   s->shuffle = (mn_shuffle_mode)shuffle;
   s->loss = (mn_loss_kind)loss;
   s->progress = (mn_progress)progress;
   return 0;
+}
+
+mn_source_spec mn_job_train_spec(const mn_settings *s) {
+  return (mn_source_spec){.path = s->data_path,
+                          .x = s->data_x,
+                          .y = s->data_y,
+                          .layout = s->layout,
+                          .normalise = s->normalise,
+                          .classes = (int)s->classes,
+                          .max_open = (int)s->max_open_files};
+}
+
+mn_source_spec mn_job_test_spec(const mn_settings *s) {
+  mn_source_spec spec = mn_job_train_spec(s);
+  spec.path = s->test_path;
+  spec.x = s->test_x;
+  spec.y = s->test_y;
+  return spec;
 }
 
 int mn_job_model(mn_config *cfg, const mn_settings *s, const mn_split_info *info, int max_batch,
@@ -96,9 +146,9 @@ int mn_job_model(mn_config *cfg, const mn_settings *s, const mn_split_info *info
     else
       snprintf(where, sizeof where, "%s: [train] loss (default cross_entropy)", cfg->path);
     return mn_fail(err,
-                   "%s: cross_entropy needs integer class labels but %s has float "
+                   "%s: cross_entropy needs integer class labels but %s: %s holds float "
                    "targets; use loss = mse",
-                   where, s->data_path);
+                   where, s->data_path, s->data_y);
   }
   if (mn_net_create(net, cfg, info->shape, info->classes, s->loss, max_batch, err) != 0) return -1;
   if (mn_config_check_unused(cfg, known_sections, err) != 0) {

@@ -22,7 +22,17 @@ typedef enum {
 } mn_allreduce_mode;
 
 typedef struct {
-  const char *data_path;
+  /* [data]: what to read (source.h) */
+  const char *data_path;                   /* path: file, glob, directory or comma list */
+  const char *data_x, *data_y;             /* x, y: datasets in each file */
+  const char *test_path, *test_x, *test_y; /* test_path (default: path), test_x, test_y */
+  bool test_explicit;                      /* one of test_path, test_x, test_y was given */
+  double test_fraction;                    /* test_fraction: 0, or rows held out of training */
+  long split_seed;                         /* split_seed: which rows test_fraction holds out */
+  mn_layout layout;                        /* layout */
+  mn_normalise normalise;                  /* normalise */
+  long classes;                            /* classes: 0 = the files' attribute */
+  long max_open_files;                     /* max_open_files: per reader */
   mn_shuffle_mode shuffle;
   long epochs, batch, max_steps, eval_batch, seed, progress_s;
   mn_loss_kind loss;
@@ -52,6 +62,9 @@ int mn_job_parse(mn_config *cfg, const char *path, const char *text, char **sets
                  mn_err *err);
 /* Reads [data], [train] and [checkpoint]. */
 int mn_job_settings(mn_config *cfg, mn_settings *s, mn_err *err);
+/* The training rows' and the test rows' source specs the settings name. */
+mn_source_spec mn_job_train_spec(const mn_settings *s);
+mn_source_spec mn_job_test_spec(const mn_settings *s);
 /* Builds the network for the data's sample shape and class count; then rejects any key no
  * one asked for. */
 int mn_job_model(mn_config *cfg, const mn_settings *s, const mn_split_info *info, int max_batch,

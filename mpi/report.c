@@ -90,7 +90,9 @@ int mn_trainer_report(trainer *tr, long long epoch, long long step, const train_
   if (tr->s.reproducible) {
     /* each chunk's loss in its own slot, zero elsewhere: the sum over ranks is exact, and
      * every rank adds the chunks in order */
-    nchunks = (tr->test.meta.info.rows + (size_t)tr->s.eval_batch - 1) / (size_t)tr->s.eval_batch;
+    nchunks = tr->has_test ? (tr->test_src.info.rows + (size_t)tr->s.eval_batch - 1) /
+                                 (size_t)tr->s.eval_batch
+                           : 0;
     chunks = calloc(nchunks + 1, sizeof *chunks);
     if (!chunks) mn_world_abort(&tr->w, "out of memory");
   }
@@ -130,11 +132,11 @@ int mn_trainer_report(trainer *tr, long long epoch, long long step, const train_
   double sps = train_seconds > 0 ? (double)samples / train_seconds : 0.0;
   double wall = MPI_Wtime() - tr->t_start;
   double lr = mn_optim_lr(&tr->s.opt, step > 0 ? step - 1 : 0);
-  bool labels = tr->test.meta.info.has_labels;
+  bool labels = tr->src.info.has_labels;
   if (tr->bar) printf("\r\033[K");
-  printf("epoch %lld/%ld  step %lld  train_loss %.4f  test_loss %.4f", epoch, tr->s.epochs, step,
-         train_loss, test_loss);
-  if (labels) printf("  test_acc %.2f%%", 100.0 * test_acc);
+  printf("epoch %lld/%ld  step %lld  train_loss %.4f", epoch, tr->s.epochs, step, train_loss);
+  if (tr->has_test) printf("  test_loss %.4f", test_loss);
+  if (labels && tr->has_test) printf("  test_acc %.2f%%", 100.0 * test_acc);
   printf("  %.0f samples/s  %.1f s\n", sps, wall);
   fflush(stdout);
   if (tr->metrics) {

@@ -387,8 +387,11 @@ int mn_train_main(int argc, char **argv) {
   double peak_rss = mn_peak_rss_mb();
   if (rc == 0) MPI_Allreduce(MPI_IN_PLACE, &peak_rss, 1, MPI_DOUBLE, MPI_MAX, tr.w.comm);
   if (rc == 0 && tr.w.rank == 0) {
-    printf("done: final test_loss %.4f", tr.last_test_loss);
-    if (tr.test.meta.info.has_labels) printf("  test_accuracy %.2f%%", 100.0 * tr.last_test_acc);
+    printf("done:");
+    if (tr.has_test) printf(" final test_loss %.4f", tr.last_test_loss);
+    if (tr.has_test && tr.src.info.has_labels)
+      printf("  test_accuracy %.2f%%", 100.0 * tr.last_test_acc);
+    if (!tr.has_test) printf(" no test rows");
     char sha[65];
     mn_sha256_hex(tr.net.params, tr.net.nparams * sizeof(float), sha);
     printf(" | replicas identical on all %d ranks (fnv1a64 %016" PRIx64 ") | run dir %s\n",

@@ -11,6 +11,7 @@
 
 #include "fileutil.h"
 #include "gemm.h"
+#include "h5util.h"
 #include "hash.h"
 #include "job.h"
 #include "run_dir.h"
@@ -61,6 +62,32 @@ static int check_agreement(trainer *tr) {
       }
   free(all);
   return rc;
+}
+
+/* The training rows' source and the test rows' (tr->has_test): the test datasets named by
+ * the config, or a fraction held out of the training rows, or, when neither is asked for,
+ * the test datasets of the training files if they have them. */
+static int open_data(trainer *tr, mn_err *err) {
+  const mn_settings *s = &tr->s;
+  mn_source_spec spec = mn_job_train_spec(s);
+  if (s->test_fraction > 0.0) {
+    mn_source all;
+    if (mn_source_open(&all, &spec, err) != 0) return -1;
+    const int rc = mn_source_holdout(&all, s->test_fraction, (uint64_t)s->split_seed, &tr->src,
+                                     &tr->test_src, err);
+    mn_source_free(&all);
+    tr->has_test = rc == 0;
+    return rc;
+  }
+  if (mn_source_open(&tr->src, &spec, err) != 0) return -1;
+  spec = mn_job_test_spec(s);
+  if (!s->test_explicit && !mn_h5_file_has(tr->src.files[0].path, spec.x)) {
+    tr->has_test = false;
+    return 0;
+  }
+  if (mn_source_open(&tr->test_src, &spec, err) != 0) return -1;
+  tr->has_test = true;
+  return mn_source_match(&tr->test_src, &tr->src, err);
 }
 
 /* Everything before the loop: config, data, model, state, run directory. */
@@ -121,8 +148,8 @@ int mn_trainer_setup(trainer *tr, const char *config_path, char **sets, int nset
     return -1;
   }
 
-  mn_split_info info;
-  rc = mn_split_probe(s->data_path, "train", &info, &err);
+  rc = open_data(tr, &err);
+  const mn_split_info info = tr->src.info;
   if (rc == 0)
     rc = mn_sampler_init(&tr->sampler, s->shuffle, w->rank, w->size, (uint64_t)s->seed, info.rows,
                          (int)s->batch, &err);
@@ -133,21 +160,20 @@ int mn_trainer_setup(trainer *tr, const char *config_path, char **sets, int nset
     if (s->memory_mb > 0.0 && held_mb > s->memory_mb && s->shuffle == MN_SHUFFLE_GLOBAL) {
       rc = mn_fail(&err,
                    "%s: [data] memory_mb = %g but global shuffling holds every training row "
-                   "on every rank (%.1f MB): use shuffle = shard to stream from the file",
+                   "on every rank (%.1f MB): use shuffle = shard to stream from the files",
                    tr->cfg.path, s->memory_mb, held_mb);
     } else if (s->memory_mb > 0.0 && held_mb > s->memory_mb) {
-      /* shard mode over budget: rows come from the file, a window at a time */
+      /* shard mode over budget: rows come from the files, a window at a time */
       tr->streaming = true;
-      rc = mn_split_load(&tr->train, s->data_path, "train", sm->held_begin, sm->held_begin, &err);
-      if (rc == 0)
-        rc = mn_stream_open(&tr->stream, s->data_path, "train", sm->held_begin, sm->held,
-                            (size_t)(s->memory_mb * 1e6), (uint64_t)s->seed, w->rank, &err);
+      mn_split_borrow(&tr->train, &tr->src, sm->held_begin, 0, NULL, NULL, NULL);
+      rc = mn_stream_open(&tr->stream, &tr->src, sm->held_begin, sm->held,
+                          (size_t)(s->memory_mb * 1e6), (uint64_t)s->seed, w->rank, &err);
     } else {
-      rc = mn_split_load(&tr->train, s->data_path, "train", sm->held_begin,
-                         sm->held_begin + sm->held, &err);
+      rc = mn_split_load(&tr->train, &tr->src, sm->held_begin, sm->held_begin + sm->held, &err);
     }
   }
-  if (rc == 0) rc = mn_eval_open(&tr->test, s->data_path, "test", (int)s->eval_batch, w, &err);
+  if (rc == 0 && tr->has_test)
+    rc = mn_eval_open(&tr->test, &tr->test_src, (int)s->eval_batch, w, &err);
   const int max_batch =
       (int)(tr->sampler.max_local > s->eval_batch ? tr->sampler.max_local : s->eval_batch);
   if (rc == 0) rc = mn_job_model(&tr->cfg, s, &info, max_batch, &tr->net, &err);
@@ -238,6 +264,8 @@ void mn_trainer_teardown(trainer *tr) {
   mn_sampler_free(&tr->sampler);
   mn_split_free(&tr->train);
   mn_eval_close(&tr->test);
+  mn_source_free(&tr->src);
+  mn_source_free(&tr->test_src);
   mn_config_free(&tr->cfg);
 }
 
@@ -245,21 +273,35 @@ void mn_trainer_describe(const trainer *tr) {
   const mn_net *net = &tr->net;
   char shape[64];
   mn_shape_format(net->in_shape, shape, sizeof shape);
-  printf("mpinet: %d rank%s | data %s: %zu train rows, sample %s, %d %s", tr->w.size,
-         tr->w.size > 1 ? "s" : "", tr->s.data_path, tr->sampler.rows, shape, net->outputs,
-         tr->train.info.has_labels ? "classes" : "targets");
+  const mn_source *src = &tr->src;
+  printf("mpinet: %d rank%s | data %s (%zu file%s): %zu train rows, sample %s, %d %s", tr->w.size,
+         tr->w.size > 1 ? "s" : "", tr->s.data_path, src->nfiles, src->nfiles > 1 ? "s" : "",
+         tr->sampler.rows, shape, net->outputs, tr->train.info.has_labels ? "classes" : "targets");
   if (tr->s.shuffle == MN_SHUFFLE_SHARD)
     printf(" | shard mode: rank 0 %s rows [%zu, %zu)", tr->streaming ? "streams" : "holds",
            tr->sampler.held_begin, tr->sampler.held_begin + tr->sampler.held);
   printf(" | %d BLAS thread%s per rank%s\n", tr->threads, tr->threads > 1 ? "s" : "",
          tr->threads > 1 ? " (large GEMMs on OpenBLAS)" : ""); /* gemm.h */
+  printf("data: x %s, y %s, layout %s, normalise %s; ", src->x, src->y,
+         mn_layout_names[src->layout], src->norm);
+  if (!tr->has_test)
+    printf("no test rows (no %s in %s, and no test_path or test_fraction): training runs "
+           "without evaluation\n",
+           tr->s.test_x, src->files[0].path);
+  else if (tr->s.test_fraction > 0.0)
+    printf("test: %zu rows held out of the training files (test_fraction %g, split_seed %ld)\n",
+           tr->test_src.info.rows, tr->s.test_fraction, tr->s.split_seed);
+  else
+    printf("test: %zu rows of %s %s\n", tr->test_src.info.rows, tr->test_src.label, tr->test_src.x);
+  if (src->note[0]) printf("mpinet: warning: %s\n", src->note);
   if (tr->streaming) {
     const mn_stream *st = &tr->stream;
-    printf("streaming: %zu blocks of %zu rows (one HDF5 chunk each), windows of %zu blocks, two "
-           "in memory: %.1f MB of data.memory_mb = %g; reader %s\n",
-           st->nblocks, st->block_rows, st->window_blocks,
-           2.0 * (double)(st->window_rows * st->row_bytes) / 1e6, tr->s.memory_mb,
-           tr->stream_background ? "in the background (idle priority)" : "at normal priority");
+    printf(
+        "streaming: %zu blocks of up to %zu rows (one HDF5 chunk each), windows of %zu blocks, two "
+        "in memory: %.1f MB of data.memory_mb = %g; reader %s\n",
+        st->nblocks, st->block_rows, st->window_blocks,
+        2.0 * (double)(st->window_rows * st->row_bytes) / 1e6, tr->s.memory_mb,
+        tr->stream_background ? "in the background (idle priority)" : "at normal priority");
   }
   char layers[4096], prefetch[80];
   mn_net_describe(net, layers, sizeof layers);

@@ -26,6 +26,9 @@ typedef struct trainer {
   mn_world w;
   mn_config cfg;
   mn_settings s;
+  mn_source src;      /* the training rows' files, layout and normalisation */
+  mn_source test_src; /* the test rows', when has_test */
+  bool has_test;      /* there are test rows to evaluate on */
   mn_split train;
   mn_eval_set test; /* read a chunk at a time at each evaluation */
   mn_sampler sampler;

@@ -161,3 +161,12 @@ int mn_h5_write_array(hid_t loc, const char *name, hid_t type, int rank, const s
 static pthread_mutex_t h5_mutex = PTHREAD_MUTEX_INITIALIZER;
 void mn_h5_lock(void) { pthread_mutex_lock(&h5_mutex); }
 void mn_h5_unlock(void) { pthread_mutex_unlock(&h5_mutex); }
+
+bool mn_h5_file_has(const char *path, const char *name) {
+  mn_err ignored;
+  hid_t f = mn_h5_open_read(path, &ignored);
+  if (f < 0) return false;
+  const bool has = mn_h5_exists(f, name);
+  H5Fclose(f);
+  return has;
+}

@@ -21,6 +21,8 @@ int mn_h5_read_attr_double(hid_t obj, const char *name, double *v);
 /* Returns a malloc'ed string or NULL. */
 char *mn_h5_read_attr_string(hid_t obj, const char *name);
 bool mn_h5_exists(hid_t loc, const char *path);
+/* Whether the file at path opens and holds the object `name`. */
+bool mn_h5_file_has(const char *path, const char *name);
 /* Writes a chunked dataset with the Fletcher32 checksum filter (so corruption is detected
  * on read) and, if `compress`, shuffle + deflate. dims[0] is the row dimension. */
 int mn_h5_write_array(hid_t loc, const char *name, hid_t type, int rank, const size_t *dims,

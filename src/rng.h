@@ -16,7 +16,8 @@ enum {
   MN_STREAM_INIT = 1,    /* weight initialisation: stream + layer index */
   MN_STREAM_SHUFFLE = 2, /* data order: counter = epoch */
   MN_STREAM_DROPOUT = 3,
-  MN_STREAM_DATA = 4, /* synthetic data generators */
+  MN_STREAM_DATA = 4,    /* synthetic data generators */
+  MN_STREAM_HOLDOUT = 5, /* [data] test_fraction: which blocks are held out */
 };
 
 uint64_t mn_rng_u64(uint64_t seed, uint64_t stream, uint64_t counter);

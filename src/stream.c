@@ -18,8 +18,7 @@
 #define STREAM_ROWS(rank) (MN_STREAM_SHUFFLE + ((uint64_t)((rank) + 1) << 16) + ((uint64_t)2 << 40))
 
 static size_t block_size(const mn_stream *s, size_t b) {
-  const size_t lo = b * s->block_rows;
-  return s->n - lo < s->block_rows ? s->n - lo : s->block_rows;
+  return s->block_first[b + 1] - s->block_first[b];
 }
 
 /* order[] := epoch's block order; start[] (if not NULL) := first position of each window */
@@ -44,23 +43,18 @@ static int load(mn_stream *s, mn_stream_window *w, long long id) {
     plan_epoch(s, epoch, s->reader_order, NULL);
     s->reader_epoch = epoch;
   }
-  const size_t elem = s->meta.info.x_is_u8 ? 1 : sizeof(float);
-  const size_t width = s->meta.info.has_labels ? 1 : (size_t)s->meta.info.classes;
+  const size_t elem = s->src->x_elem;
+  const size_t width = s->src->info.has_labels ? 1 : (size_t)s->src->info.classes;
   size_t rows = 0;
   mn_err err;
-  if (mn_split_unchanged(&s->meta, "streaming", &err) != 0) {
-    snprintf(s->error, sizeof s->error, "%s", err.msg);
-    return -1;
-  }
   for (size_t j = k * s->window_blocks; j < (k + 1) * s->window_blocks && j < s->nblocks; j++) {
     if (atomic_load(&s->retire)) return 1;
-    const size_t b = s->reader_order[j], count = block_size(s, b),
-                 first = s->begin + b * s->block_rows;
+    const size_t b = s->reader_order[j], count = block_size(s, b), first = s->block_first[b];
     mn_h5_lock();
-    int rc = mn_split_reader_read(s->file, first, count,
-                                  (char *)w->data.x + rows * s->meta.row_len * elem,
-                                  w->data.labels ? w->data.labels + rows : NULL,
-                                  w->data.targets ? w->data.targets + rows * width : NULL, &err);
+    int rc =
+        mn_source_read(s->file, first, count, (char *)w->data.x + rows * s->src->row_len * elem,
+                       w->data.labels ? w->data.labels + rows : NULL,
+                       w->data.targets ? w->data.targets + rows * width : NULL, &err);
     mn_h5_unlock();
     if (rc != 0) {
       snprintf(s->error, sizeof s->error, "%s", err.msg);
@@ -124,34 +118,35 @@ static void *reader(void *arg) {
   return NULL;
 }
 
-int mn_stream_open(mn_stream *s, const char *path, const char *split, size_t begin, size_t n,
-                   size_t budget, uint64_t seed, int rank, mn_err *err) {
+int mn_stream_open(mn_stream *s, const mn_source *src, size_t begin, size_t n, size_t budget,
+                   uint64_t seed, int rank, mn_err *err) {
   memset(s, 0, sizeof *s);
   atomic_init(&s->pending, false);
   atomic_init(&s->retire, false);
   s->win[0].id = s->win[1].id = s->current = s->need = s->next = -1;
   s->epoch = s->reader_epoch = -1;
-  if (mn_split_load(&s->meta, path, split, begin, begin, err) != 0) return -1; /* no rows */
+  s->src = src;
   s->begin = begin;
   s->n = n;
   s->seed = seed;
   s->rank = rank;
-  const size_t elem = s->meta.info.x_is_u8 ? 1 : sizeof(float);
-  const size_t width =
-      s->meta.info.has_labels ? sizeof(int32_t) : s->meta.info.classes * sizeof(float);
-  s->row_bytes = s->meta.row_len * elem + width + sizeof(uint64_t) + sizeof(uint32_t);
-  s->file = mn_split_reader_open(&s->meta, "streaming", err);
+  const size_t elem = src->x_elem;
+  const size_t width = src->info.has_labels ? sizeof(int32_t) : src->info.classes * sizeof(float);
+  s->row_bytes = src->row_len * elem + width + sizeof(uint64_t) + sizeof(uint32_t);
+  s->nblocks = mn_source_blocks(src, begin, n, NULL, &s->block_rows);
+  s->block_first = mn_alloc(s->nblocks + 1, sizeof(size_t), "stream", err);
+  if (!s->block_first) return -1;
+  mn_source_blocks(src, begin, n, s->block_first, &s->block_rows);
+  s->block_first[s->nblocks] = begin + n;
+  s->file = mn_source_reader_open(src, "streaming", err);
   if (!s->file) return -1;
-  const long long chunk_rows = mn_split_reader_chunk_rows(s->file);
-  s->block_rows = chunk_rows > 0 ? (size_t)chunk_rows : 1024;
-  if (s->block_rows > n) s->block_rows = n;
-  s->nblocks = (n + s->block_rows - 1) / s->block_rows;
   const size_t block_bytes = s->block_rows * s->row_bytes;
   if (2 * block_bytes > budget)
     return mn_fail(err,
-                   "%s: [data] memory_mb = %.1f is too small to stream /%s: two HDF5 chunks "
+                   "%s: [data] memory_mb = %.1f is too small to stream %s: two HDF5 chunks "
                    "of %zu rows take %.1f MB",
-                   path, (double)budget / 1e6, split, s->block_rows, 2.0 * block_bytes / 1e6);
+                   src->label, (double)budget / 1e6, src->x, s->block_rows,
+                   2.0 * block_bytes / 1e6);
   s->window_blocks = budget / 2 / block_bytes;
   if (s->window_blocks > s->nblocks) s->window_blocks = s->nblocks;
   s->nwindows = (s->nblocks + s->window_blocks - 1) / s->window_blocks;
@@ -162,21 +157,13 @@ int mn_stream_open(mn_stream *s, const char *path, const char *split, size_t beg
   if (!s->order || !s->reader_order || !s->start) return -1;
   for (int i = 0; i < 2; i++) {
     mn_stream_window *w = &s->win[i];
-    w->data = s->meta; /* shapes and scaling; its own buffers */
-    w->data.x = mn_rows_alloc(s->window_rows * s->meta.row_len, elem, "stream window", err);
-    w->data.labels = NULL;
-    w->data.targets = NULL;
-    if (s->meta.info.has_labels)
-      w->data.labels = mn_alloc(s->window_rows, sizeof(int32_t), "stream window", err);
-    else
-      w->data.targets = mn_alloc(s->window_rows * (size_t)s->meta.info.classes, sizeof(float),
-                                 "stream window", err);
+    if (mn_split_alloc(&w->data, src, s->window_rows, err) != 0) return -1;
     w->ids = mn_alloc(s->window_rows, sizeof(uint64_t), "stream window", err);
     w->perm = mn_alloc(s->window_rows, sizeof(uint32_t), "stream window", err);
-    if (!w->data.x || !(w->data.labels || w->data.targets) || !w->ids || !w->perm) return -1;
+    if (!w->ids || !w->perm) return -1;
     /* the pages now, not at the window's first read: faulting in (and zeroing) 16 MB of
      * fresh pages doubled the first two windows' reads, inside training */
-    memset(w->data.x, 0, s->window_rows * s->meta.row_len * elem);
+    memset(w->data.x, 0, s->window_rows * src->row_len * elem);
   }
   pthread_mutex_init(&s->mu, NULL);
   pthread_cond_init(&s->cv, NULL);
@@ -238,7 +225,7 @@ static void replace_reader(mn_stream *s) {
     s->running = false;
     s->failed = true;
     snprintf(s->error, sizeof s->error, "%s: cannot start the stream reader thread again",
-             s->meta.path);
+             s->src->label);
   }
 }
 
@@ -299,7 +286,7 @@ int mn_stream_gather(mn_stream *s, long long epoch, size_t pos, int count, float
     plan_epoch(s, epoch, s->order, s->start);
     s->epoch = epoch;
   }
-  const size_t width = s->meta.info.has_labels ? 1 : (size_t)s->meta.info.classes;
+  const size_t width = s->src->info.has_labels ? 1 : (size_t)s->src->info.classes;
   int done = 0;
   while (done < count) {
     const size_t p = pos + (size_t)done;
@@ -316,7 +303,7 @@ int mn_stream_gather(mn_stream *s, long long epoch, size_t pos, int count, float
       const int m = run - at < 256 ? run - at : 256;
       for (int i = 0; i < m; i++) rows[i] = w->perm[p - s->start[k] + (size_t)(at + i)];
       const int o = done + at;
-      mn_split_gather(&w->data, rows, m, x + (size_t)o * s->meta.row_len,
+      mn_split_gather(&w->data, rows, m, x + (size_t)o * s->src->row_len,
                       labels ? labels + o : NULL, targets ? targets + (size_t)o * width : NULL);
       for (int i = 0; i < m; i++) ids[o + i] = w->ids[rows[i]];
     }
@@ -336,15 +323,14 @@ void mn_stream_close(mn_stream *s) {
     pthread_cond_destroy(&s->cv);
   }
   for (int i = 0; i < 2; i++) {
-    free(s->win[i].data.x), free(s->win[i].data.labels), free(s->win[i].data.targets);
+    mn_split_free(&s->win[i].data);
     free(s->win[i].ids), free(s->win[i].perm);
   }
   if (s->file) {
     mn_h5_lock(); /* in case another thread is in HDF5 */
-    mn_split_reader_close(s->file);
+    mn_source_reader_close(s->file);
     mn_h5_unlock();
   }
-  free(s->order), free(s->reader_order), free(s->start);
-  mn_split_free(&s->meta);
+  free(s->order), free(s->reader_order), free(s->start), free(s->block_first);
   memset(s, 0, sizeof *s);
 }

@@ -1,10 +1,10 @@
 /* stream.h: shard-mode training data larger than a rank's memory budget, streamed from the
  * HDF5 file ([data] memory_mb).
  *
- * A rank's shard (rows [begin, begin + n) of the split) is cut into blocks of one HDF5 chunk
- * of rows, so every block read decompresses whole chunks once. Each epoch visits the blocks
- * in an order drawn from (seed, epoch, rank), W blocks at a time (a window; W is chosen so
- * that two windows fit the budget), and the rows inside a window are shuffled. A reader
+ * A rank's shard (rows [begin, begin + n) of the source) is cut into blocks of one HDF5 chunk
+ * of rows (never across files), so every block read decompresses whole chunks once. Each epoch
+ * visits the blocks in an order drawn from (seed, epoch, rank), W blocks at a time (a window; W is
+ * chosen so that two windows fit the budget), and the rows inside a window are shuffled. A reader
  * thread fills the next window while the current one is served, so reading and
  * decompressing overlap training when a core is free for it. The order of an epoch is a pure
  * function of (seed, epoch, rank): a resumed run sees the batches the uninterrupted one saw.
@@ -44,12 +44,15 @@ typedef struct {
 } mn_stream_window;
 
 typedef struct {
-  mn_split meta; /* path, split, info, row_len, a, b of the file (no rows held) */
-  /* the file, open as long as the stream: opening it for each block (HDF5's superblock,
-   * chunk index, the file lock) took ~1.5 ms, three times the block's read */
-  mn_split_reader *file;
+  const mn_source *src; /* the files, layout and normalisation */
+  /* the files, open as long as the stream (up to the source's max_open, least recently used
+   * closed first): opening a file for each block (HDF5's superblock, chunk index, the file
+   * lock) took three times the block's read */
+  mn_source_reader *file;
   size_t begin, n, row_bytes;
-  size_t block_rows, nblocks, window_blocks, nwindows, window_rows;
+  size_t *block_first; /* nblocks + 1: the source row where each block starts */
+  size_t block_rows;   /* the largest block's rows */
+  size_t nblocks, window_blocks, nwindows, window_rows;
   uint64_t seed;
   int rank;
   mn_stream_window win[2];
@@ -75,10 +78,11 @@ typedef struct {
   pthread_cond_t cv;
 } mn_stream;
 
-/* Plans the stream for rows [begin, begin + n) of `split` within `budget` bytes (two windows)
- * and starts the reader thread. */
-int mn_stream_open(mn_stream *s, const char *path, const char *split, size_t begin, size_t n,
-                   size_t budget, uint64_t seed, int rank, mn_err *err);
+/* Plans the stream for source rows [begin, begin + n) within `budget` bytes (two windows)
+ * and starts the reader thread. Blocks are the source's (mn_source_blocks: an HDF5 chunk,
+ * never across files), so many small files stream as one large one. */
+int mn_stream_open(mn_stream *s, const mn_source *src, size_t begin, size_t n, size_t budget,
+                   uint64_t seed, int rank, mn_err *err);
 /* Lets the reader run only on CPU time no other thread wants (SCHED_IDLE, Linux): for a rank
  * with a CPU that neither it nor its BLAS threads take. One-way; returns whether it took. */
 bool mn_stream_set_background(mn_stream *s);

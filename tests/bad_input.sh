@@ -78,7 +78,7 @@ kernel-too-large)
     run_mpi 2 train "$WORK/conv.ini" ;;
 labels-needed)
   "$MPINET" convert synthetic --kind regression -o "$WORK/r.h5" --features 16 --classes 4 > /dev/null
-  expect_error 10 "cross_entropy needs integer class labels but $WORK/r.h5 has float targets" \
+  expect_error 10 "cross_entropy needs integer class labels but $WORK/r.h5: /train/y holds float targets" \
     run_mpi 2 train "$WORK/job.ini" --set data.path="$WORK/r.h5" ;;
 resume-nothing)
   mkdir -p "$WORK/empty"

@@ -70,9 +70,12 @@ static void test_round_trip(const char *dir, bool gz) {
   snprintf(out, sizeof out, "%s/ok.h5", dir);
   write_set(dir, gz);
   CHECK(convert(dir, out) == 0, "%s conversion failed", gz ? "gzip" : "plain");
-  mn_split s;
+  mn_source src;
+  mn_split s = {0};
   mn_err err;
-  CHECK(mn_split_load(&s, out, "train", 0, SIZE_MAX, &err) == 0, "%s", err.msg);
+  CHECK(mn_source_open_split(&src, out, "train", &err) == 0 &&
+            mn_split_load(&s, &src, 0, SIZE_MAX, &err) == 0,
+        "%s", err.msg);
   CHECK(s.n == ROWS && s.info.shape.rank == 3 && s.info.shape.dim[0] == 1 &&
             s.info.shape.dim[1] == H && s.info.shape.dim[2] == W && s.info.x_is_u8,
         "shape/type wrong");
@@ -83,6 +86,7 @@ static void test_round_trip(const char *dir, bool gz) {
   for (int i = 0; i < ROWS; i++) CHECK(s.labels[i] == i % 3, "label %d", i);
   CHECK(s.info.classes == 3, "classes %d", s.info.classes);
   mn_split_free(&s);
+  mn_source_free(&src);
   unlink(out);
 }
 

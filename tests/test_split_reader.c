@@ -53,23 +53,21 @@ int main(void) {
   mn_err err;
   CHECK(write_file(path, ROWS) == 0, "cannot write %s", path);
 
-  mn_split whole, meta;
-  CHECK(mn_split_load(&whole, path, "test", 0, SIZE_MAX, &err) == 0, "%s", err.msg);
-  CHECK(mn_split_load(&meta, path, "test", 0, 0, &err) == 0, "%s", err.msg);
-  CHECK(meta.n == 0 && meta.info.rows == ROWS && meta.info.x_is_u8, "meta: %zu held of %zu", meta.n,
-        meta.info.rows);
-  mn_split_reader *r = mn_split_reader_open(&meta, "evaluation", &err);
+  mn_source src;
+  mn_split whole;
+  CHECK(mn_source_open_split(&src, path, "test", &err) == 0, "%s", err.msg);
+  CHECK(mn_split_load(&whole, &src, 0, SIZE_MAX, &err) == 0, "%s", err.msg);
+  CHECK(src.info.rows == ROWS && src.info.x_is_u8 && src.files[0].chunk_rows == CHUNK,
+        "source: %zu rows, chunks of %lld", src.info.rows, src.files[0].chunk_rows);
+  mn_source_reader *r = mn_source_reader_open(&src, "evaluation", &err);
   CHECK(r != NULL, "%s", err.msg);
-  CHECK(r && mn_split_reader_chunk_rows(r) == CHUNK, "chunks of %lld rows",
-        r ? mn_split_reader_chunk_rows(r) : -1LL);
   uint8_t *x = malloc((size_t)ROWS * F);
   int32_t *y = malloc(ROWS * sizeof *y);
   const size_t sizes[] = {128, 1, 1337, 500, 7};
   size_t at = 0, bad = 0;
   for (int k = 0; r && at < ROWS; k++) {
     size_t n = sizes[k % 5] < ROWS - at ? sizes[k % 5] : ROWS - at;
-    CHECK(mn_split_reader_read(r, at, n, x, y, NULL, &err) == 0, "rows %zu+%zu: %s", at, n,
-          err.msg);
+    CHECK(mn_source_read(r, at, n, x, y, NULL, &err) == 0, "rows %zu+%zu: %s", at, n, err.msg);
     if (memcmp(x, (const uint8_t *)whole.x + at * F, n * F) != 0 ||
         memcmp(y, whole.labels + at, n * sizeof *y) != 0)
       bad++;
@@ -78,27 +76,24 @@ int main(void) {
     at += n;
   }
   CHECK(bad == 0, "%zu reads or rows differ from the loaded split", bad);
-  CHECK(r && mn_split_reader_read(r, ROWS - 10, 20, x, y, NULL, &err) != 0 &&
-            strstr(err.msg, "cannot read /test/x") != NULL,
+  CHECK(r && mn_source_read(r, ROWS - 10, 20, x, y, NULL, &err) != 0 &&
+            strstr(err.msg, "asked for, but /test/x has") != NULL,
         "a read past the end: %s", err.msg);
-  mn_split_reader_close(r);
+  mn_source_reader_close(r);
 
   /* the file is rewritten (here with one row fewer) while a job holds its description */
   CHECK(write_file(path, ROWS - 1) == 0, "cannot write %s", path);
   err.msg[0] = '\0';
-  r = mn_split_reader_open(&meta, "evaluation", &err);
-  CHECK(r == NULL && strstr(err.msg, "changed since the job started (evaluation reads it again)"),
-        "a rewritten file was opened again: '%s'", err.msg);
-  mn_split_reader_close(r);
-  err.msg[0] = '\0';
-  CHECK(mn_split_unchanged(&meta, "streaming", &err) != 0 &&
-            strstr(err.msg, "changed since the job started (streaming reads it again)"),
-        "a rewritten file was taken for the same: '%s'", err.msg);
+  r = mn_source_reader_open(&src, "evaluation", &err);
+  CHECK(r && mn_source_read(r, 0, 1, x, y, NULL, &err) != 0 &&
+            strstr(err.msg, "changed since the job started (evaluation reads it again)"),
+        "a rewritten file was read again: '%s'", err.msg);
+  mn_source_reader_close(r);
 
   free(x);
   free(y);
   mn_split_free(&whole);
-  mn_split_free(&meta);
+  mn_source_free(&src);
   unlink(path);
   return check_report("test_split_reader");
 }

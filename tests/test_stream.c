@@ -45,12 +45,16 @@ int main(void) {
   mn_dataset_attrs attrs = {.classes = K, .scale = 1.0, .source = "test_stream"};
   mn_err err;
   CHECK(mn_dataset_write(path, &split, &split, &attrs, &err) == 0, "%s", err.msg);
+  mn_source src;
+  CHECK(mn_source_open_split(&src, path, "train", &err) == 0, "%s", err.msg);
 
-  /* rows of 1 KiB: 1024-row chunks, so 5 blocks; a budget of two 2-block windows */
+  /* rows of 1 KiB: 1024-row chunks; blocks follow the file's chunks, so rows [700, 5700)
+   * are 6 blocks ([700, 1024) the first); a budget of two 2-block windows */
   mn_stream s;
   const size_t budget = 2 * 2 * 1024 * (F * sizeof(float) + 16) + 100;
-  CHECK(mn_stream_open(&s, path, "train", BEGIN, N, budget, 42, 1, &err) == 0, "%s", err.msg);
-  CHECK(s.block_rows == 1024 && s.nblocks == 5 && s.window_blocks == 2 && s.nwindows == 3,
+  CHECK(mn_stream_open(&s, &src, BEGIN, N, budget, 42, 1, &err) == 0, "%s", err.msg);
+  CHECK(s.block_rows == 1024 && s.nblocks == 6 && s.block_first[1] == 1024 &&
+            s.window_blocks == 2 && s.nwindows == 3,
         "plan: %zu rows/block, %zu blocks, %zu per window", s.block_rows, s.nblocks,
         s.window_blocks);
   float *bx = malloc((size_t)N * F * sizeof *bx);
@@ -77,7 +81,7 @@ int main(void) {
 
   /* opened again, the reader in the background: the same order; and from the middle of the
    * epoch (a resume) too */
-  CHECK(mn_stream_open(&s, path, "train", BEGIN, N, budget, 42, 1, &err) == 0, "%s", err.msg);
+  CHECK(mn_stream_open(&s, &src, BEGIN, N, budget, 42, 1, &err) == 0, "%s", err.msg);
   CHECK(mn_stream_set_background(&s), "the reader did not take idle priority");
   gather_epoch(&s, 0, 3001, N - 3001, bx, by, ids);
   CHECK(memcmp(first + 3001, ids, (N - 3001) * sizeof *ids) == 0, "a mid-epoch start differs");
@@ -88,7 +92,7 @@ int main(void) {
   /* a background reader that gets no CPU (the test hook holds it, as threads busy on every
    * CPU would, but without depending on who wins the CPUs) is replaced by one at normal
    * priority, and the rows are the same */
-  CHECK(mn_stream_open(&s, path, "train", BEGIN, N, budget, 42, 1, &err) == 0, "%s", err.msg);
+  CHECK(mn_stream_open(&s, &src, BEGIN, N, budget, 42, 1, &err) == 0, "%s", err.msg);
   CHECK(mn_stream_set_background(&s), "the reader did not take idle priority");
   mn_stream_starve(&s);
   const double t0 = mn_now_s();
@@ -101,14 +105,14 @@ int main(void) {
   mn_stream_close(&s);
 
   /* another rank: another order over its own rows */
-  CHECK(mn_stream_open(&s, path, "train", BEGIN, N, budget, 42, 2, &err) == 0, "%s", err.msg);
+  CHECK(mn_stream_open(&s, &src, BEGIN, N, budget, 42, 2, &err) == 0, "%s", err.msg);
   gather_epoch(&s, 0, 0, N, bx, by, ids);
   CHECK(memcmp(first, ids, N * sizeof *ids) != 0, "rank 2 has rank 1's order");
   mn_stream_close(&s);
 
   /* the file replaced mid-run (a new file renamed over it, as the converters write): the
    * stream keeps the old file open, but a window read after the change refuses it */
-  CHECK(mn_stream_open(&s, path, "train", BEGIN, N, budget, 42, 1, &err) == 0, "%s", err.msg);
+  CHECK(mn_stream_open(&s, &src, BEGIN, N, budget, 42, 1, &err) == 0, "%s", err.msg);
   CHECK(mn_stream_gather(&s, 0, 0, 37, bx, by, NULL, ids) == 0, "gather failed: %s", s.error);
   /* the reader may be reading ahead in HDF5, which is not thread-safe: the lock, as the
    * trainer's own HDF5 calls take it while a stream is open (without it, ~5% of runs crashed
@@ -126,11 +130,12 @@ int main(void) {
         "a replaced file was streamed from (%zu rows served): '%s'", served, s.error);
   mn_stream_close(&s);
 
-  CHECK(mn_stream_open(&s, path, "train", BEGIN, N, 1 << 20, 42, 1, &err) != 0 &&
+  CHECK(mn_stream_open(&s, &src, BEGIN, N, 1 << 20, 42, 1, &err) != 0 &&
             strstr(err.msg, "memory_mb = 1.0 is too small to stream /train"),
         "a budget below two chunks: %s", err.msg);
   mn_stream_close(&s);
 
+  mn_source_free(&src);
   unlink(path);
   free(x), free(y), free(bx), free(by), free(ids), free(first), free(seen);
   return check_report("test_stream");

@@ -11,12 +11,13 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   char path[64];
   if (fuzz_write_file(data, size, "h5", ".h5", path, sizeof path) != 0) return 0;
-  mn_split_info info;
+  mn_source src;
   mn_split s;
   mn_err err;
-  if (mn_split_probe(path, "train", &info, &err) == 0 &&
-      mn_split_load(&s, path, "train", 0, SIZE_MAX, &err) == 0)
-    mn_split_free(&s);
+  if (mn_source_open_split(&src, path, "train", &err) == 0) {
+    if (mn_split_load(&s, &src, 0, SIZE_MAX, &err) == 0) mn_split_free(&s);
+    mn_source_free(&src);
+  }
   unlink(path);
   return 0;
 }

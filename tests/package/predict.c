@@ -32,8 +32,10 @@ int main(int argc, char **argv) {
   mn_cfg_section *train = mn_config_section(&cfg, "train");
   if (train && mn_cfg_choice(train, "loss", mn_loss_names, 0, &loss, &err) != 0) return fail(&err);
 
+  mn_source src;
   mn_split test;
-  if (mn_split_load(&test, argv[2], "test", 0, (size_t)-1, &err) != 0) return fail(&err);
+  if (mn_source_open_split(&src, argv[2], "test", &err) != 0) return fail(&err);
+  if (mn_split_load(&test, &src, 0, (size_t)-1, &err) != 0) return fail(&err);
   enum { BATCH = 100 };
   mn_net net;
   if (mn_net_create(&net, &cfg, test.info.shape, test.info.classes, (mn_loss_kind)loss, BATCH,
@@ -63,6 +65,7 @@ int main(int argc, char **argv) {
   free(x);
   mn_net_destroy(&net);
   mn_split_free(&test);
+  mn_source_free(&src);
   mn_config_free(&cfg);
   mn_ckpt_meta_free(&meta);
   mn_ckpt_meta_free(&loaded);
