@@ -2,6 +2,7 @@
  * the config (with --set and --resume), the data, the model, the loader, the checks that
  * every rank was started alike, the run directory; and the start-up summary rank 0 prints. */
 #define _GNU_SOURCE
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -289,8 +290,10 @@ void mn_trainer_describe(const trainer *tr) {
            "without evaluation\n",
            tr->s.test_x, src->files[0].path);
   else if (tr->s.test_fraction > 0.0)
-    printf("test: %zu rows held out of the training files (test_fraction %g, split_seed %ld)\n",
-           tr->test_src.info.rows, tr->s.test_fraction, tr->s.split_seed);
+    printf("test: %zu rows held out of the training files (test_fraction %g, split_seed %ld; "
+           "rows fingerprint %016" PRIx64 ")\n",
+           tr->test_src.info.rows, tr->s.test_fraction, tr->s.split_seed,
+           mn_source_fingerprint(&tr->test_src));
   else
     printf("test: %zu rows of %s %s\n", tr->test_src.info.rows, tr->test_src.label, tr->test_src.x);
   if (src->note[0]) printf("mpinet: warning: %s\n", src->note);

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "h5util.h"
+#include "hash.h"
 #include "rng.h"
 
 const char *const mn_layout_names[] = {"auto", "nchw", "nhwc", "hw", "tf", "features", NULL};
@@ -167,7 +168,10 @@ static int resolve_layout(mn_source *s, const array_desc *x, mn_layout layout, m
   s->stored.rank = r < MN_MAX_RANK ? r : MN_MAX_RANK;
   for (int k = 0; k < s->stored.rank; k++) s->stored.dim[k] = d[k];
   char shape[160];
-  describe(x, shape, sizeof shape, false);
+  array_desc sample = *x; /* the shape of one sample: x without its rows */
+  sample.rank = r;
+  memmove(sample.dim, x->dim + 1, (size_t)r * sizeof *sample.dim);
+  describe(&sample, shape, sizeof shape, false);
   static const char *const needs[] = {[MN_LAYOUT_NCHW] = "(C, H, W)",
                                       [MN_LAYOUT_NHWC] = "(H, W, C)",
                                       [MN_LAYOUT_HW] = "(H, W)",
@@ -181,8 +185,8 @@ static int resolve_layout(mn_source *s, const array_desc *x, mn_layout layout, m
     layout = r == 1 ? MN_LAYOUT_FEATURES : r == 2 ? MN_LAYOUT_TF : MN_LAYOUT_NCHW;
     if (r == 3 && (d[2] == 1 || d[2] == 3 || d[2] == 4) && d[0] > 4)
       snprintf(s->note, sizeof s->note,
-               "%s: %s %s is read as (C, H, W) = (%d, %d, %d); if it is channel-last images, "
-               "set [data] layout = nhwc",
+               "%s: %s samples %s are read as (C, H, W) = (%d, %d, %d); if they are "
+               "channel-last images, set [data] layout = nhwc",
                s->files[0].path, s->x, shape, d[0], d[1], d[2]);
   }
   const int want = layout == MN_LAYOUT_NCHW || layout == MN_LAYOUT_NHWC ? 3
@@ -593,6 +597,15 @@ int mn_source_holdout(const mn_source *all, double fraction, uint64_t seed, mn_s
   }
   free(perm), free(is_test), free(seg[0]), free(seg[1]);
   return rc;
+}
+
+uint64_t mn_source_fingerprint(const mn_source *s) {
+  uint64_t h = MN_FNV_SEED;
+  for (size_t k = 0; k < s->nseg; k++) {
+    const uint64_t v[3] = {s->seg[k].file, s->seg[k].first, s->seg[k].n};
+    h = mn_fnv1a64(h, v, sizeof v);
+  }
+  return h;
 }
 
 int mn_source_set_stats(mn_source *s, const double *mean, const double *std, int count,

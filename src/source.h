@@ -109,6 +109,9 @@ int mn_source_match(mn_source *test, const mn_source *s, mn_err *err);
  * nothing but the files, fraction and seed: the same rows at every world size and resume. */
 int mn_source_holdout(const mn_source *all, double fraction, uint64_t seed, mn_source *train,
                       mn_source *test, mn_err *err);
+/* A hash of which file rows the source holds, in order (not of their values): the same held-out
+ * test rows print the same fingerprint at any world size. */
+uint64_t mn_source_fingerprint(const mn_source *s);
 /* Normalisation from statistics: mean and std of the scaled values, one per feature (for a
  * (T, F) or F sample) or per channel (images); count values each. */
 int mn_source_set_stats(mn_source *s, const double *mean, const double *std, int count,

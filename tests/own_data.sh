@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# Training on HDF5 files as users already have them (written by h5py: tests/make_own_data.py),
+# without converting them. Variants:
+#   sim N     one simulation file, /inputs float64 with per-feature mean/std array
+#             attributes, /outputs float64, no test split (test_fraction = 0.2): N ranks equal
+#             1 rank (rtol 1e-5); the held-out rows (their fingerprint) are the same at 1, N
+#             and 4 ranks and after --resume at another world size
+#   shards    200 files of channel-last uint8 images and int64 labels, read by a glob: the
+#             same images stored NHWC and NCHW train bit-identical parameters; read with the
+#             wrong layout, the colour task stays at chance (and a warning says why); in shard
+#             mode, streamed under a memory_mb below the data, it trains, keeps open files
+#             bounded by max_open_files, and a mid-epoch resume is bit-exact
+#   series    /X float32 (n, 20, 6), /y int16, [data] classes: an LSTM learns it at 1, 2 and 3
+#             ranks, 3 ranks equal 1 rank (rtol 1e-5)
+#   bad       bad inputs: one error line naming the file and dataset, within seconds
+source "$(dirname "$0")/lib.sh"
+variant=${1:?variant}
+N=${2:-2}
+make_data() { /usr/bin/python3 "$(dirname "$0")/make_own_data.py" "$1" "$WORK"; }
+# sum_line FILE: the "parameters sha256" of a run's log
+sha_of() { grep -o 'parameters sha256 [0-9a-f]*' "$1" | cut -d' ' -f3; }
+fingerprint_of() { grep -o 'rows fingerprint [0-9a-f]*' "$1" | cut -d' ' -f3; }
+last_ckpt() { ls "$1"/ckpt-*.h5 | sort | tail -1; }
+
+case $variant in
+sim)
+  make_data sim
+  cat > "$WORK/sim.ini" <<INI
+[data]
+path = $WORK/sim.h5
+x = /inputs
+y = /outputs
+test_fraction = 0.2
+[train]
+loss = mse
+epochs = 2
+batch = 64
+lr = 0.001
+momentum = 0.9
+seed = 3
+progress = lines
+[layer]
+type = dense
+units = 32
+activation = tanh
+[layer]
+type = dense
+units = 3
+INI
+  for n in 1 "$N" 4; do
+    run_mpi "$n" train "$WORK/sim.ini" --set checkpoint.dir="$WORK/run$n" > "$WORK/log$n.txt"
+  done
+  cat "$WORK/log$N.txt"
+  grep -q 'normalise file, per feature' "$WORK/log1.txt" || fail "the mean/std arrays were not used"
+  grep -q 'test: 832 rows held out' "$WORK/log1.txt" \
+    || fail "not 13 of the 63 blocks of 64 rows (20%) held out"
+  f1=$(fingerprint_of "$WORK/log1.txt")
+  [ -n "$f1" ] && [ "$f1" = "$(fingerprint_of "$WORK/log$N.txt")" ] \
+    && [ "$f1" = "$(fingerprint_of "$WORK/log4.txt")" ] || fail "held-out rows differ by world size"
+  "$TEST_TOOLS/compare_params" "$(last_ckpt "$WORK/run1")" "$(last_ckpt "$WORK/run$N")" \
+    --rtol 1e-5 || fail "N=$N differs from N=1"
+  # stopped after 30 steps at N ranks, resumed at 1: the same held-out rows
+  run_mpi "$N" train "$WORK/sim.ini" --set checkpoint.dir="$WORK/r" --set train.max_steps=30 \
+    > /dev/null
+  run_mpi 1 train --resume "$WORK/r" --set train.max_steps=0 > "$WORK/resumed.txt"
+  grep -q 'resuming from' "$WORK/resumed.txt" || fail "did not resume"
+  [ "$(fingerprint_of "$WORK/resumed.txt")" = "$f1" ] || fail "held-out rows moved on resume"
+  echo "ok: held-out rows $f1 at 1, $N and 4 ranks and after a resume; N=$N equals N=1"
+  ;;
+shards)
+  make_data shards
+  cat > "$WORK/shards.ini" <<INI
+[data]
+path = $WORK/nhwc/shard-*.h5
+x = /images
+y = /labels
+layout = nhwc
+test_fraction = 0.1
+[train]
+epochs = 3
+batch = 32
+lr = 0.05
+momentum = 0.9
+seed = 3
+progress = lines
+[layer]
+type = conv2d
+filters = 4
+size = 1
+activation = relu
+[layer]
+type = maxpool
+size = 3
+[layer]
+type = dense
+units = 3
+INI
+  run_mpi 2 train "$WORK/shards.ini" --set checkpoint.dir="$WORK/nhwc-run" > "$WORK/nhwc.txt"
+  cat "$WORK/nhwc.txt"
+  grep -q '(200 files): 4320 train rows, sample (3, 8, 8)' "$WORK/nhwc.txt" \
+    || fail "200 files, 10% held out, (C, H, W) samples expected"
+  run_mpi 2 train "$WORK/shards.ini" --set checkpoint.dir="$WORK/nchw-run" \
+    --set data.path="$WORK/nchw/shard-*.h5" --set data.layout=nchw > "$WORK/nchw.txt"
+  [ "$(sha_of "$WORK/nhwc.txt")" = "$(sha_of "$WORK/nchw.txt")" ] \
+    || fail "NHWC and NCHW copies of the same images trained different parameters"
+  acc() { grep -o 'test_accuracy [0-9.]*' "$1" | cut -d' ' -f2 | cut -d. -f1; }
+  [ "$(acc "$WORK/nhwc.txt")" -ge 95 ] || fail "the right layout did not learn the colours"
+  run_mpi 2 train "$WORK/shards.ini" --set checkpoint.dir="$WORK/auto-run" \
+    --set data.layout=auto > "$WORK/auto.txt"
+  grep -q 'warning: .*are read as (C, H, W) = (8, 8, 3); if they are channel-last images, set \[data\] layout = nhwc' \
+    "$WORK/auto.txt" || fail "no warning for channel-last images read as (C, H, W)"
+  [ "$(acc "$WORK/auto.txt")" -le 60 ] || fail "the wrong layout learnt the colours: the task tests nothing"
+  echo "ok: NHWC = NCHW bit for bit ($(sha_of "$WORK/nhwc.txt")), $(acc "$WORK/nhwc.txt")% vs $(acc "$WORK/auto.txt")% read the wrong way"
+
+  # shard mode, streamed: the rows (0.83 MB) under memory_mb = 0.2 per rank
+  stream=(--set data.shuffle=shard --set data.memory_mb=0.2)
+  run_mpi 2 train "$WORK/shards.ini" "${stream[@]}" --set data.max_open_files=4 \
+    --set checkpoint.dir="$WORK/s4" > "$WORK/s4.txt"
+  grep -q '^streaming: ' "$WORK/s4.txt" || fail "did not stream"
+  [ "$(acc "$WORK/s4.txt")" -ge 95 ] || fail "streamed from 200 files, it did not learn"
+  run_mpi 2 train "$WORK/shards.ini" "${stream[@]}" --set data.max_open_files=1000 \
+    --set checkpoint.dir="$WORK/s1000" > /dev/null
+  fds() { grep -o '"open_fds": [0-9]*' "$1/metrics.jsonl" | tail -1 | cut -d' ' -f2; }
+  echo "open files: $(fds "$WORK/s4") with max_open_files = 4, $(fds "$WORK/s1000") with 1000"
+  [ $(($(fds "$WORK/s4") + 50)) -lt "$(fds "$WORK/s1000")" ] \
+    || fail "max_open_files does not bound the open files"
+  # mid-epoch stop and resume, streamed: the same bits as straight through
+  run_mpi 2 train "$WORK/shards.ini" "${stream[@]}" --set checkpoint.dir="$WORK/cut" \
+    --set train.max_steps=200 > /dev/null
+  run_mpi 2 train --resume "$WORK/cut" --set train.max_steps=0 > "$WORK/cut.txt"
+  grep -q 'resuming from .* at step 200' "$WORK/cut.txt" || fail "did not resume at step 200"
+  [ "$(sha_of "$WORK/cut.txt")" = "$(sha_of "$WORK/s4.txt")" ] \
+    || fail "a mid-epoch resume of the streamed run differs from the straight run"
+  echo "ok: streamed from 200 files; mid-epoch resume bit-exact"
+  ;;
+series)
+  make_data series
+  cat > "$WORK/series.ini" <<INI
+[data]
+path = $WORK/series.h5
+x = /X
+y = /y
+classes = 3
+test_fraction = 0.25
+[train]
+epochs = 3
+batch = 32
+optimizer = adam
+lr = 0.01
+seed = 3
+progress = lines
+[layer]
+type = lstm
+units = 16
+[layer]
+type = dense
+units = 3
+INI
+  for n in 1 2 3; do
+    run_mpi "$n" train "$WORK/series.ini" --set checkpoint.dir="$WORK/run$n" > "$WORK/log$n.txt"
+    a=$(grep -o 'test_accuracy [0-9.]*' "$WORK/log$n.txt" | cut -d' ' -f2)
+    echo "$n ranks: test accuracy $a%"
+    (( $(echo "$a >= 90" | bc) )) || fail "$n ranks: $a% on the time series"
+  done
+  for n in 1 3; do
+    run_mpi "$n" train "$WORK/series.ini" --set checkpoint.dir="$WORK/short$n" \
+      --set train.max_steps=50 > /dev/null
+  done
+  "$TEST_TOOLS/compare_params" "$WORK/short1/ckpt-00000050.h5" "$WORK/short3/ckpt-00000050.h5" \
+    --rtol 1e-5 || fail "3 ranks differ from 1"
+  ;;
+bad)
+  /usr/bin/python3 "$(dirname "$0")/make_own_data.py" bad "$WORK/bad"
+  B=$WORK/bad
+  cat > "$WORK/bad.ini" <<INI
+[data]
+path = $B/shape/s*.h5
+x = /images
+y = /labels
+layout = nhwc
+test_fraction = 0.1
+[train]
+batch = 16
+[layer]
+type = dense
+units = 3
+INI
+  train() { run_mpi 2 train "$WORK/bad.ini" --set checkpoint.dir="$WORK/run" "$@"; }
+  expect_error 20 "$B/shape/s137.h5: /images is uint8 \(4, 8, 8, 4\) but $B/shape/s000.h5 has uint8 \(4, 8, 8, 3\)" \
+    train
+  expect_error 20 "$B/dtype/s137.h5: /images is float32 \(4, 8, 8, 3\) but $B/dtype/s000.h5 has uint8" \
+    train --set data.path="$B/dtype/s*.h5"
+  expect_error 20 "$B/label/s137.h5: /labels\[2\] = 7 is outside \[0, classes = 3\)" \
+    train --set data.path="$B/label/s*.h5"
+  expect_error 20 "$B/none-\*.h5: matches no file" train --set data.path="$B/none-*.h5"
+  expect_error 20 "$B/short1.h5: /x has 30 rows but /y has 29" \
+    train --set data.path="$B/short0.h5, $B/short1.h5" --set data.x=/x --set data.y=/y \
+    --set data.layout=auto
+  flat=(--set data.path="$B/flat.h5" --set data.x=/x --set data.test_fraction=0.5)
+  expect_error 20 "$B/flat.h5: /x has samples of shape \(5\): layout = nhwc needs \(H, W, C\) samples" \
+    train "${flat[@]}" --set data.y=/labels
+  expect_error 20 "$B/flat.h5: attribute 'mean' of /x has 4 values; it must be one number, or one per feature \(5\)" \
+    train "${flat[@]}" --set data.y=/labels --set data.layout=auto
+  expect_error 20 "cross_entropy needs integer class labels but $B/flat.h5: /y holds float targets; use loss = mse" \
+    train "${flat[@]}" --set data.y=/y --set data.layout=auto --set data.normalise=none
+  expect_error 20 "data.test_fraction: must be below 1" train --set data.test_fraction=1
+  expect_error 20 "data.test_fraction: 1.5 is out of range" train --set data.test_fraction=1.5
+  expect_error 20 "test_fraction = 0.001 holds out 0 of its 200 blocks" \
+    train --set data.path="$B/label/s*.h5" --set data.test_fraction=0.001
+  ;;
+*) fail "unknown variant $variant" ;;
+esac
