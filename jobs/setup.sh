@@ -6,8 +6,9 @@ cd "$(dirname "$0")/.."
 
 packages=(gcc make cmake pkg-config openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools
           libopenblas-dev libinih-dev zlib1g-dev dataset-fashion-mnist bc
-          # tests and cluster tooling: a throwaway SLURM, network namespaces, plots, h5py
-          slurm-wlm munge iproute2 gnuplot-nox python3-h5py)
+          # tests and cluster tooling: a throwaway SLURM, network namespaces, plots, h5py, and
+          # PyTorch (the reference that predictions are checked against)
+          slurm-wlm munge iproute2 gnuplot-nox python3-h5py python3-torch)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

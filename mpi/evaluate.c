@@ -73,7 +73,7 @@ static int eval_chunk(mn_eval_set *set, size_t first, int count, void *ctx) {
   eval_ctx *c = ctx;
   const mn_split *win = &set->window;
   uint32_t rows[4096];
-  mn_loss_stats st = {0};
+  mn_loss_stats st = {.unit_scale = c->net->target_std};
   for (int done = 0; done < count;) {
     int part = count - done < 4096 ? count - done : 4096;
     for (int i = 0; i < part; i++) rows[i] = (uint32_t)(done + i);
@@ -88,6 +88,20 @@ static int eval_chunk(mn_eval_set *set, size_t first, int count, void *ctx) {
   mn_loss_compute(c->net->loss, mn_net_final_act(c->net), o, labels ? c->y : NULL,
                   labels ? NULL : c->t, count, c->net->outputs, 0.0f, NULL, &st);
   if (c->chunk_loss) c->chunk_loss[first / (size_t)c->eval_batch] = st.loss_sum;
+  const int k = c->net->outputs;
+  for (int i = 0; set->detail && i < count; i++) {
+    const float *oi = o + (size_t)i * (size_t)k;
+    if (labels) {
+      set->detail[c->y[i]] += 1.0;
+      set->detail[k + c->y[i]] += mn_argmax(oi, k) == c->y[i];
+      continue;
+    }
+    for (int j = 0; j < k; j++) {
+      const double d = (double)oi[j] - c->t[(size_t)i * (size_t)k + (size_t)j],
+                   u = c->net->target_std ? c->net->target_std[j] : 1.0;
+      set->detail[j] += d * d * u * u;
+    }
+  }
   c->out->loss_sum += st.loss_sum;
   c->out->correct += (double)st.correct;
   c->out->count += count;

@@ -26,6 +26,10 @@ typedef struct {
   const mn_source *src; /* the test rows (borrowed) */
   size_t begin, n;      /* this rank's rows */
   mn_split window;      /* one chunk of rows as stored */
+  /* if not NULL (2 * classes, zeroed by the caller), evaluation adds: with labels, the rows
+   * of each class [0, K) and those classified right [K, 2K); with targets, each output's
+   * sum of squared errors in the targets' units [0, K) */
+  double *detail;
 } mn_eval_set;
 
 /* Opens this rank's part of a source (nothing if its range is empty) and reads it through

@@ -12,7 +12,7 @@ const float *mn_trainer_forward_loss(trainer *tr, mn_pass *p, const mn_batch *b,
   const bool labels = tr->train.info.has_labels;
   p->sample_ids = b->ids + first;
   const float *out = mn_net_forward(net, p, b->x + first * tr->train.row_len, rows);
-  *st = (mn_loss_stats){0};
+  *st = (mn_loss_stats){.unit_scale = net->target_std};
   mn_loss_compute(net->loss, mn_net_final_act(net), out, labels ? b->y + first : NULL,
                   labels ? NULL : b->t + first * (size_t)tr->train.info.classes, rows, net->outputs,
                   1.0f / (float)tr->s.batch, mn_net_output_grad(net), st);

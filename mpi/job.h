@@ -33,6 +33,7 @@ typedef struct {
   mn_normalise normalise;                  /* normalise */
   long classes;                            /* classes: 0 = the files' attribute */
   long max_open_files;                     /* max_open_files: per reader */
+  bool standardise_targets;                /* standardise_targets: train on (t - mean) / std */
   mn_shuffle_mode shuffle;
   long epochs, batch, max_steps, eval_batch, seed, progress_s;
   mn_loss_kind loss;

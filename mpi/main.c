@@ -1,5 +1,5 @@
-/* main.c: the `mpinet` command: dispatches to convert, info, train and eval. It lives in mpi/
- * because the program is an MPI program and the entry stands on every folder (src/, mpi/,
+/* main.c: the `mpinet` command: dispatches to convert, info, train, eval and predict. It lives in
+ * mpi/ because the program is an MPI program and the entry stands on every folder (src/, mpi/,
  * datasets/); src/ stays the core that includes neither of the others (tests/layering.sh). */
 #include <stdbool.h>
 #include <stdio.h>
@@ -23,7 +23,8 @@ static void usage(FILE *out) {
           "  mpinet info FILE.h5                                what a dataset/checkpoint holds\n"
           "  mpirun -np N mpinet train CONFIG.ini [--set section.key=value ...]\n"
           "                                       [--resume RUN_DIR]\n"
-          "  mpirun -np N mpinet eval CHECKPOINT.h5 DATA.h5\n"
+          "  mpirun -np N mpinet eval CHECKPOINT.h5 DATA... [--x D --y D --json]\n"
+          "  mpirun -np N mpinet predict CHECKPOINT.h5 DATA... -o OUT.h5|OUT.csv [--x D]\n"
           "  mpinet COMMAND --help                              help on one command\n"
           "\n"
           "See README.md for the config format and the files a run writes.\n");
@@ -42,6 +43,7 @@ int main(int argc, char **argv) {
   const char *cmd = argv[1];
   if (strcmp(cmd, "train") == 0) return mn_train_main(argc - 1, argv + 1);
   if (strcmp(cmd, "eval") == 0) return mn_eval_main(argc - 1, argv + 1);
+  if (strcmp(cmd, "predict") == 0) return mn_predict_main(argc - 1, argv + 1);
   if (strcmp(cmd, "info") == 0) return mn_info_main(argc - 1, argv + 1);
   if (strcmp(cmd, "convert") == 0) {
     if (argc >= 3 && strcmp(argv[2], "idx") == 0) return mn_convert_idx_main(argc - 2, argv + 2);

@@ -114,7 +114,14 @@ int mn_trainer_save_checkpoint(trainer *tr, long long step, long long epoch) {
                          .config_text = tr->config_text,
                          .data_path = (char *)tr->s.data_path,
                          .bucket_floats = tr->sync.node ? 0 : (long long)tr->sync.bucket_floats,
-                         .grad_overlap = tr->sync.overlap};
+                         .grad_overlap = tr->sync.overlap,
+                         .input_a = tr->src.a,
+                         .input_b = tr->src.b,
+                         .input_len = tr->src.row_len,
+                         .layout = (char *)mn_layout_names[tr->src.layout],
+                         .target_mean = tr->src.target_mean,
+                         .target_std = tr->src.target_std,
+                         .ntargets = tr->src.target_mean ? tr->src.info.classes : 0};
     /* the checkpoint's image takes their place; between steps the gradients are dead (the
      * next backward replaces them; reproducible mode's buffers are its own: left alone) */
     mn_net_release_buffers(&tr->net, !tr->s.reproducible, true);

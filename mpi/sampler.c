@@ -83,9 +83,9 @@ int mn_sampler_init(mn_sampler *s, mn_shuffle_mode mode, int rank, int size, uin
   }
   if (s->steps_per_epoch < 1)
     return mn_fail(err,
-                   "the training split has %zu rows: too few for one global batch of %d "
-                   "over %d ranks",
-                   rows, global_batch, size);
+                   "the training rows are %zu: too few for one global batch of %d "
+                   "over %d rank%s",
+                   rows, global_batch, size, size > 1 ? "s" : "");
   s->perm = mn_alloc(s->held, sizeof(uint32_t), "sampler permutation", err);
   return s->perm ? 0 : -1;
 }

@@ -394,8 +394,11 @@ int mn_train_main(int argc, char **argv) {
     if (!tr.has_test) printf(" no test rows");
     char sha[65];
     mn_sha256_hex(tr.net.params, tr.net.nparams * sizeof(float), sha);
-    printf(" | replicas identical on all %d ranks (fnv1a64 %016" PRIx64 ") | run dir %s\n",
-           tr.w.size, mn_net_param_hash(&tr.net), tr.s.run_dir);
+    if (tr.w.size > 1)
+      printf(" | replicas identical on all %d ranks", tr.w.size);
+    else
+      printf(" | 1 rank");
+    printf(" (fnv1a64 %016" PRIx64 ") | run dir %s\n", mn_net_param_hash(&tr.net), tr.s.run_dir);
     printf("parameters sha256 %s\npeak memory %.1f MiB (the largest rank, whole run)\n", sha,
            peak_rss);
     /* the run's own word that it reached its end: job scripts check it rather than trust a

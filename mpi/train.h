@@ -5,5 +5,6 @@
 
 int mn_train_main(int argc, char **argv);
 int mn_eval_main(int argc, char **argv);
+int mn_predict_main(int argc, char **argv);
 
 #endif

@@ -10,6 +10,7 @@
 
 #include <cblas.h>
 
+#include "data_stats.h"
 #include "fileutil.h"
 #include "gemm.h"
 #include "h5util.h"
@@ -88,7 +89,25 @@ static int open_data(trainer *tr, mn_err *err) {
   }
   if (mn_source_open(&tr->test_src, &spec, err) != 0) return -1;
   tr->has_test = true;
-  return mn_source_match(&tr->test_src, &tr->src, err);
+  return 0;
+}
+
+/* The training rows' statistics when normalise = feature|channel or standardise_targets
+ * (collective), written to RUN_DIR/normalisation.json; then the test rows take the training
+ * rows' normalisation. */
+static int normalise_data(trainer *tr, mn_err *err) {
+  mn_data_stats st;
+  int rc = mn_data_stats_apply(&tr->w, &tr->src, tr->s.standardise_targets, &st, err);
+  if (mn_world_agree(&tr->w, rc, err) != 0) return -1;
+  if (tr->w.rank == 0 && (st.ninputs || st.ntargets)) {
+    char path[1100];
+    snprintf(path, sizeof path, "%s/normalisation.json", tr->s.run_dir);
+    rc = mn_mkdir_p(tr->s.run_dir, err);
+    if (rc == 0) rc = mn_data_stats_write(&st, &tr->src, path, err);
+  }
+  mn_data_stats_free(&st);
+  if (rc == 0 && tr->has_test) rc = mn_source_match(&tr->test_src, &tr->src, err);
+  return rc;
 }
 
 /* Everything before the loop: config, data, model, state, run directory. */
@@ -150,6 +169,8 @@ int mn_trainer_setup(trainer *tr, const char *config_path, char **sets, int nset
   }
 
   rc = open_data(tr, &err);
+  if (mn_world_agree(w, rc, &err) != 0) return -1;
+  if (mn_world_agree(w, normalise_data(tr, &err), &err) != 0) return -1;
   const mn_split_info info = tr->src.info;
   if (rc == 0)
     rc = mn_sampler_init(&tr->sampler, s->shuffle, w->rank, w->size, (uint64_t)s->seed, info.rows,
@@ -178,6 +199,7 @@ int mn_trainer_setup(trainer *tr, const char *config_path, char **sets, int nset
   const int max_batch =
       (int)(tr->sampler.max_local > s->eval_batch ? tr->sampler.max_local : s->eval_batch);
   if (rc == 0) rc = mn_job_model(&tr->cfg, s, &info, max_batch, &tr->net, &err);
+  if (rc == 0) tr->net.target_std = tr->src.target_std;
   if (rc == 0)
     rc = mn_net_set_tail(
         &tr->net,
@@ -325,9 +347,10 @@ void mn_trainer_describe(const trainer *tr) {
     printf("reproducible: dense layers on the fixed-sum GEMM; their weight gradients are "
            "computed once per step, as the rank's subtree of the micro-batches' sums\n");
   if (tr->sync.node)
-    printf("gradient sync: summed in shared memory by each node's %d ranks, %zu chunks of %zu KB "
-           "added by whichever rank is free%s; prefetch %s\n",
-           tr->node.size, tr->node.nchunks, tr->node.chunk * sizeof(float) / 1024,
+    printf("gradient sync: summed in shared memory by each node's %d ranks, %zu chunk%s of %zu "
+           "KB added by whichever rank is free%s; prefetch %s\n",
+           tr->node.size, tr->node.nchunks, tr->node.nchunks > 1 ? "s" : "",
+           tr->node.chunk * sizeof(float) / 1024,
            tr->node.nodes > 1 ? ", then across the nodes by MPI, one slice per local rank" : "",
            prefetch);
   else if (!tr->s.reproducible)

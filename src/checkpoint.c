@@ -27,7 +27,69 @@ static uint64_t model_hash(const mn_net *net, const mn_ckpt_meta *m) {
   h = mn_fnv1a64(h, text, strlen(text));
   h = mn_fnv1a64(h, m->config_text ? m->config_text : "",
                  m->config_text ? strlen(m->config_text) : 0);
-  return mn_fnv1a64(h, m->data_path ? m->data_path : "", m->data_path ? strlen(m->data_path) : 0);
+  h = mn_fnv1a64(h, m->data_path ? m->data_path : "", m->data_path ? strlen(m->data_path) : 0);
+  if (m->input_a) { /* format 2: the input transformation too */
+    h = mn_fnv1a64(h, m->input_a, m->input_len * sizeof(float));
+    h = mn_fnv1a64(h, m->input_b, m->input_len * sizeof(float));
+    h = mn_fnv1a64(h, m->layout ? m->layout : "", m->layout ? strlen(m->layout) : 0);
+  }
+  if (m->target_mean) {
+    h = mn_fnv1a64(h, m->target_mean, (size_t)m->ntargets * sizeof(float));
+    h = mn_fnv1a64(h, m->target_std, (size_t)m->ntargets * sizeof(float));
+  }
+  return h;
+}
+
+/* /input: the input transformation (format 2). */
+static int write_input(hid_t f, const mn_ckpt_meta *m) {
+  if (!m->input_a) return 0;
+  hid_t g = H5Gcreate2(f, "input", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  if (g < 0) return -1;
+  const size_t n = m->input_len, k = (size_t)m->ntargets;
+  int rc = mn_h5_write_array(g, "a", H5T_NATIVE_FLOAT, 1, &n, m->input_a, false) |
+           mn_h5_write_array(g, "b", H5T_NATIVE_FLOAT, 1, &n, m->input_b, false) |
+           mn_h5_write_attr_string(g, "layout", m->layout ? m->layout : "");
+  if (m->target_mean)
+    rc |= mn_h5_write_array(g, "target_mean", H5T_NATIVE_FLOAT, 1, &k, m->target_mean, false) |
+          mn_h5_write_array(g, "target_std", H5T_NATIVE_FLOAT, 1, &k, m->target_std, false);
+  H5Gclose(g);
+  return rc;
+}
+
+/* Reads a 1-D float array of f into a new buffer: its length, or -1. */
+static long long read_floats(hid_t f, const char *name, float **out) {
+  *out = NULL;
+  if (!mn_h5_exists(f, name)) return -1;
+  hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+  hid_t s = H5Dget_space(d);
+  hsize_t n = 0;
+  long long rc = -1;
+  if (H5Sget_simple_extent_ndims(s) == 1 && H5Sget_simple_extent_dims(s, &n, NULL) == 1 && n > 0 &&
+      (*out = malloc(n * sizeof **out)) &&
+      H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, *out) >= 0)
+    rc = (long long)n;
+  H5Sclose(s), H5Dclose(d);
+  if (rc < 0) free(*out), *out = NULL;
+  return rc;
+}
+
+static int read_input(hid_t f, const char *path, mn_ckpt_meta *m, mn_err *err) {
+  if (!mn_h5_exists(f, "input")) return 0; /* saved without one (a library's caller) */
+  const long long na = read_floats(f, "/input/a", &m->input_a),
+                  nb = read_floats(f, "/input/b", &m->input_b);
+  if (na < 1 || na != nb) return mn_fail(err, "%s: /input/a and /input/b unreadable", path);
+  m->input_len = (size_t)na;
+  hid_t g = H5Gopen2(f, "input", H5P_DEFAULT);
+  m->layout = mn_h5_read_attr_string(g, "layout");
+  H5Gclose(g);
+  if (mn_h5_exists(f, "/input/target_mean")) {
+    const long long nm = read_floats(f, "/input/target_mean", &m->target_mean),
+                    ns = read_floats(f, "/input/target_std", &m->target_std);
+    if (nm < 1 || nm != ns)
+      return mn_fail(err, "%s: /input/target_mean and target_std unreadable", path);
+    m->ntargets = (int)nm;
+  }
+  return 0;
 }
 
 static uint64_t optimizer_hash(const mn_optimizer *opt) {
@@ -293,7 +355,8 @@ static int save(const char *path, mn_net *net, mn_optimizer *opt, const mn_ckpt_
          write_hash(f, "model_hash_fnv1a64", whole_hash) |
          write_hash(f, "optimizer_hash_fnv1a64", opt_hash) |
          mn_h5_write_attr_string(f, "config", meta->config_text ? meta->config_text : "") |
-         mn_h5_write_attr_string(f, "data_path", meta->data_path ? meta->data_path : "");
+         mn_h5_write_attr_string(f, "data_path", meta->data_path ? meta->data_path : "") |
+         write_input(f, meta);
   /* After a flush the core driver's memory holds the file, as H5Fget_file_image would copy
    * it (its size) but for one field: while the file is open for writing, HDF5 sets the
    * superblock's file consistency flags (bytes 20-23 of the version 0 superblock, the oldest
@@ -351,10 +414,11 @@ static int read_meta(hid_t f, const char *path, mn_ckpt_meta *meta, mn_err *err)
   free(format);
   if (!ok) return mn_fail(err, "%s: not an mpinet checkpoint (no format attribute)", path);
   long long version;
-  if (mn_h5_read_attr_long(f, "format_version", &version) != 0 || version != MN_CHECKPOINT_FORMAT)
+  if (mn_h5_read_attr_long(f, "format_version", &version) != 0 || version < 1 ||
+      version > MN_CHECKPOINT_FORMAT)
     return mn_fail(err,
                    "%s: checkpoint format_version %lld is not understood (this build "
-                   "reads %d)",
+                   "reads 1 to %d)",
                    path, version, MN_CHECKPOINT_FORMAT);
   if (mn_h5_read_attr_long(f, "step", &meta->step) != 0 ||
       mn_h5_read_attr_long(f, "epoch", &meta->epoch) != 0 ||
@@ -365,7 +429,7 @@ static int read_meta(hid_t f, const char *path, mn_ckpt_meta *meta, mn_err *err)
   if (mn_h5_read_attr_long(f, "grad_overlap", &meta->grad_overlap) != 0) meta->grad_overlap = 1;
   meta->config_text = mn_h5_read_attr_string(f, "config");
   meta->data_path = mn_h5_read_attr_string(f, "data_path");
-  return 0;
+  return version >= 2 ? read_input(f, path, meta, err) : 0;
 }
 
 static int read_meta_path(const char *path, mn_ckpt_meta *meta, mn_err *err) {
@@ -380,7 +444,9 @@ static int read_meta_path(const char *path, mn_ckpt_meta *meta, mn_err *err) {
 void mn_ckpt_meta_free(mn_ckpt_meta *meta) {
   free(meta->config_text);
   free(meta->data_path);
-  meta->config_text = meta->data_path = NULL;
+  free(meta->input_a), free(meta->input_b), free(meta->target_mean), free(meta->target_std);
+  free(meta->layout);
+  memset(meta, 0, sizeof *meta);
 }
 
 static int load(const char *path, mn_net *net, mn_optimizer *opt, mn_ckpt_meta *meta,

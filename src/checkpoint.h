@@ -3,6 +3,7 @@
  * /params/<NN>_<type>/<tensor>, /state/<NN>_<type>/<tensor> (batch norm running statistics)
  * and /optimizer/<NN>_<type>/<tensor>_<momentum|adam_m|adam_v> hold float32 arrays with their
  * real shapes, chunked with Fletcher32 so corruption is caught on read;
+ * /input/a, /input/b (and target_mean, target_std) the input transformation (format 2);
  * root attributes say what wrote the file, the step and epoch, the seed, the world size and
  * the full effective config; two content hashes (parameters + state + attributes, and the
  * optimizer buffers) are checked after loading. Saving writes PATH.tmp, fsyncs and renames,
@@ -15,7 +16,9 @@
 #include "net.h"
 #include "optim.h"
 
-#define MN_CHECKPOINT_FORMAT 1
+/* 2 adds /input: the input transformation the run trained with (version 1 files still load,
+ * without it) */
+#define MN_CHECKPOINT_FORMAT 2
 
 typedef struct {
   long long step;  /* optimizer steps completed */
@@ -26,6 +29,15 @@ typedef struct {
   long long grad_overlap;  /* whether its buckets overlapped backward */
   char *config_text;       /* owned, on load */
   char *data_path;         /* owned, on load */
+  /* /input (format_version 2): what a row of data became before the first layer, so that
+   * eval and predict see what training saw: value = raw * input_a[j] + input_b[j] (input_len
+   * values, the model's order), and, for standardised targets, t' = (t - target_mean) /
+   * target_std (ntargets each, or NULL). Borrowed on save, owned on load; NULL: absent. */
+  float *input_a, *input_b;
+  size_t input_len;
+  float *target_mean, *target_std;
+  int ntargets;
+  char *layout; /* the [data] layout the run resolved ("nhwc", ...), owned on load */
 } mn_ckpt_meta;
 
 /* opt may be NULL (no optimizer state saved). The parameters' and the optimizer buffers'

@@ -121,10 +121,13 @@ void mn_split_gather(const mn_split *s, const uint32_t *rows, int count, float *
       else
         for (size_t j = 0; j < len; j++) dst[j] = srcf[j] * a[j] + b[j];
     }
+    const size_t k = (size_t)s->info.classes;
     if (s->info.has_labels)
       labels[i] = s->labels[r];
+    else if (src->ta)
+      for (size_t c = 0; c < k; c++)
+        targets[(size_t)i * k + c] = s->targets[r * k + c] * src->ta[c] + src->tb[c];
     else
-      memcpy(targets + (size_t)i * s->info.classes, s->targets + r * s->info.classes,
-             (size_t)s->info.classes * sizeof(float));
+      memcpy(targets + (size_t)i * k, s->targets + r * k, k * sizeof(float));
   }
 }

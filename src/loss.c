@@ -50,7 +50,8 @@ static void mean_squared_error(const float *out, const int32_t *labels, const fl
     for (int j = 0; j < k; j++) {
       float t = targets ? targets[(size_t)i * k + j] : (float)(j == labels[i]);
       float d = o[j] - t;
-      sq += (double)d * d;
+      const double u = st->unit_scale ? (double)st->unit_scale[j] : 1.0;
+      sq += (double)d * d * u * u;
       if (grad) grad[(size_t)i * k + j] = scale * 2.0f * d / (float)k;
     }
     st->loss_sum += sq / k;

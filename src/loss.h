@@ -16,6 +16,9 @@ extern const char *const mn_loss_names[];
 typedef struct {
   double loss_sum; /* sum over samples of the per-sample loss */
   long correct;    /* argmax(output) == label, when labels are given */
+  /* in: for mse on standardised targets, each output's std: loss_sum is then in the targets'
+   * own units (each squared error times std^2); the gradient stays the standardised one */
+  const float *unit_scale;
 } mn_loss_stats;
 
 /* out (B, k): network output, after `final_act`. Exactly one of labels (B) / targets (B, k)

@@ -147,6 +147,7 @@ int mn_net_create(mn_net *net, mn_config *cfg, mn_shape in, int outputs, mn_loss
   }
   plan(net);
   mn_layer *final = &net->layers[net->nlayers - 1];
+  if (outputs <= 0) outputs = net->outputs = (int)mn_shape_count(final->out); /* any width */
   if (mn_shape_count(final->out) != (size_t)outputs) {
     char where[700], got[64];
     mn_layer_where(last, where, sizeof where);

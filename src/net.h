@@ -31,10 +31,14 @@ typedef struct {
   float *dcur, *dnext; /* input-gradient buffers, (max_batch, widest); backward writes each
                           dx into the one not holding dy, or over a dead output (dx_over_input) */
   mn_loss_kind loss;
+  /* [data] standardise_targets: the outputs learn (t - mean) / std; reported losses are
+   * scaled back into the targets' units with these (outputs values; borrowed; NULL: off) */
+  const float *target_std;
 } mn_net;
 
 /* Builds the layers of cfg's [layer] sections for samples of shape `in`; the last layer must
- * produce `outputs` values. Parameters are left zero: call mn_net_init_params(). */
+ * produce `outputs` values (0: any number, e.g. for predictions). Parameters are left zero: call
+ * mn_net_init_params(). */
 int mn_net_create(mn_net *net, mn_config *cfg, mn_shape in, int outputs, mn_loss_kind loss,
                   int max_batch, mn_err *err);
 void mn_net_destroy(mn_net *net);

@@ -485,6 +485,7 @@ int mn_source_open_split(mn_source *s, const char *path, const char *split, mn_e
 void mn_source_free(mn_source *s) {
   for (size_t i = 0; i < s->nfiles; i++) free(s->files[i].path);
   free(s->files), free(s->seg), free(s->seg_start), free(s->a), free(s->b), free(s->map);
+  free(s->ta), free(s->tb), free(s->target_mean), free(s->target_std);
   memset(s, 0, sizeof *s);
 }
 
@@ -492,6 +493,7 @@ void mn_source_free(mn_source *s) {
 static int copy_with(const mn_source *s, const mn_source_segment *seg, size_t nseg, mn_source *out,
                      mn_err *err) {
   *out = *s;
+  out->ta = out->tb = out->target_mean = out->target_std = NULL; /* set after the split */
   out->files = malloc(s->nfiles * sizeof *out->files);
   out->seg = malloc((nseg ? nseg : 1) * sizeof *out->seg);
   out->seg_start = malloc((nseg + 1) * sizeof *out->seg_start);
@@ -525,6 +527,25 @@ static int copy_with(const mn_source *s, const mn_source_segment *seg, size_t ns
   return rc;
 }
 
+static int set_targets(mn_source *s, const float *mean, const float *std, mn_err *err) {
+  const size_t k = (size_t)s->info.classes;
+  if (!s->ta) {
+    s->ta = malloc(k * sizeof *s->ta), s->tb = malloc(k * sizeof *s->tb);
+    s->target_mean = malloc(k * sizeof *s->ta), s->target_std = malloc(k * sizeof *s->tb);
+    if (!s->ta || !s->tb || !s->target_mean || !s->target_std)
+      return mn_fail(err, "%s: out of memory", s->label);
+  }
+  for (size_t i = 0; i < k; i++) {
+    if (!isfinite(mean[i]) || !isfinite(std[i]) || !(std[i] > 0.0f))
+      return mn_fail(err, "%s: target %zu has mean %g and std %g: cannot standardise by it",
+                     s->label, i, mean[i], std[i]);
+    s->target_mean[i] = mean[i], s->target_std[i] = std[i];
+    s->ta[i] = 1.0f / std[i];
+    s->tb[i] = -mean[i] / std[i];
+  }
+  return 0;
+}
+
 int mn_source_match(mn_source *test, const mn_source *s, mn_err *err) {
   char a[64], b[64];
   mn_shape_format(test->info.shape, a, sizeof a);
@@ -544,7 +565,7 @@ int mn_source_match(mn_source *test, const mn_source *s, mn_err *err) {
   memcpy(test->a, s->a, s->row_len * sizeof *s->a);
   memcpy(test->b, s->b, s->row_len * sizeof *s->b);
   snprintf(test->norm, sizeof test->norm, "%s", s->norm);
-  return 0;
+  return s->ta ? set_targets(test, s->target_mean, s->target_std, err) : 0;
 }
 
 /* Rows per hold-out block of file i: its chunk, or 64 rows. */
@@ -636,6 +657,35 @@ static size_t segment_of(const mn_source *s, size_t row) {
       hi = mid;
   }
   return lo;
+}
+
+int mn_source_set_target_stats(mn_source *s, const double *mean, const double *std, mn_err *err) {
+  if (s->info.has_labels)
+    return mn_fail(err, "%s: standardise_targets needs float targets, but %s holds labels",
+                   s->label, s->y);
+  const int k = s->info.classes;
+  float *m = malloc((size_t)k * sizeof *m), *d = malloc((size_t)k * sizeof *d);
+  int rc = m && d ? 0 : mn_fail(err, "%s: out of memory", s->label);
+  for (int i = 0; rc == 0 && i < k; i++) m[i] = (float)mean[i], d[i] = (float)std[i];
+  if (rc == 0) rc = set_targets(s, m, d, err);
+  free(m), free(d);
+  return rc;
+}
+
+int mn_source_set_input(mn_source *s, const float *a, const float *b, size_t len,
+                        const float *target_mean, const float *target_std, int ntargets,
+                        mn_err *err) {
+  if (len != s->row_len)
+    return mn_fail(err, "%s: %s samples have %zu values but the checkpoint's model takes %zu",
+                   s->label, s->x, s->row_len, len);
+  memcpy(s->a, a, len * sizeof *a);
+  memcpy(s->b, b, len * sizeof *b);
+  snprintf(s->norm, sizeof s->norm, "as the checkpoint's run");
+  if (!target_mean || !s->y[0] || s->info.has_labels) return 0;
+  if (ntargets != s->info.classes)
+    return mn_fail(err, "%s: %s has %d target columns but the checkpoint's model %d", s->label,
+                   s->y, s->info.classes, ntargets);
+  return set_targets(s, target_mean, target_std, err);
 }
 
 size_t mn_source_blocks(const mn_source *s, size_t begin, size_t n, size_t *first,

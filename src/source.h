@@ -91,6 +91,9 @@ typedef struct {
   double scale;   /* raw -> float (uint8: 1/255 unless the file says) */
   float *a, *b;   /* row_len each, in the model's order: value = raw * a[j] + b[j] */
   uint32_t *map;  /* row_len: model position j reads stored position map[j]; NULL: same */
+  /* standardised targets (classes values each; NULL: as stored): t' = t * ta[k] + tb[k] */
+  float *ta, *tb;
+  float *target_mean, *target_std;
   char norm[160]; /* where a and b came from, for the start-up summary */
   char note[320]; /* a warning worth printing once (a layout that looks wrong), or "" */
   int max_open;
@@ -115,6 +118,13 @@ uint64_t mn_source_fingerprint(const mn_source *s);
 /* Normalisation from statistics: mean and std of the scaled values, one per feature (for a
  * (T, F) or F sample) or per channel (images); count values each. */
 int mn_source_set_stats(mn_source *s, const double *mean, const double *std, int count,
+                        mn_err *err);
+/* Standardises float targets: t' = (t - mean[k]) / std[k], one per target column. */
+int mn_source_set_target_stats(mn_source *s, const double *mean, const double *std, mn_err *err);
+/* The input transformation a checkpoint recorded (value = raw * a[j] + b[j]; targets
+ * standardised when target_mean is not NULL), in place of the files' own. */
+int mn_source_set_input(mn_source *s, const float *a, const float *b, size_t len,
+                        const float *target_mean, const float *target_std, int ntargets,
                         mn_err *err);
 /* How many statistics normalise = feature/channel computes (0: not for this shape). */
 int mn_source_stat_count(const mn_source *s, mn_normalise how);

@@ -2,21 +2,27 @@
 # Training on HDF5 files as users already have them (written by h5py: tests/make_own_data.py),
 # without converting them. Variants:
 #   sim N     one simulation file, /inputs float64 with per-feature mean/std array
-#             attributes, /outputs float64, no test split (test_fraction = 0.2): N ranks equal
-#             1 rank (rtol 1e-5); the held-out rows (their fingerprint) are the same at 1, N
-#             and 4 ranks and after --resume at another world size
+#             attributes, /outputs float64 in physical units, no test split (test_fraction =
+#             0.2): the file's arrays are applied (normalise = file), or the training rows'
+#             statistics (normalise = feature, standardise_targets), the same bits at 1, N
+#             and 4 ranks; N ranks equal 1 rank (rtol 1e-5); the held-out rows (their
+#             fingerprint) are the same at 1, N and 4 ranks and after --resume at another
+#             world size; eval finds the same held-out rows and loss (in the targets' units);
+#             predict at N ranks equals an h5py + numpy forward pass (relative 1e-5)
 #   shards    200 files of channel-last uint8 images and int64 labels, read by a glob: the
 #             same images stored NHWC and NCHW train bit-identical parameters; read with the
 #             wrong layout, the colour task stays at chance (and a warning says why); in shard
 #             mode, streamed under a memory_mb below the data, it trains, keeps open files
-#             bounded by max_open_files, and a mid-epoch resume is bit-exact
+#             bounded by max_open_files, and a mid-epoch resume is bit-exact; the CNN's
+#             predictions equal PyTorch's layers (relative 1e-4) and NHWC = NCHW bit for bit
 #   series    /X float32 (n, 20, 6), /y int16, [data] classes: an LSTM learns it at 1, 2 and 3
-#             ranks, 3 ranks equal 1 rank (rtol 1e-5)
+#             ranks, 3 ranks equal 1 rank (rtol 1e-5); its predictions equal PyTorch's LSTM
 #   bad       bad inputs: one error line naming the file and dataset, within seconds
 source "$(dirname "$0")/lib.sh"
 variant=${1:?variant}
 N=${2:-2}
 make_data() { /usr/bin/python3 "$(dirname "$0")/make_own_data.py" "$1" "$WORK"; }
+check_predictions() { /usr/bin/python3 "$(dirname "$0")/predict_check.py" "$@"; }
 # sum_line FILE: the "parameters sha256" of a run's log
 sha_of() { grep -o 'parameters sha256 [0-9a-f]*' "$1" | cut -d' ' -f3; }
 fingerprint_of() { grep -o 'rows fingerprint [0-9a-f]*' "$1" | cut -d' ' -f3; }
@@ -31,11 +37,13 @@ path = $WORK/sim.h5
 x = /inputs
 y = /outputs
 test_fraction = 0.2
+normalise = feature
+standardise_targets = true
 [train]
 loss = mse
 epochs = 2
 batch = 64
-lr = 0.001
+lr = 0.02
 momentum = 0.9
 seed = 3
 progress = lines
@@ -51,7 +59,16 @@ INI
     run_mpi "$n" train "$WORK/sim.ini" --set checkpoint.dir="$WORK/run$n" > "$WORK/log$n.txt"
   done
   cat "$WORK/log$N.txt"
-  grep -q 'normalise file, per feature' "$WORK/log1.txt" || fail "the mean/std arrays were not used"
+  grep -q 'normalise feature (mean and std of the training rows, 64 values)' "$WORK/log1.txt" \
+    || fail "normalise = feature not used"
+  cmp "$WORK/run1/normalisation.json" "$WORK/run$N/normalisation.json" \
+    && cmp "$WORK/run1/normalisation.json" "$WORK/run4/normalisation.json" \
+    || fail "the training rows' statistics differ by world size"
+  grep -q '"target_std": \[0.6' "$WORK/run1/normalisation.json" || fail "no target statistics"
+  # the file's own per-feature arrays, when normalise = file
+  run_mpi 1 train "$WORK/sim.ini" --set data.normalise=file --set train.max_steps=5 \
+    --set checkpoint.dir="$WORK/file" > "$WORK/file.txt"
+  grep -q 'normalise file, per feature' "$WORK/file.txt" || fail "the mean/std arrays were not used"
   grep -q 'test: 832 rows held out' "$WORK/log1.txt" \
     || fail "not 13 of the 63 blocks of 64 rows (20%) held out"
   f1=$(fingerprint_of "$WORK/log1.txt")
@@ -66,6 +83,22 @@ INI
   grep -q 'resuming from' "$WORK/resumed.txt" || fail "did not resume"
   [ "$(fingerprint_of "$WORK/resumed.txt")" = "$f1" ] || fail "held-out rows moved on resume"
   echo "ok: held-out rows $f1 at 1, $N and 4 ranks and after a resume; N=$N equals N=1"
+  # eval: the same held-out rows, the same loss, in the targets' units
+  ck=$(last_ckpt "$WORK/run$N")
+  run_mpi "$N" eval "$ck" "$WORK/sim.h5" --json > "$WORK/eval.txt"
+  cat "$WORK/eval.txt"
+  grep -q '"rows": 832, "loss": ' "$WORK/eval.txt" || fail "eval did not find the 832 held-out rows"
+  want=$(grep -o '"test_loss": [0-9.e+-]*' "$WORK/run$N/metrics.jsonl" | tail -1 | cut -d' ' -f2)
+  got=$(grep -o '"loss": [0-9.e+-]*' "$WORK/eval.txt" | cut -d' ' -f2)
+  awk -v a="$got" -v b="$want" 'BEGIN { d = a - b; exit !(d * d < (1e-5 * b) ^ 2) }' \
+    || fail "eval's loss $got differs from training's test_loss $want"
+  grep -q 'per output (mean squared error): 0: ' "$WORK/eval.txt" || fail "no per-output loss"
+  # predict: every row, in order, against numpy; CSV holds the same numbers
+  run_mpi "$N" predict "$ck" "$WORK/sim.h5" -o "$WORK/p.h5"
+  check_predictions mlp-regression "$ck" "$WORK/sim.h5" /inputs "$WORK/p.h5"
+  run_mpi 1 predict "$ck" "$WORK/sim.h5" -o "$WORK/p.csv" > /dev/null
+  [ "$(head -1 "$WORK/p.csv")" = output_0,output_1,output_2 ] && [ "$(wc -l < "$WORK/p.csv")" -eq 4001 ] \
+    || fail "the CSV predictions are not a header and 4000 rows"
   ;;
 shards)
   make_data shards
@@ -111,6 +144,12 @@ INI
     "$WORK/auto.txt" || fail "no warning for channel-last images read as (C, H, W)"
   [ "$(acc "$WORK/auto.txt")" -le 60 ] || fail "the wrong layout learnt the colours: the task tests nothing"
   echo "ok: NHWC = NCHW bit for bit ($(sha_of "$WORK/nhwc.txt")), $(acc "$WORK/nhwc.txt")% vs $(acc "$WORK/auto.txt")% read the wrong way"
+  # predictions: the same from either copy, and PyTorch's layers agree
+  run_mpi 3 predict "$(last_ckpt "$WORK/nhwc-run")" "$WORK/nhwc/shard-1*.h5" -o "$WORK/nhwc.csv"
+  run_mpi 2 predict "$(last_ckpt "$WORK/nchw-run")" "$WORK/nchw/shard-1*.h5" -o "$WORK/nchw.csv"
+  cmp "$WORK/nhwc.csv" "$WORK/nchw.csv" || fail "NHWC and NCHW predictions differ"
+  run_mpi 3 predict "$(last_ckpt "$WORK/nhwc-run")" "$WORK/nhwc/shard-7.h5" -o "$WORK/c.h5"
+  check_predictions cnn-nhwc "$(last_ckpt "$WORK/nhwc-run")" "$WORK/nhwc/shard-7.h5" /images "$WORK/c.h5"
 
   # shard mode, streamed: the rows (0.83 MB) under memory_mb = 0.2 per rank
   stream=(--set data.shuffle=shard --set data.memory_mb=0.2)
@@ -168,6 +207,8 @@ INI
   done
   "$TEST_TOOLS/compare_params" "$WORK/short1/ckpt-00000050.h5" "$WORK/short3/ckpt-00000050.h5" \
     --rtol 1e-5 || fail "3 ranks differ from 1"
+  run_mpi 2 predict "$(last_ckpt "$WORK/run3")" "$WORK/series.h5" -o "$WORK/s.h5"
+  check_predictions lstm "$(last_ckpt "$WORK/run3")" "$WORK/series.h5" /X "$WORK/s.h5"
   ;;
 bad)
   /usr/bin/python3 "$(dirname "$0")/make_own_data.py" bad "$WORK/bad"

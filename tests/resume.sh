@@ -37,7 +37,8 @@ run_mpi "$M" train --resume "$WORK/resumed" --set train.max_steps=0 > "$WORK/b2.
 grep -q "resuming from .* at step $steps_per_epoch" "$WORK/b2.log" || fail "did not resume"
 final=ckpt-$(printf %08d $((2 * steps_per_epoch))).h5
 if [ "$variant" = other-world ]; then
-  grep -q "replicas identical on all $M ranks" "$WORK/b2.log" || fail "the $M ranks differ"
+  [ "$M" -eq 1 ] || grep -q "replicas identical on all $M ranks" "$WORK/b2.log" \
+    || fail "the $M ranks differ"
   "$TEST_TOOLS/compare_params" "$WORK/straight/$final" "$WORK/resumed/$final" --rtol 1e-5
   exit 0
 fi

@@ -104,21 +104,51 @@ int main(void) {
   float *va = oa.buf[0], *vb = ob.buf[0];
   for (size_t i = 0; i < a.nparams; i++) oa.buf[1][i] = (float)i * 2e-3f;
   for (size_t i = 0; i < a.nparams; i++) va[i] = (float)i * 1e-3f;
+  /* the input transformation rides along (format 2): values and targets' statistics */
+  float in_a[5] = {0.5f, 1, 2, 4, 8}, in_b[5] = {-1, 0, 1, 2, 3}, tm[2] = {300, -2},
+        ts[2] = {9.5f, 0.06f};
   mn_ckpt_meta meta = {.step = 42,
                        .epoch = 2,
                        .seed = 3,
                        .world_size = 4,
                        .config_text = "[train]\nlr = 1\n",
-                       .data_path = "d.h5"};
+                       .data_path = "d.h5",
+                       .input_a = in_a,
+                       .input_b = in_b,
+                       .input_len = 5,
+                       .layout = "nhwc",
+                       .target_mean = tm,
+                       .target_std = ts,
+                       .ntargets = 2};
   CHECK(mn_checkpoint_save(path, &a, &oa, &meta, &err) == 0, "%s", err.msg);
   mn_ckpt_meta got;
   CHECK(mn_checkpoint_load(path, &b, &ob, &got, &err) == 0, "%s", err.msg);
+  CHECK(got.input_len == 5 && got.input_a && got.input_b && memcmp(got.input_a, in_a, 20) == 0 &&
+            memcmp(got.input_b, in_b, 20) == 0 && got.layout && strcmp(got.layout, "nhwc") == 0,
+        "the input transformation did not come back");
+  CHECK(got.ntargets == 2 && got.target_mean && memcmp(got.target_mean, tm, 8) == 0 &&
+            memcmp(got.target_std, ts, 8) == 0,
+        "the targets' statistics did not come back");
   CHECK(memcmp(a.params, b.params, a.nparams * sizeof(float)) == 0, "params differ");
   CHECK(memcmp(va, vb, a.nparams * sizeof(float)) == 0, "first moment differs");
   CHECK(memcmp(oa.buf[1], ob.buf[1], a.nparams * sizeof(float)) == 0, "second moment differs");
   CHECK(got.step == 42 && got.epoch == 2 && got.seed == 3 && got.world_size == 4, "meta");
   CHECK(got.config_text && strcmp(got.config_text, meta.config_text) == 0, "config text");
   mn_ckpt_meta_free(&got);
+
+  /* a format 1 checkpoint (no /input) still loads: saved without an input transformation,
+   * its version set back to 1 */
+  mn_ckpt_meta plain = meta;
+  plain.input_a = plain.input_b = plain.target_mean = plain.target_std = NULL;
+  plain.layout = NULL;
+  CHECK(mn_checkpoint_save(path, &a, &oa, &plain, &err) == 0, "%s", err.msg);
+  hid_t old = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+  CHECK(old >= 0 && mn_h5_write_attr_long(old, "format_version", 1) == 0, "cannot set version 1");
+  if (old >= 0) H5Fclose(old);
+  CHECK(mn_checkpoint_load(path, &b, &ob, &got, &err) == 0 && !got.input_a && !got.target_mean,
+        "a format 1 checkpoint: %s", err.msg);
+  mn_ckpt_meta_free(&got);
+  CHECK(mn_checkpoint_save(path, &a, &oa, &meta, &err) == 0, "%s", err.msg);
 
   /* an SGD-momentum run cannot resume Adam's state */
   mn_optimizer sgd = {.kind = MN_OPT_SGD, .momentum = 0.9};
