@@ -90,7 +90,8 @@ int mn_job_settings(mn_config *cfg, mn_settings *s, mn_err *err) {
           0 ||
       mn_cfg_int(data, "classes", 0, 0, 1000000, &s->classes, err) != 0 ||
       mn_cfg_int(data, "max_open_files", 16, 1, 100000, &s->max_open_files, err) != 0 ||
-      mn_cfg_bool(data, "standardise_targets", false, &s->standardise_targets, err) != 0)
+      mn_cfg_bool(data, "standardise_targets", false, &s->standardise_targets, err) != 0 ||
+      mn_cfg_bool(data, "share_memory", true, &s->share_memory, err) != 0)
     return -1;
   s->test_explicit =
       mn_cfg_has(data, "test_path") || mn_cfg_has(data, "test_x") || mn_cfg_has(data, "test_y");

@@ -34,6 +34,7 @@ typedef struct {
   long classes;                            /* classes: 0 = the files' attribute */
   long max_open_files;                     /* max_open_files: per reader */
   bool standardise_targets;                /* standardise_targets: train on (t - mean) / std */
+  bool share_memory; /* share_memory: global mode holds the rows once per node */
   mn_shuffle_mode shuffle;
   long epochs, batch, max_steps, eval_batch, seed, progress_s;
   mn_loss_kind loss;

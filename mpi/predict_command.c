@@ -26,7 +26,8 @@ static void usage(FILE *out) {
           "what the checkpoint's run used. Writes, in input order:\n"
           "  h5:  /predictions float32 (n, outputs): class probabilities, or regression outputs\n"
           "       in the targets' units; and for classifiers /classes int32 (n)\n"
-          "  csv: a header (output_0, ..., and class for classifiers), then one row per sample\n"
+          "  csv: a header (output_0, ... or the data's class_names; then class for\n"
+          "       classifiers), then one row per sample\n"
           "The format defaults to OUT's extension (.csv: csv, else h5).\n");
 }
 
@@ -67,13 +68,31 @@ static int compute(mn_ckpt_job *j, size_t begin, size_t end, int batch, float *o
   return rc;
 }
 
+/* The data file's class_names attribute ("a,b,c", as mpinet's converters write it), if it
+ * names exactly k classes; else NULL. */
+static char *class_names(const char *data_file, int k) {
+  mn_err ignored;
+  hid_t f = mn_h5_open_read(data_file, &ignored);
+  if (f < 0) return NULL;
+  char *names = mn_h5_read_attr_string(f, "class_names");
+  H5Fclose(f);
+  int commas = 0;
+  for (const char *c = names; c && *c; c++) commas += *c == ',';
+  if (names && commas + 1 == k) return names;
+  free(names);
+  return NULL;
+}
+
 static int write_csv(const char *path, const float *p, const int32_t *cls, size_t n, int k,
-                     mn_err *err) {
+                     const char *names, mn_err *err) {
   char *text = NULL;
   size_t len = 0;
   FILE *f = open_memstream(&text, &len);
   if (!f) return mn_fail(err, "%s: out of memory", path);
-  for (int j = 0; j < k; j++) fprintf(f, "%soutput_%d", j ? "," : "", j);
+  if (names)
+    fprintf(f, "%s", names);
+  else
+    for (int j = 0; j < k; j++) fprintf(f, "%soutput_%d", j ? "," : "", j);
   fprintf(f, cls ? ",class\n" : "\n");
   for (size_t i = 0; i < n; i++) {
     for (int j = 0; j < k; j++) fprintf(f, j ? ",%.9g" : "%.9g", p[i * (size_t)k + (size_t)j]);
@@ -87,7 +106,7 @@ static int write_csv(const char *path, const float *p, const int32_t *cls, size_
 }
 
 static int write_h5(const char *path, const float *p, const int32_t *cls, size_t n, int k,
-                    const char *ckpt, const char *data, mn_err *err) {
+                    const char *ckpt, const char *data, const char *names, mn_err *err) {
   char tmp[1100];
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
   hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
@@ -97,6 +116,7 @@ static int write_h5(const char *path, const float *p, const int32_t *cls, size_t
   if (cls) rc |= mn_h5_write_array(f, "classes", H5T_NATIVE_INT32, 1, dims, cls, false);
   rc |= mn_h5_write_attr_string(f, "format", "mpinet-predictions") |
         mn_h5_write_attr_string(f, "checkpoint", ckpt) | mn_h5_write_attr_string(f, "data", data);
+  if (names) rc |= mn_h5_write_attr_string(f, "class_names", names);
   if (H5Fclose(f) < 0) rc = -1;
   if (rc == 0 && rename(tmp, path) != 0) rc = -1;
   if (rc != 0) {
@@ -207,8 +227,10 @@ int mn_predict_main(int argc, char **argv) {
           all[i * (size_t)k + (size_t)c2] =
               all[i * (size_t)k + (size_t)c2] * j.target_std[c2] + j.target_mean[c2];
     }
-    rc = strcmp(format, "csv") == 0 ? write_csv(out_path, all, cls, n, k, &err)
-                                    : write_h5(out_path, all, cls, n, k, ckpt, data, &err);
+    char *names = classifier ? class_names(j.src.files[0].path, k) : NULL;
+    rc = strcmp(format, "csv") == 0 ? write_csv(out_path, all, cls, n, k, names, &err)
+                                    : write_h5(out_path, all, cls, n, k, ckpt, data, names, &err);
+    free(names);
     if (rc == 0)
       printf("predict: %zu rows of %s %s -> %s (%s, %d %s), %d rank%s\n", n, data, j.src.x,
              out_path, format, k, classifier ? "class probabilities and the class" : "outputs",

@@ -41,6 +41,18 @@ double mn_peak_rss_mb(void) {
 
 /* What a long run must not accumulate (the soak job watches these): resident memory now, open
  * file descriptors and open HDF5 objects of this process. */
+/* Proportional set size: shared pages divided among the processes that map them, so the
+ * sum over a node's ranks is the node's memory (RSS counts shared rows in every rank). */
+static double pss_mb(void) {
+  FILE *f = fopen("/proc/self/smaps_rollup", "r");
+  char line[256];
+  double kb = 0.0;
+  while (f && fgets(line, sizeof line, f))
+    if (sscanf(line, "Pss: %lf kB", &kb) == 1) break;
+  if (f) fclose(f);
+  return kb / 1024.0;
+}
+
 static void resources(double *rss_mb, double *fds, double *h5_objects) {
   long pages = 0, resident = 0;
   FILE *f = fopen("/proc/self/statm", "r");
@@ -116,6 +128,8 @@ int mn_trainer_report(trainer *tr, long long epoch, long long step, const train_
   double sum[7 + PHASES], rss = mn_peak_rss_mb(), held[3];
   resources(&held[0], &held[1], &held[2]); /* the largest over ranks is reported */
   MPI_Allreduce(MPI_IN_PLACE, held, 3, MPI_DOUBLE, MPI_MAX, tr->w.comm);
+  double pss = pss_mb(); /* summed over ranks: what the job's processes take */
+  MPI_Allreduce(MPI_IN_PLACE, &pss, 1, MPI_DOUBLE, MPI_SUM, tr->w.comm);
   MPI_Allreduce(local, sum, 7 + PHASES, MPI_DOUBLE, MPI_SUM, tr->w.comm);
   if (tr->s.reproducible) { /* every rank holds the global batches' sums, added in order */
     sum[0] = ts->loss_sum, sum[1] = ts->correct, sum[2] = ts->count;
@@ -163,10 +177,10 @@ int mn_trainer_report(trainer *tr, long long epoch, long long step, const train_
     fprintf(tr->metrics,
             "\"peak_rss_mb\": %.1f, \"allreduce\": \"%s\", \"bucket_mb\": %.3f, \"overlap\": %s, "
             "\"prefetch\": %s, \"first_step_unix\": %.3f, \"skipped_steps\": %lld, "
-            "\"rss_mb\": %.1f, \"open_fds\": %.0f, \"hdf5_objects\": %.0f}\n",
+            "\"rss_mb\": %.1f, \"pss_mb\": %.1f, \"open_fds\": %.0f, \"hdf5_objects\": %.0f}\n",
             rss, tr->sync.node ? "node" : "mpi", (double)tr->sync.bucket_floats * 4 / 1e6,
             tr->s.overlap ? "true" : "false", tr->s.prefetch ? "true" : "false",
-            tr->first_step_unix, tr->skipped_steps, held[0], held[1], held[2]);
+            tr->first_step_unix, tr->skipped_steps, held[0], pss, held[1], held[2]);
     fflush(tr->metrics);
   }
   return 0;

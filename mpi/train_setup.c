@@ -17,6 +17,7 @@
 #include "hash.h"
 #include "job.h"
 #include "run_dir.h"
+#include "shared_rows.h"
 #include "step_record.h"
 #include "trainer.h"
 #include "watchdog.h"
@@ -172,9 +173,9 @@ int mn_trainer_setup(trainer *tr, const char *config_path, char **sets, int nset
   if (mn_world_agree(w, rc, &err) != 0) return -1;
   if (mn_world_agree(w, normalise_data(tr, &err), &err) != 0) return -1;
   const mn_split_info info = tr->src.info;
-  if (rc == 0)
-    rc = mn_sampler_init(&tr->sampler, s->shuffle, w->rank, w->size, (uint64_t)s->seed, info.rows,
-                         (int)s->batch, &err);
+  rc = mn_sampler_init(&tr->sampler, s->shuffle, w->rank, w->size, (uint64_t)s->seed, info.rows,
+                       (int)s->batch, &err);
+  if (mn_world_agree(w, rc, &err) != 0) return -1;
   if (rc == 0) {
     const mn_sampler *sm = &tr->sampler;
     const double held_mb =
@@ -190,6 +191,10 @@ int mn_trainer_setup(trainer *tr, const char *config_path, char **sets, int nset
       mn_split_borrow(&tr->train, &tr->src, sm->held_begin, 0, NULL, NULL, NULL);
       rc = mn_stream_open(&tr->stream, &tr->src, sm->held_begin, sm->held,
                           (size_t)(s->memory_mb * 1e6), (uint64_t)s->seed, w->rank, &err);
+    } else if (s->shuffle == MN_SHUFFLE_GLOBAL && s->share_memory) {
+      /* collective: every rank takes this branch (the config and the data agree) */
+      rc = mn_shared_rows_load(&tr->shared_rows, w, &tr->src, sm->held_begin, sm->held, &tr->train,
+                               &err);
     } else {
       rc = mn_split_load(&tr->train, &tr->src, sm->held_begin, sm->held_begin + sm->held, &err);
     }
@@ -286,6 +291,7 @@ void mn_trainer_teardown(trainer *tr) {
   mn_net_destroy(&tr->net);
   mn_sampler_free(&tr->sampler);
   mn_split_free(&tr->train);
+  mn_shared_rows_free(&tr->shared_rows); /* collective, as above */
   mn_eval_close(&tr->test);
   mn_source_free(&tr->src);
   mn_source_free(&tr->test_src);
@@ -300,6 +306,7 @@ void mn_trainer_describe(const trainer *tr) {
   printf("mpinet: %d rank%s | data %s (%zu file%s): %zu train rows, sample %s, %d %s", tr->w.size,
          tr->w.size > 1 ? "s" : "", tr->s.data_path, src->nfiles, src->nfiles > 1 ? "s" : "",
          tr->sampler.rows, shape, net->outputs, tr->train.info.has_labels ? "classes" : "targets");
+  if (tr->shared_rows.active) printf(" | rows held once per node (shared memory)");
   if (tr->s.shuffle == MN_SHUFFLE_SHARD)
     printf(" | shard mode: rank 0 %s rows [%zu, %zu)", tr->streaming ? "streams" : "holds",
            tr->sampler.held_begin, tr->sampler.held_begin + tr->sampler.held);

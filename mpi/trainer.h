@@ -18,6 +18,7 @@
 #include "net.h"
 #include "repro.h"
 #include "sampler.h"
+#include "shared_rows.h"
 #include "stream.h"
 #include "timeline.h"
 #include "world.h"
@@ -30,6 +31,7 @@ typedef struct trainer {
   mn_source test_src; /* the test rows', when has_test */
   bool has_test;      /* there are test rows to evaluate on */
   mn_split train;
+  mn_shared_rows shared_rows; /* global mode: the node's one copy of train's rows */
   mn_eval_set test; /* read a chunk at a time at each evaluation */
   mn_sampler sampler;
   mn_net net;

@@ -136,6 +136,8 @@ int mn_source_stat_of(const mn_source *s, mn_normalise how, size_t j);
  * largest block's rows in *max_rows. */
 size_t mn_source_blocks(const mn_source *s, size_t begin, size_t n, size_t *first,
                         size_t *max_rows);
+/* A file's device, inode, size and mtime (ns): a file replaced since has another stamp. */
+void mn_source_stamp(const char *path, uint64_t stamp[4]);
 /* The file and file row of source row `row`. */
 void mn_source_locate(const mn_source *s, size_t row, size_t *file, size_t *file_row);
 

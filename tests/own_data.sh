@@ -17,6 +17,9 @@
 #             predictions equal PyTorch's layers (relative 1e-4) and NHWC = NCHW bit for bit
 #   series    /X float32 (n, 20, 6), /y int16, [data] classes: an LSTM learns it at 1, 2 and 3
 #             ranks, 3 ranks equal 1 rank (rtol 1e-5); its predictions equal PyTorch's LSTM
+#   shared N  global mode at N ranks: the training rows (41 MB of float32) are held once per
+#             node, in shared memory: the ranks' PSS summed (metrics.jsonl pss_mb) is at least
+#             (N - 1) x 0.8 x 41 MB below share_memory = false, and the bits are the same
 #   bad       bad inputs: one error line naming the file and dataset, within seconds
 source "$(dirname "$0")/lib.sh"
 variant=${1:?variant}
@@ -143,6 +146,10 @@ INI
   grep -q 'warning: .*are read as (C, H, W) = (8, 8, 3); if they are channel-last images, set \[data\] layout = nhwc' \
     "$WORK/auto.txt" || fail "no warning for channel-last images read as (C, H, W)"
   [ "$(acc "$WORK/auto.txt")" -le 60 ] || fail "the wrong layout learnt the colours: the task tests nothing"
+  for n in 1 3; do # global mode at the other world sizes
+    run_mpi "$n" train "$WORK/shards.ini" --set checkpoint.dir="$WORK/np$n" > "$WORK/np$n.txt"
+    [ "$(acc "$WORK/np$n.txt")" -ge 95 ] || fail "$n ranks did not learn the colours"
+  done
   echo "ok: NHWC = NCHW bit for bit ($(sha_of "$WORK/nhwc.txt")), $(acc "$WORK/nhwc.txt")% vs $(acc "$WORK/auto.txt")% read the wrong way"
   # predictions: the same from either copy, and PyTorch's layers agree
   run_mpi 3 predict "$(last_ckpt "$WORK/nhwc-run")" "$WORK/nhwc/shard-1*.h5" -o "$WORK/nhwc.csv"
@@ -209,6 +216,20 @@ INI
     --rtol 1e-5 || fail "3 ranks differ from 1"
   run_mpi 2 predict "$(last_ckpt "$WORK/run3")" "$WORK/series.h5" -o "$WORK/s.h5"
   check_predictions lstm "$(last_ckpt "$WORK/run3")" "$WORK/series.h5" /X "$WORK/s.h5"
+  ;;
+shared)
+  make_blobs "$WORK/d.h5" --train 20000 --test 100 --features 512 --classes 4
+  for share in true false; do
+    write_mlp_config "$WORK/$share.ini" "$WORK/d.h5" "$WORK/run-$share" "max_steps = 20"
+    run_mpi "$N" train "$WORK/$share.ini" --set data.share_memory=$share > "$WORK/$share.txt"
+  done
+  grep -q 'rows held once per node (shared memory)' "$WORK/true.txt" || fail "rows not shared"
+  [ "$(sha_of "$WORK/true.txt")" = "$(sha_of "$WORK/false.txt")" ] || fail "shared rows changed the bits"
+  pss() { grep -o '"pss_mb": [0-9.]*' "$WORK/run-$1/metrics.jsonl" | tail -1 | cut -d' ' -f2; }
+  echo "PSS of the $N ranks: $(pss true) MB with one copy per node, $(pss false) MB with one per rank"
+  awk -v a="$(pss true)" -v b="$(pss false)" -v n="$N" \
+    'BEGIN { exit !(b - a >= (n - 1) * 0.8 * 20000 * 512 * 4 / 1048576) }' \
+    || fail "one copy per node did not save (N - 1) copies of the rows"
   ;;
 bad)
   /usr/bin/python3 "$(dirname "$0")/make_own_data.py" bad "$WORK/bad"
