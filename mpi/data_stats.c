@@ -8,8 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fileutil.h"
-
 enum { BLOCK = 4096 };
 
 /* One block's count, mean and M2 for each statistic: rows [first, first + n) read into x/t. */
@@ -109,12 +107,11 @@ static void json_list(FILE *f, const char *name, const double *v, int n) {
   fprintf(f, "]");
 }
 
-int mn_data_stats_write(const mn_data_stats *st, const mn_source *src, const char *path,
-                        mn_err *err) {
+char *mn_data_stats_json(const mn_data_stats *st, const mn_source *src) {
   char *text = NULL;
   size_t len = 0;
   FILE *f = open_memstream(&text, &len);
-  if (!f) return mn_fail(err, "%s: out of memory", path);
+  if (!f) return NULL;
   fprintf(f, "{\n  \"normalise\": \"%s\", \"layout\": \"%s\", \"rows\": %zu",
           mn_normalise_names[src->normalise], mn_layout_names[src->layout], src->info.rows);
   if (st->ninputs) {
@@ -127,9 +124,7 @@ int mn_data_stats_write(const mn_data_stats *st, const mn_source *src, const cha
   }
   fprintf(f, "\n}\n");
   fclose(f);
-  const int rc = mn_write_file_atomic(path, text, err);
-  free(text);
-  return rc;
+  return text;
 }
 
 void mn_data_stats_free(mn_data_stats *st) {

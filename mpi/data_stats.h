@@ -24,9 +24,9 @@ typedef struct {
  * constant feature (std 0) is given std 1, as scikit-learn's StandardScaler does. */
 int mn_data_stats_apply(const mn_world *w, mn_source *src, bool targets, mn_data_stats *out,
                         mn_err *err);
-/* RUN_DIR/normalisation.json: what was computed, for people and other tools. */
-int mn_data_stats_write(const mn_data_stats *st, const mn_source *src, const char *path,
-                        mn_err *err);
+/* The text of RUN_DIR/normalisation.json: what was computed, for people and other tools
+ * (malloc'ed; NULL if out of memory). */
+char *mn_data_stats_json(const mn_data_stats *st, const mn_source *src);
 void mn_data_stats_free(mn_data_stats *st);
 
 #endif

@@ -94,18 +94,16 @@ static int open_data(trainer *tr, mn_err *err) {
 }
 
 /* The training rows' statistics when normalise = feature|channel or standardise_targets
- * (collective), written to RUN_DIR/normalisation.json; then the test rows take the training
- * rows' normalisation. */
+ * (collective), for RUN_DIR/normalisation.json; then the test rows take the training rows'
+ * normalisation. */
 static int normalise_data(trainer *tr, mn_err *err) {
   mn_data_stats st;
   int rc = mn_data_stats_apply(&tr->w, &tr->src, tr->s.standardise_targets, &st, err);
   if (mn_world_agree(&tr->w, rc, err) != 0) return -1;
-  if (tr->w.rank == 0 && (st.ninputs || st.ntargets)) {
-    char path[1100];
-    snprintf(path, sizeof path, "%s/normalisation.json", tr->s.run_dir);
-    rc = mn_mkdir_p(tr->s.run_dir, err);
-    if (rc == 0) rc = mn_data_stats_write(&st, &tr->src, path, err);
-  }
+  /* written with the run directory, once it is known to be this run's (below) */
+  if (tr->w.rank == 0 && (st.ninputs || st.ntargets) &&
+      !(tr->normalisation_json = mn_data_stats_json(&st, &tr->src)))
+    rc = mn_fail(err, "out of memory");
   mn_data_stats_free(&st);
   if (rc == 0 && tr->has_test) rc = mn_source_match(&tr->test_src, &tr->src, err);
   return rc;
@@ -269,6 +267,9 @@ int mn_trainer_setup(trainer *tr, const char *config_path, char **sets, int nset
     unlink(path); /* a resumed run is not finished until it says so again */
     snprintf(path, sizeof path, "%s/config.ini", s->run_dir);
     if (rc == 0) rc = mn_write_file_atomic(path, tr->config_text, &err);
+    snprintf(path, sizeof path, "%s/normalisation.json", s->run_dir);
+    if (rc == 0 && tr->normalisation_json)
+      rc = mn_write_file_atomic(path, tr->normalisation_json, &err);
     snprintf(path, sizeof path, "%s/metrics.jsonl", s->run_dir);
     if (rc == 0 && !(tr->metrics = fopen(path, "a")))
       rc = mn_fail(&err, "%s: cannot open for appending", path);
@@ -281,7 +282,7 @@ void mn_trainer_teardown(trainer *tr) {
   if (tr->metrics) fclose(tr->metrics);
   mn_loader_destroy(&tr->loader); /* first: its thread may be waiting on the stream */
   if (tr->streaming) mn_stream_close(&tr->stream);
-  free(tr->ex), free(tr->ey), free(tr->et), free(tr->config_text);
+  free(tr->ex), free(tr->ey), free(tr->et), free(tr->config_text), free(tr->normalisation_json);
   mn_optim_free(&tr->s.opt);
   mn_repro_free(&tr->repro, &tr->net);
   if (tr->own_grads) { /* collective, like everything that reaches teardown */

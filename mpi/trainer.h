@@ -30,6 +30,7 @@ typedef struct trainer {
   mn_source src;      /* the training rows' files, layout and normalisation */
   mn_source test_src; /* the test rows', when has_test */
   bool has_test;      /* there are test rows to evaluate on */
+  char *normalisation_json; /* rank 0: RUN_DIR/normalisation.json's text, or NULL */
   mn_split train;
   mn_shared_rows shared_rows; /* global mode: the node's one copy of train's rows */
   mn_eval_set test; /* read a chunk at a time at each evaluation */

@@ -272,6 +272,7 @@ static int read_normalisation(mn_source *s, hid_t f, mn_normalise normalise, mn_
                   malloc((size_t)(most + 1) * sizeof(double))};
   static const char *const names[] = {"mean", "std"};
   int count[2] = {0, 0}, rc = 0;
+  bool scale_found = false;
   const mn_normalise how = per_channel ? MN_NORMALISE_CHANNEL : MN_NORMALISE_FEATURE;
   s->scale = s->info.x_is_u8 ? 1.0 / 255.0 : 1.0;
   if (!v[0] || !v[1]) rc = mn_fail(err, "%s: out of memory", s->label);
@@ -281,11 +282,11 @@ static int read_normalisation(mn_source *s, hid_t f, mn_normalise normalise, mn_
     if (obj < 0) continue;
     double one;
     const int ns = attr_doubles(obj, "scale", &one, 1);
-    if (ns == 1 && !count[0] && !count[1])
-      s->scale = one;
-    else if (ns >= 0 && ns != 1)
-      rc = mn_fail(err, "%s: attribute 'scale' of %s has %d values; it must be one number",
-                   s->files[0].path, where, ns);
+    if (ns == -2 || ns > 1)
+      rc = mn_fail(err, "%s: attribute 'scale' of %s is %s; it must be one number",
+                   s->files[0].path, where, ns > 1 ? "an array" : "not a number");
+    else if (ns == 1 && !scale_found) /* x's own, else the file's */
+      s->scale = one, scale_found = true;
     for (int k = 0; k < 2 && rc == 0; k++) {
       if (count[k] || normalise != MN_NORMALISE_FILE) continue;
       const int n = attr_doubles(obj, names[k], v[k], most + 1);
@@ -347,7 +348,9 @@ static int probe(mn_source *s, const mn_source_spec *spec, mn_err *err) {
     array_desc *dx = i == 0 ? &x0 : &x, *dy = i == 0 ? &y0 : &y;
     char a[160], b[160];
     if (desc_of(f, s->x, dx, &fi->chunk_rows) != 0)
-      rc = mn_fail(err, "%s: no dataset %s (set [data] x to the dataset that holds the samples)",
+      rc = mn_fail(err,
+                   "%s: no dataset %s (name the dataset that holds the samples: [data] x, or "
+                   "--x for eval and predict; mpinet info lists them)",
                    fi->path, s->x);
     else if (want_y && desc_of(f, s->y, dy, NULL) != 0)
       rc =
@@ -519,8 +522,12 @@ int mn_source_match(mn_source *test, const mn_source *s, mn_err *err) {
                    test->info.has_labels ? "classes" : "target columns", s->y, s->info.classes,
                    s->info.has_labels ? "classes" : "target columns");
   if (test->info.x_is_u8 != s->info.x_is_u8)
-    return mn_fail(err, "%s: %s is %s but the training rows are %s", test->files[0].path, test->x,
-                   test->info.x_is_u8 ? "uint8" : "not uint8", s->info.x_is_u8 ? "uint8" : "not");
+    return mn_fail(err,
+                   "%s: %s is %s but the training rows' %s %s: the training rows' scaling "
+                   "would not fit (store both alike)",
+                   test->files[0].path, test->x, test->info.x_is_u8 ? "uint8" : "not uint8", s->x,
+                   s->info.x_is_u8 ? "are uint8" : "are not");
+
   test->scale = s->scale;
   memcpy(test->a, s->a, s->row_len * sizeof *s->a);
   memcpy(test->b, s->b, s->row_len * sizeof *s->b);

@@ -68,6 +68,11 @@ INI
     && cmp "$WORK/run1/normalisation.json" "$WORK/run4/normalisation.json" \
     || fail "the training rows' statistics differ by world size"
   grep -q '"target_std": \[0.6' "$WORK/run1/normalisation.json" || fail "no target statistics"
+  # a new run pointed at run1's directory is refused, and run1's statistics stay as they were
+  cp "$WORK/run1/normalisation.json" "$WORK/before.json"
+  expect_error 20 "already holds checkpoints of an earlier run" \
+    run_mpi 2 train "$WORK/sim.ini" --set checkpoint.dir="$WORK/run1" --set data.test_fraction=0.4
+  cmp "$WORK/before.json" "$WORK/run1/normalisation.json" || fail "a refused run rewrote run1's statistics"
   # the file's own per-feature arrays, when normalise = file
   run_mpi 1 train "$WORK/sim.ini" --set data.normalise=file --set train.max_steps=5 \
     --set checkpoint.dir="$WORK/file" > "$WORK/file.txt"

@@ -18,7 +18,7 @@ done_sha() { awk '/^parameters sha256/ { print $3 }' "$1"; }
 
 # metrics without the fields that measure time or the machine
 numbers() {
-  sed -E 's/"(samples_per_s|wall_s|train_seconds|time_[a-z_]+_s|peak_rss_mb|first_step_unix|rss_mb|open_fds|hdf5_objects|world_size|bucket_mb|prefetch)": [^,}]+,? ?//g' "$1"
+  sed -E 's/"(samples_per_s|wall_s|train_seconds|time_[a-z_]+_s|peak_rss_mb|first_step_unix|rss_mb|pss_mb|open_fds|hdf5_objects|world_size|bucket_mb|prefetch)": [^,}]+,? ?//g' "$1"
 }
 
 # same_runs REF RUN...: final SHA-256, every checkpoint and the metrics of each RUN equal REF's
