@@ -111,9 +111,10 @@ static void describe(const array_desc *d, char *buf, size_t len, bool with_type)
   if (d->cls == H5T_FLOAT)
     type = d->size == 2 ? "float16" : d->size == 4 ? "float32" : "float64";
   else if (d->cls == H5T_INTEGER) {
-    static const char *const u[] = {"uint8", "uint16", "?", "uint32", "?", "?", "?", "uint64"};
-    static const char *const i[] = {"int8", "int16", "?", "int32", "?", "?", "?", "int64"};
-    if (d->size >= 1 && d->size <= 8) type = (d->sign == H5T_SGN_NONE ? u : i)[d->size - 1];
+    static const char *const names[2][4] = {{"int8", "int16", "int32", "int64"},
+                                            {"uint8", "uint16", "uint32", "uint64"}};
+    const int k = d->size == 1 ? 0 : d->size == 2 ? 1 : d->size == 4 ? 2 : d->size == 8 ? 3 : -1;
+    if (k >= 0) type = names[d->sign == H5T_SGN_NONE][k];
   } else
     type = "not a number type";
   int at = with_type ? snprintf(buf, len, "%s ", type) : 0;

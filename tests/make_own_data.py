@@ -10,6 +10,7 @@ channel-last images, float64, int64 and int16 labels, no test split.
            the colour of one bright spot at a random place: only a model that reads the
            channels as channels can tell
   series   DIR/series.h5: /X float32 (2000, 20, 6), /y int16 (3 classes), no split
+  dtypes   DIR/uint8.h5 .. float64.h5: the same small integers as x in each dtype (scale 1)
   bad      DIR/...: the bad inputs tests/own_data.sh expects one clear error for
 """
 import os
@@ -65,6 +66,19 @@ def series(d):
         f["y"] = y.astype(np.int16)
 
 
+def dtypes(d):
+    # the same small integers stored as every dtype mpinet reads, scale 1: one training
+    rng = np.random.default_rng(7)
+    x = rng.integers(0, 100, size=(600, 12))
+    y = (x[:, 0] > x[:, 1]).astype(np.int64) + 2 * (x[:, 2] > 50)
+    for t in ("uint8", "int8", "uint16", "int16", "int32", "float16", "float32", "float64"):
+        with h5py.File(os.path.join(d, f"{t}.h5"), "w") as f:
+            f["x"] = x.astype(t)
+            f["x"].attrs["scale"] = 1.0
+            f["y"] = y.astype({"uint8": "uint8", "int8": "int8"}.get(t, "int64"))
+            f.attrs["classes"] = 4
+
+
 def bad(d):
     # many files, one of which differs: in shape, in dtype; labels out of range in file 137
     for name, shape, dtype, label_at in (("shape", (8, 8, 4), np.uint8, None),
@@ -100,4 +114,4 @@ def bad(d):
 if __name__ == "__main__":
     case, out = sys.argv[1], sys.argv[2]
     os.makedirs(out, exist_ok=True)
-    {"sim": sim, "shards": shards, "series": series, "bad": bad}[case](out)
+    {"sim": sim, "shards": shards, "series": series, "dtypes": dtypes, "bad": bad}[case](out)

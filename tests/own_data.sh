@@ -20,6 +20,8 @@
 #   shared N  global mode at N ranks: the training rows (41 MB of float32) are held once per
 #             node, in shared memory: the ranks' PSS summed (metrics.jsonl pss_mb) is at least
 #             (N - 1) x 0.8 x 41 MB below share_memory = false, and the bits are the same
+#   dtypes    the same values stored as uint8, int8, uint16, int16, int32, float16, float32
+#             and float64 (labels uint8, int8, int64) train bit-identical parameters
 #   bad       bad inputs: one error line naming the file and dataset, within seconds
 source "$(dirname "$0")/lib.sh"
 variant=${1:?variant}
@@ -221,6 +223,19 @@ INI
     --rtol 1e-5 || fail "3 ranks differ from 1"
   run_mpi 2 predict "$(last_ckpt "$WORK/run3")" "$WORK/series.h5" -o "$WORK/s.h5"
   check_predictions lstm "$(last_ckpt "$WORK/run3")" "$WORK/series.h5" /X "$WORK/s.h5"
+  ;;
+dtypes)
+  make_data dtypes
+  first=""
+  for t in uint8 int8 uint16 int16 int32 float16 float32 float64; do
+    write_mlp_config "$WORK/$t.ini" "$WORK/$t.h5" "$WORK/run-$t" "max_steps = 30"
+    sed -i "s|^path = .*|path = $WORK/$t.h5\nx = /x\ny = /y\ntest_fraction = 0.2|" "$WORK/$t.ini"
+    run_mpi 2 train "$WORK/$t.ini" > "$WORK/$t.txt"
+    sha=$(sha_of "$WORK/$t.txt")
+    echo "$t: $sha"
+    [ -n "$sha" ] && { [ -z "$first" ] || [ "$sha" = "$first" ]; } || fail "$t trained other parameters"
+    first=$sha
+  done
   ;;
 shared)
   make_blobs "$WORK/d.h5" --train 20000 --test 100 --features 512 --classes 4

@@ -19,6 +19,7 @@ cmake -S . -B build-sanitize -DMPINET_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebI
 cmake --build build-sanitize -j"$(nproc)" >> build-sanitize.log 2>&1 || { cat build-sanitize.log; exit 1; }
 cd build-sanitize
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$PWD/../cmake/lsan.supp \
+asan=suppressions=$PWD/../cmake/asan.supp
+ASAN_OPTIONS=$asan:detect_leaks=1 LSAN_OPTIONS=suppressions=$PWD/../cmake/lsan.supp \
   ctest --output-on-failure --timeout 300 -L unit "$@"
-ASAN_OPTIONS=detect_leaks=0 ctest --output-on-failure --timeout 300 -j"$(nproc)" -LE unit "$@"
+ASAN_OPTIONS=$asan:detect_leaks=0 ctest --output-on-failure --timeout 300 -j"$(nproc)" -LE unit "$@"
