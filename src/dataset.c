@@ -122,6 +122,8 @@ void mn_split_gather(const mn_split *s, const uint32_t *rows, int count, float *
         for (size_t j = 0; j < len; j++) dst[j] = srcf[j] * a[j] + b[j];
     }
     const size_t k = (size_t)s->info.classes;
+    if (!labels && !targets) /* x only (predict) */
+      continue;
     if (s->info.has_labels)
       labels[i] = s->labels[r];
     else if (src->ta)

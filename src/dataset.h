@@ -35,7 +35,7 @@ void mn_split_borrow(mn_split *s, const mn_source *src, size_t begin, size_t n, 
                      int32_t *labels, float *targets);
 void mn_split_free(mn_split *s);
 /* Assembles a batch of the given local row indices into x (count, row_len) as float, in the
- * model's layout and normalised, and labels/targets. */
+ * model's layout and normalised, and labels/targets (both NULL: x only). */
 void mn_split_gather(const mn_split *s, const uint32_t *rows, int count, float *x, int32_t *labels,
                      float *targets);
 /* Memory for rows (like mn_alloc, not zeroed when large). Batches gather random rows, each
