@@ -1,8 +1,17 @@
 # Finds the fixed stack: Open MPI, Debian's *parallel* HDF5, OpenBLAS, libinih, zlib.
 # Each dependency becomes an imported target so the rest of the build never spells paths.
-find_package(MPI REQUIRED COMPONENTS C)
 find_package(PkgConfig REQUIRED)
 find_package(ZLIB REQUIRED)
+
+if(MPINET_SIMULATE) # smpicc is the compiler: it supplies mpi.h and links SMPI itself
+  pkg_check_modules(MPINET_HDF5 REQUIRED IMPORTED_TARGET hdf5-serial)
+  if(NOT TARGET mpinet::hdf5)
+    add_library(mpinet::hdf5 INTERFACE IMPORTED)
+    target_link_libraries(mpinet::hdf5 INTERFACE PkgConfig::MPINET_HDF5)
+    add_library(MPI::MPI_C INTERFACE IMPORTED)
+  endif()
+else()
+find_package(MPI REQUIRED COMPONENTS C)
 
 # HDF5: the parallel build (Debian: libhdf5-openmpi-dev). The serial one would work for
 # reading but not for the MPI-IO paths, and mixing them breaks at link time in odd ways,
@@ -29,6 +38,7 @@ add_library(mpinet::hdf5 INTERFACE IMPORTED)
 # hdf5.h of the parallel build includes mpi.h, so the core needs MPI's include path even
 # though no file in src/ includes mpi.h itself.
 target_link_libraries(mpinet::hdf5 INTERFACE PkgConfig::MPINET_HDF5 MPI::MPI_C)
+endif()
 
 pkg_check_modules(MPINET_OPENBLAS REQUIRED IMPORTED_TARGET openblas)
 add_library(mpinet::blas INTERFACE IMPORTED)

@@ -6,9 +6,11 @@ cd "$(dirname "$0")/.."
 
 packages=(gcc make cmake pkg-config openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools
           libopenblas-dev libinih-dev zlib1g-dev dataset-fashion-mnist bc
-          # tests and cluster tooling: a throwaway SLURM, network namespaces, plots, h5py, and
-          # PyTorch (the reference that predictions are checked against)
-          slurm-wlm munge iproute2 gnuplot-nox python3-h5py python3-torch)
+          # tests and cluster tooling: a throwaway SLURM, network namespaces, plots, h5py,
+          # PyTorch (the reference that predictions are checked against), and SimGrid with
+          # the serial HDF5 for the simulated build (mpinet-sim, build-sim/)
+          slurm-wlm munge iproute2 gnuplot-nox python3-h5py python3-torch libsimgrid-dev
+          libhdf5-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -29,3 +31,13 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-Release}" > build.log 2>&1
   || { cat build.log; exit 1; }
 cmake --build build -j"$(nproc)" >> build.log 2>&1 || { cat build.log; exit 1; }
 echo "setup: built build/mpinet ($(build/mpinet --version))"
+# the simulated build: the same sources under SimGrid's smpicc (README "Scaling")
+if command -v smpicc > /dev/null && pkg-config --exists hdf5-serial; then
+  if SMPI_PRETEND_CC=1 cmake -S . -B build-sim -DCMAKE_C_COMPILER=smpicc -DMPINET_SIMULATE=ON \
+       -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-Release}" >> build.log 2>&1 &&
+     cmake --build build-sim -j"$(nproc)" >> build.log 2>&1; then
+    echo "setup: built build-sim/mpinet-sim (SimGrid $(smpirun --version 2>/dev/null | head -1 | grep -o '[0-9][0-9.]*' | head -1))"
+  else
+    echo "setup: warning: the simulated build failed (build.log); the simulate tests will skip" >&2
+  fi
+fi

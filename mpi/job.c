@@ -111,6 +111,19 @@ int mn_job_settings(mn_config *cfg, mn_settings *s, mn_err *err) {
   }
   s->layout = (mn_layout)layout;
   s->normalise = (mn_normalise)normalise;
+#ifdef MPINET_SIMULATE
+  /* mpinet-sim: what SMPI cannot simulate is off whatever the config says (train_setup.c
+   * says so at start-up): the node's shared-memory sum and shared rows (SMPI's shared windows
+   * are not the node's memory), threads that run beside the ranks (prefetch, watchdog), and
+   * non-blocking buckets (SimGrid 3.32's MPI_Iallreduce gives wrong sums in place), with
+   * their start-up timing. Gradients go in blocking MPI allreduces. */
+  allreduce = MN_ALLREDUCE_MPI;
+  s->overlap = false;
+  s->prefetch = 0;
+  s->watchdog_s = 0.0;
+  s->share_memory = false;
+  if (s->bucket_mb == 0.0) s->bucket_mb = 4096; /* one bucket: no tuning */
+#endif
   s->skip_nonfinite = nonfinite == 1;
   s->allreduce = (mn_allreduce_mode)allreduce;
   s->shuffle = (mn_shuffle_mode)shuffle;

@@ -336,6 +336,11 @@ void mn_trainer_describe(const trainer *tr) {
         2.0 * (double)(st->window_rows * st->row_bytes) / 1e6, tr->s.memory_mb,
         tr->stream_background ? "in the background (idle priority)" : "at normal priority");
   }
+#ifdef MPINET_SIMULATE
+  printf("simulated (mpinet-sim under SimGrid's smpirun): gradients in one blocking MPI "
+         "allreduce per step; off in this build: the node's shared-memory sum and shared "
+         "rows, prefetch and watchdog threads, overlapped buckets\n");
+#endif
   char layers[4096], prefetch[80];
   mn_net_describe(net, layers, sizeof layers);
   printf("model: %zu parameters\n%s", net->nparams, layers);

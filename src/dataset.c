@@ -1,4 +1,6 @@
+#ifndef _DEFAULT_SOURCE /* (smpicc defines it) */
 #define _DEFAULT_SOURCE /* madvise */
+#endif
 /* dataset.c: rows of a source held in memory, and batch assembly (see dataset.h). */
 #include "dataset.h"
 

@@ -1,5 +1,7 @@
 /* error.c: error messages that say where, and allocation that refuses overflowing sizes. */
+#ifndef _DEFAULT_SOURCE /* (smpicc defines it) */
 #define _DEFAULT_SOURCE /* madvise */
+#endif
 #include "error.h"
 
 #include <stdarg.h>
