@@ -32,7 +32,8 @@ done
 tsv=${out%.png}.tsv
 
 # metrics.jsonl holds flat objects of numbers, strings and nulls: a key's value is what
-# follows '"key": ' up to the next comma or brace
+# follows '"key": ' up to the next comma or brace. The x axis is epoch_progress (epochs done,
+# fractional for train.eval_every_steps); runs written before it have whole epochs only
 {
   printf 'run\tepoch\tstep\ttrain_loss\ttest_loss\ttest_accuracy\tsamples_per_s\n'
   for r in "${runs[@]}"; do
@@ -42,7 +43,9 @@ tsv=${out%.png}.tsv
         m = substr($0, RSTART + length(key) + 4, RLENGTH - length(key) - 4)
         return m == "null" ? "NaN" : m
       }
-      /^\{/ { e = get("epoch"); if (e == "NaN") next
+      /^\{/ { e = get("epoch_progress"); if (e == "NaN") e = get("epoch") # older runs
+              if (e == "NaN") next
+              e += 0
               if (!(e in row)) order[n++] = e
               row[e] = run "\t" e "\t" get("step") "\t" get("train_loss") "\t" get("test_loss") \
                        "\t" get("test_accuracy") "\t" get("samples_per_s") }

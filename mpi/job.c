@@ -37,6 +37,7 @@ int mn_job_settings(mn_config *cfg, mn_settings *s, mn_err *err) {
       mn_optim_configure(&s->opt, train, err) != 0 ||
       mn_cfg_string(ckpt, "dir", "runs/default", &s->run_dir, err) != 0 ||
       mn_cfg_int(ckpt, "every_epochs", 1, 0, 1000000, &s->every_epochs, err) != 0 ||
+      mn_cfg_int(train, "eval_every_steps", 0, 0, 1L << 40, &s->eval_every_steps, err) != 0 ||
       mn_cfg_int(ckpt, "keep", 3, 1, 1000000, &s->keep, err) != 0)
     return -1;
   const char *bucket;

@@ -41,6 +41,7 @@ typedef struct {
   mn_progress progress;
   const char *run_dir;
   long every_epochs, keep;
+  long eval_every_steps; /* [train] eval_every_steps: also evaluate every N steps, 0 = off */
   double memory_mb; /* [data] memory_mb: training rows a rank may hold; 0 = no cap (shard
                        mode streams a larger shard from the file, stream.h) */
   int prefetch;     /* [data] prefetch: assemble the next batch on a thread: 0 false, 1 true,

@@ -161,12 +161,14 @@ int mn_trainer_report(trainer *tr, long long epoch, long long step, const train_
     json_number(train_acc_s, sizeof train_acc_s, labels ? train_acc : NAN, exact);
     json_number(test_acc_s, sizeof test_acc_s, labels ? test_acc : NAN, exact);
     fprintf(tr->metrics,
-            "{\"epoch\": %lld, \"step\": %lld, \"train_loss\": %s, \"train_accuracy\": %s, "
+            "{\"epoch\": %lld, \"epoch_progress\": %.4f, \"step\": %lld, \"train_loss\": %s, "
+            "\"train_accuracy\": %s, "
             "\"test_loss\": %s, \"test_accuracy\": %s, \"test_correct\": %.0f, "
             "\"test_count\": %.0f, \"lr\": %.6g, \"samples_per_s\": %.1f, \"wall_s\": %.3f, "
             "\"world_size\": %d, \"train_seconds\": %.4f, ",
-            epoch, step, train_loss_s, train_acc_s, test_loss_s, test_acc_s, sum[4], sum[5], lr,
-            sps, wall, tr->w.size, train_seconds);
+            epoch, (double)step / (double)tr->sampler.steps_per_epoch, step, train_loss_s,
+            train_acc_s, test_loss_s, test_acc_s, sum[4], sum[5], lr, sps, wall, tr->w.size,
+            train_seconds);
     /* where the steps' time went, averaged over ranks */
     for (int i = 0; i < PHASES; i++)
       fprintf(tr->metrics, "\"time_%s_s\": %.4f, ", phase_names[i], sum[6 + i] / tr->w.size);

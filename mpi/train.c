@@ -283,6 +283,12 @@ static int train_loop(trainer *tr, long long step) {
         s_in++, step++;
         break;
       }
+      /* an evaluation inside the epoch ([train] eval_every_steps): the epoch goes on after it */
+      if (s->eval_every_steps > 0 && (step + 1) % s->eval_every_steps == 0 && s_in + 1 < spe &&
+          step + 1 < stop) {
+        s_in++, step++;
+        break;
+      }
     }
     double seconds = MPI_Wtime() - t0;
     if (tr->stream_background && mn_stream_demoted(&tr->stream)) {

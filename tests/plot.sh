@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# jobs/plot.sh on real runs: a classifier stopped mid-way and resumed (its stop epoch
-# appears twice in metrics.jsonl: the later line must win) and a regression (null
-# accuracies). The table has one row per epoch per run, with the resumed run's later values;
+# jobs/plot.sh on real runs: a classifier stopped mid-way (an evaluation at 1.5 epochs) and
+# resumed from the checkpoint before (the end of epoch 1) with train.eval_every_steps = 5,
+# so that it evaluates at 1.5 epochs again: the later line must win; and a regression (null
+# accuracies). The table has one row per evaluation (x: epoch_progress) per run, with the
+# resumed run's later values;
 # the PNG has the requested size and is not a single colour; a run directory without
 # metrics.jsonl gets one clear line and a non-zero exit.
 source "$(dirname "$0")/lib.sh"
@@ -10,8 +12,11 @@ make_blobs "$WORK/d.h5" --train 480 --test 96 --features 16 --classes 4
 write_mlp_config "$WORK/job.ini" "$WORK/d.h5" "$WORK/cls" "max_steps = 15"
 sed -i 's/^epochs = 2$/epochs = 3/' "$WORK/job.ini"
 run_mpi 2 train "$WORK/job.ini" > /dev/null                         # stops in epoch 2 (10 steps each)
-run_mpi 2 train --resume "$WORK/cls" --set train.max_steps=0 > /dev/null
-[ "$(grep -c '"epoch": 2,' "$WORK/cls/metrics.jsonl")" = 2 ] || fail "epoch 2 should be in metrics twice"
+rm "$WORK/cls/ckpt-00000015.h5" && echo ckpt-00000010.h5 > "$WORK/cls/latest" # back to step 10
+run_mpi 2 train --resume "$WORK/cls" --set train.max_steps=0 --set train.eval_every_steps=5 \
+  > /dev/null
+[ "$(grep -c '"epoch_progress": 1.5000,' "$WORK/cls/metrics.jsonl")" = 2 ] \
+  || fail "1.5 epochs should be in metrics twice"
 "$MPINET" convert synthetic -o "$WORK/r.h5" --kind regression --train 256 --test 64 > /dev/null
 cat > "$WORK/reg.ini" <<INI
 [data]
@@ -32,14 +37,13 @@ run_mpi 1 train "$WORK/reg.ini" > /dev/null
 
 "$PLOT" "$WORK/cls" "$WORK/reg" -o "$WORK/out.png" --size 800x500
 cat "$WORK/out.tsv"
-[ "$(awk -F'\t' 'NR > 1 && $1 == "cls"' "$WORK/out.tsv" | cut -f2 | paste -sd,)" = 1,2,3 ] \
-  || fail "the classifier's rows are not epochs 1, 2, 3 once each"
+[ "$(awk -F'\t' 'NR > 1 && $1 == "cls"' "$WORK/out.tsv" | cut -f2 | paste -sd,)" = 1,1.5,2,2.5,3 ] \
+  || fail "the classifier's rows are not epochs 1, 1.5, 2, 2.5, 3 once each"
 [ "$(awk -F'\t' 'NR > 1 && $1 == "reg"' "$WORK/out.tsv" | cut -f2 | paste -sd,)" = 1,2 ] \
   || fail "the regression's rows are not epochs 1, 2"
-want=$(grep '"epoch": 2,' "$WORK/cls/metrics.jsonl" | tail -1 | grep -o '"step": [0-9]*' | cut -d' ' -f2)
-[ "$want" = 20 ] || fail "the resumed epoch 2 should end at step 20, not $want"
-[ "$(awk -F'\t' '$1 == "cls" && $2 == 2 { print $3 }' "$WORK/out.tsv")" = 20 ] \
-  || fail "epoch 2 is not the later (resumed) line"
+want=$(grep '"epoch_progress": 1.5000,' "$WORK/cls/metrics.jsonl" | tail -1 | grep -o '"test_loss": [0-9.e+-]*' | cut -d' ' -f2)
+[ "$(awk -F'\t' '$1 == "cls" && $2 == 1.5 { print $5 }' "$WORK/out.tsv")" = "$want" ] \
+  || fail "1.5 epochs is not the later (resumed) line"
 awk -F'\t' '$1 == "reg" && $6 != "NaN" { exit 1 }' "$WORK/out.tsv" || fail "a regression's accuracy is not NaN"
 python3 - "$WORK/out.png" <<'PY' || fail "the picture is wrong"
 import struct, sys, zlib
