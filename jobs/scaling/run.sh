@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # run.sh: strong- and weak-scaling sweeps of mpinet, written as CSV and drawn with gnuplot.
 #
-#   jobs/scaling/run.sh [local] [hosts] [slurm]      (default: local)
+#   jobs/scaling/run.sh [local] [hosts] [slurm] [simulate] [calibrate]   (default: local)
 #
 #   local   world sizes $RANKS (default "1 2") on this machine, mpirun
 #   hosts   1..$HOSTS (default 3) emulated hosts, one rank each (jobs/emulate/hosts.sh; root;
@@ -9,6 +9,14 @@
 #   slurm   one sbatch job per world size in $RANKS through jobs/slurm/train.sbatch
 #           (--ntasks=N; add SBATCH_ARGS="--nodes=4 --ntasks-per-node=8 ..." on a real
 #           cluster; SLURM_CONF must point at the cluster, e.g. jobs/slurm/minicluster.sh's)
+#   simulate  world sizes $SIM_RANKS (default "1 2 4 8 16 32 64") simulated by SimGrid
+#           (build-sim/mpinet-sim under smpirun) on $PLATFORM (default
+#           jobs/scaling/platforms/10gbe.xml: 16-core nodes), cores at the calibrated speed of
+#           jobs/scaling/platforms/calibration.txt; shard mode on a synthetic set of $SIM_ROWS
+#           (default 131072: 1024 ranks x 128) rows of 784 features, $SIM_STEPS (default 20)
+#           steps a run
+#   calibrate  the one calibration (jobs/scaling/platforms/README.md): the 1-rank case
+#           measured and simulated; writes jobs/scaling/platforms/calibration.txt
 #
 # Strong scaling keeps the global batch at $BATCH (default 384, divisible by 1-4, 6, 8, 12, 16) whatever the world size;
 # weak scaling keeps $BATCH_PER_RANK (default 128) per rank. Each point is the median of
@@ -31,6 +39,11 @@ REPS=${REPS:-3}
 STEPS=${STEPS:-400}
 CONFIG=${CONFIG:-jobs/bench/mlp.ini}
 OUT=${OUT:-runs/scaling}
+SIM_RANKS=${SIM_RANKS:-1 2 4 8 16 32 64}
+SIM_STEPS=${SIM_STEPS:-20}
+SIM_ROWS=${SIM_ROWS:-131072}
+PLATFORM=${PLATFORM:-jobs/scaling/platforms/10gbe.xml}
+CALIBRATION=jobs/scaling/platforms/calibration.txt
 export OPENBLAS_NUM_THREADS=1
 [ -x build/mpinet ] || jobs/setup.sh > /dev/null
 if grep -q "data/fashion-mnist.h5" "$CONFIG"; then jobs/fashion-data.sh > /dev/null; fi
@@ -52,11 +65,19 @@ median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (
 # not measured)
 one() {
   local mode=$1 n=$2 batch=$3 run=$work/run-$RANDOM
+  shift 3 # the rest: more --set arguments
   local args=(train "$CONFIG" --set checkpoint.dir="$run" --set train.batch="$batch"
-    --set train.max_steps="$STEPS" --set checkpoint.every_epochs=0 --set train.progress=lines)
+    --set train.max_steps="$STEPS" --set checkpoint.every_epochs=0 --set train.progress=lines "$@")
   local metrics=$run/metrics.jsonl
   case $mode in
   local) mpirun "${flags[@]}" -np "$n" build/mpinet "${args[@]}" > "$work/log" 2>&1 ;;
+  simulate)
+    # all ranks in one process: one core simulates them all, in turn
+    timeout 3600 smpirun -np "$n" -platform "$work/platform.xml" -hostfile "$work/simhosts" \
+      --cfg=smpi/coll-selector:ompi --cfg=smpi/host-speed:"$CORE_SPEED" \
+      --log=root.thresh:warning build-sim/mpinet-sim "${args[@]}" --set data.path="$work/sim.h5" \
+      --set data.shuffle=shard --set train.epochs=1000000 --set train.max_steps="$SIM_STEPS" \
+      > "$work/log" 2>&1 ;;
   hosts) jobs/emulate/hosts.sh mpirun -np "$n" "$PWD/build/mpinet" "${args[@]}" > "$work/log" 2>&1 ;;
   slurm)
     local id
@@ -74,16 +95,50 @@ one() {
     '{printf "%s %.4f %.4f %.4f %s\n", sps, (t - c - d) / t, c / t, d / t, b == "null" || b == "" ? "nan" : sprintf("%.4f", (c - b) / t)}'
 }
 
+# the simulated modes' set-up: the calibrated core speed, the platform with it, a hostfile
+# that fills each 16-core node before the next, and data for the largest point
+if [[ " ${modes[*]} " == *" simulate "* || " ${modes[*]} " == *" calibrate "* ]]; then
+  [ -x build-sim/mpinet-sim ] || { echo "run.sh: build-sim/mpinet-sim is missing (jobs/setup.sh builds it with SimGrid)" >&2; exit 1; }
+  build/mpinet convert synthetic -o "$work/sim.h5" --kind blobs --train "$SIM_ROWS" --test 1024 \
+    --features 784 --classes 10 > /dev/null
+  for i in $(seq 0 63); do echo "node-$i:16"; done > "$work/simhosts"
+fi
+if [[ " ${modes[*]} " == *" calibrate "* ]]; then
+  # one rank, measured (median of $REPS) and simulated at a nominal 1 Gflop/s core; the core
+  # speed that makes the simulated time the measured one is frozen in $CALIBRATION
+  CORE_SPEED=1Gf
+  sed "s/CORE_SPEED/$CORE_SPEED/" "$PLATFORM" > "$work/platform.xml"
+  cal_args=(--set data.path="$work/sim.h5" --set data.shuffle=shard --set train.epochs=1000000
+    --set data.prefetch=false --set train.allreduce=mpi --set train.overlap=false)
+  real=$(for r in $(seq "$REPS"); do
+    STEPS=$SIM_STEPS one local 1 "$BATCH_PER_RANK" "${cal_args[@]}" | awk '{print $1}'; done | median)
+  sim=$(for r in $(seq "$REPS"); do one simulate 1 "$BATCH_PER_RANK" | awk '{print $1}'; done | median)
+  speed=$(echo "1000000000 * $sim / $real" | bc -l)
+  printf 'CORE_SPEED=%.0ff\n# %s, %s: 1 rank of %s, %s steps of batch %s: measured %s samples/s, simulated %s at 1 Gflop/s\n' \
+    "$speed" "$(date +%F)" "$(hostname -s)" "$(basename "$CONFIG" .ini)" "$SIM_STEPS" "$BATCH_PER_RANK" "$real" "$sim" \
+    > "$CALIBRATION"
+  cat "$CALIBRATION"
+  modes=("${modes[@]/calibrate/}")
+  [ -n "${modes[*]// /}" ] || exit 0 # calibrate alone: no sweep to draw
+fi
+if [[ " ${modes[*]} " == *" simulate "* ]]; then
+  # shellcheck source=/dev/null
+  source "$CALIBRATION" || { echo "run.sh: no $CALIBRATION: run jobs/scaling/run.sh calibrate" >&2; exit 1; }
+  sed "s/CORE_SPEED/$CORE_SPEED/" "$PLATFORM" > "$work/platform.xml"
+fi
+
 csv=$OUT/scaling.csv
 echo "mode,scaling,ranks,hosts,global_batch,samples_per_s,efficiency,compute_fraction,comm_fraction,data_fraction,comm_after_last_fraction" > "$csv"
 for mode in "${modes[@]}"; do
   case $mode in
   local | slurm) sizes=$RANKS ;;
+  simulate) sizes=$SIM_RANKS ;;
+  "") continue ;;
   hosts)
     jobs/emulate/hosts.sh up "$HOSTS" ${RATE:-} > /dev/null
     sizes=$(seq 1 "$HOSTS")
     ;;
-  *) echo "run.sh: unknown mode $mode (local, hosts or slurm)" >&2; exit 2 ;;
+  *) echo "run.sh: unknown mode $mode (local, hosts, slurm, simulate or calibrate)" >&2; exit 2 ;;
   esac
   for scaling in strong weak; do
     base=""
@@ -96,7 +151,11 @@ for mode in "${modes[@]}"; do
       read -r _ comp comm data after < <(awk -v m="$sps" '$1 == m' "$work/reps" | head -1; echo)
       [ -n "$base" ] || base=$(echo "$sps / $n" | bc -l)
       eff=$(echo "$sps / ($n * $base)" | bc -l)
-      hosts=$([ "$mode" = hosts ] && echo "$n" || echo 1)
+      case $mode in
+      hosts) hosts=$n ;;
+      simulate) hosts=$(((n + 15) / 16)) ;; # the platforms' 16-core nodes, filled in turn
+      *) hosts=1 ;;
+      esac
       printf "%s,%s,%d,%d,%d,%.1f,%.3f,%s,%s,%s,%s\n" "$mode" "$scaling" "$n" "$hosts" "$batch" "$sps" \
         "$eff" "${comp:-nan}" "${comm:-nan}" "${data:-nan}" "${after:-nan}" | tee -a "$csv"
     done
@@ -104,16 +163,21 @@ for mode in "${modes[@]}"; do
   [ "$mode" != hosts ] || jobs/emulate/hosts.sh down
 done
 
+where="$(hostname -s): $(nproc) cores, more ranks than that are oversubscribed ($STEPS steps)"
+[[ " ${modes[*]} " != *" simulate "* ]] ||
+  where="simulated on $(basename "$PLATFORM" .xml), 16-core nodes ($SIM_STEPS steps); $where"
 if command -v gnuplot > /dev/null; then
   gnuplot <<GP
 set datafile separator ","
 set terminal pngcairo size 1200,900 font ",11"
 set output "$OUT/scaling.png"
-set multiplot layout 2,2 title "mpinet scaling: $(basename "$CONFIG" .ini), $STEPS steps, median of $REPS runs; $(hostname -s): $(nproc) cores, more ranks than that are oversubscribed"
+set multiplot layout 2,2 title "mpinet scaling: $(basename "$CONFIG" .ini), median of $REPS runs; $where"
 set key top left
 set grid
 set xlabel "ranks"
-set xtics 1
+$(if [ "$(awk -F, 'NR > 1 && $3 > m { m = $3 } END { print m + 0 }' "$csv")" -gt 8 ]; then
+    echo 'set logscale x 2'; echo 'set xtics 2' # 1, 2, 4, ... (a multiplicative step)
+  else echo 'set xtics 1'; fi)
 modes = "${modes[*]}"
 do for [s in "strong weak"] {
   set ylabel "samples/s"
