@@ -75,6 +75,7 @@ one() {
     # all ranks in one process: one core simulates them all, in turn
     timeout 3600 smpirun -np "$n" -platform "$work/platform.xml" -hostfile "$work/simhosts" \
       --cfg=smpi/coll-selector:ompi --cfg=smpi/host-speed:"$CORE_SPEED" \
+      --cfg=smpi/bw-factor:0:1 --cfg=smpi/lat-factor:0:1 \
       --log=root.thresh:warning build-sim/mpinet-sim "${args[@]}" --set data.path="$work/sim.h5" \
       --set data.shuffle=shard --set train.epochs=1000000 --set train.max_steps="$SIM_STEPS" \
       > "$work/log" 2>&1 ;;
