@@ -94,3 +94,12 @@ void mn_ckpt_job_close(mn_ckpt_job *j) {
   mn_config_free(&j->cfg);
   memset(j, 0, sizeof *j);
 }
+
+char *mn_ckpt_job_join(int n, char **paths) {
+  size_t len = 1;
+  for (int i = 0; i < n; i++) len += strlen(paths[i]) + 1;
+  char *out = malloc(len), *at = out;
+  for (int i = 0; out && i < n; i++) at += sprintf(at, "%s%s", i ? "," : "", paths[i]);
+  if (out && n == 0) *out = 0;
+  return out;
+}

@@ -37,5 +37,8 @@ typedef struct {
 int mn_ckpt_job_open(mn_ckpt_job *j, const mn_world *w, const char *ckpt, const mn_ckpt_job_opts *o,
                      mn_err *err);
 void mn_ckpt_job_close(mn_ckpt_job *j);
+/* The DATA arguments (files, globs, comma lists; a shell-expanded glob can be thousands) as
+ * one comma-separated [data] path: malloc'ed, NULL when out of memory. */
+char *mn_ckpt_job_join(int n, char **paths);
 
 #endif

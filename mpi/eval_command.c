@@ -68,10 +68,11 @@ int mn_eval_main(int argc, char **argv) {
     return 2;
   }
   const char *ckpt = argv[optind];
-  char data[4096] = "";
-  for (int i = optind + 1; i < argc; i++)
-    snprintf(data + strlen(data), sizeof data - strlen(data), "%s%s", i > optind + 1 ? "," : "",
-             argv[i]);
+  char *data = mn_ckpt_job_join(argc - optind - 1, argv + optind + 1);
+  if (!data) {
+    fprintf(stderr, "mpinet: error: out of memory\n");
+    return 1;
+  }
   o.data = data;
   mn_world w;
   mn_world_init(&argc, &argv, &w);
@@ -143,6 +144,7 @@ out:
   free(x), free(y), free(t), free(detail);
   mn_eval_close(&test);
   mn_ckpt_job_close(&j);
+  free(data);
   mn_world_finalize();
   return rc == 0 ? 0 : 1;
 }

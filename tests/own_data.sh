@@ -162,6 +162,10 @@ INI
   run_mpi 3 predict "$(last_ckpt "$WORK/nhwc-run")" "$WORK/nhwc/shard-1*.h5" -o "$WORK/nhwc.csv"
   run_mpi 2 predict "$(last_ckpt "$WORK/nchw-run")" "$WORK/nchw/shard-1*.h5" -o "$WORK/nchw.csv"
   cmp "$WORK/nhwc.csv" "$WORK/nchw.csv" || fail "NHWC and NCHW predictions differ"
+  # 200 paths expanded by the shell (longer than any fixed buffer would hold)
+  run_mpi 2 predict "$(last_ckpt "$WORK/nhwc-run")" "$WORK"/nhwc/shard-*.h5 -o "$WORK/all.csv" \
+    | tee "$WORK/all.txt"
+  grep -q '^predict: 4800 rows' "$WORK/all.txt" || fail "predict did not read all 200 files"
   run_mpi 3 predict "$(last_ckpt "$WORK/nhwc-run")" "$WORK/nhwc/shard-7.h5" -o "$WORK/c.h5"
   check_predictions cnn-nhwc "$(last_ckpt "$WORK/nhwc-run")" "$WORK/nhwc/shard-7.h5" /images "$WORK/c.h5"
 
