@@ -24,8 +24,9 @@ static void usage(FILE *out) {
           "Runs a checkpoint's model on the rows of DATA (files, globs or a comma list, as\n"
           "[data] path). The dataset name (--x), the layout and the normalisation default to\n"
           "what the checkpoint's run used. Writes, in input order:\n"
-          "  h5:  /predictions float32 (n, outputs): class probabilities, or regression outputs\n"
-          "       in the targets' units; and for classifiers /classes int32 (n)\n"
+          "  h5:  /predictions float32 (n, outputs): class probabilities (binary cross-entropy:\n"
+          "       each output's probability), or regression outputs in the targets' units;\n"
+          "       and for classifiers /classes int32 (n)\n"
           "  csv: a header (output_0, ... or the data's class_names; then class for\n"
           "       classifiers), then one row per sample\n"
           "The format defaults to OUT's extension (.csv: csv, else h5).\n");
@@ -222,6 +223,8 @@ int mn_predict_main(int argc, char **argv) {
       cls = malloc(n * sizeof *cls + 1);
       if (!cls) mn_world_abort(&w, "out of memory for the predictions");
       for (size_t i = 0; i < n; i++) cls[i] = mn_argmax(all + i * (size_t)k, k);
+    } else if (j.s.loss == MN_LOSS_BCE && mn_net_final_act(&j.net) != MN_ACT_SIGMOID) {
+      for (size_t i = 0; i < n * (size_t)k; i++) all[i] = 1.0f / (1.0f + expf(-all[i]));
     } else if (j.target_mean) { /* the model learnt standardised targets */
       for (size_t i = 0; i < n; i++)
         for (int c2 = 0; c2 < k && c2 < j.ntargets; c2++)
