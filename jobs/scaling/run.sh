@@ -13,8 +13,8 @@
 #           (build-sim/mpinet-sim under smpirun) on $PLATFORM (default
 #           jobs/scaling/platforms/10gbe.xml: 16-core nodes), cores at the calibrated speed of
 #           jobs/scaling/platforms/calibration.txt; shard mode on a synthetic set of $SIM_ROWS
-#           (default 131072: 1024 ranks x 128) rows of 784 features, $SIM_STEPS (default 20)
-#           steps a run
+#           (default 131072: 1024 ranks x 128) Fashion-MNIST-shaped rows (uint8 (1, 28, 28)),
+#           $SIM_STEPS (default 20) steps a run
 #   calibrate  the one calibration (jobs/scaling/platforms/README.md): the 1-rank case
 #           measured and simulated; writes jobs/scaling/platforms/calibration.txt
 #
@@ -100,8 +100,19 @@ one() {
 # that fills each 16-core node before the next, and data for the largest point
 if [[ " ${modes[*]} " == *" simulate "* || " ${modes[*]} " == *" calibrate "* ]]; then
   [ -x build-sim/mpinet-sim ] || { echo "run.sh: build-sim/mpinet-sim is missing (jobs/setup.sh builds it with SimGrid)" >&2; exit 1; }
-  build/mpinet convert synthetic -o "$work/sim.h5" --kind blobs --train "$SIM_ROWS" --test 1024 \
-    --features 784 --classes 10 > /dev/null
+  # Fashion-MNIST's shape and dtype (the configs' layers expect (1, 28, 28) uint8 images),
+  # random pixels: the speed does not depend on what there is to learn
+  /usr/bin/python3 - "$work/sim.h5" "$SIM_ROWS" <<'PY'
+import sys
+import h5py, numpy as np
+rng = np.random.default_rng(1)
+n = int(sys.argv[2])
+with h5py.File(sys.argv[1], "w") as f:
+    for split, rows in (("train", n), ("test", 1024)):
+        f[f"{split}/x"] = rng.integers(0, 256, size=(rows, 1, 28, 28), dtype=np.uint8)
+        f[f"{split}/y"] = rng.integers(0, 10, size=rows).astype(np.int32)
+    f.attrs["classes"] = 10
+PY
   for i in $(seq 0 63); do echo "node-$i:16"; done > "$work/simhosts"
 fi
 if [[ " ${modes[*]} " == *" calibrate "* ]]; then
