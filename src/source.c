@@ -345,7 +345,10 @@ static int probe(mn_source *s, const mn_source_spec *spec, mn_err *err) {
     mn_source_file *fi = &s->files[i];
     mn_source_stamp(fi->path, fi->stamp);
     hid_t f = mn_h5_open_read(fi->path, err);
-    if (f < 0) return -1;
+    if (f < 0) {
+      rc = -1;
+      break;
+    }
     array_desc *dx = i == 0 ? &x0 : &x, *dy = i == 0 ? &y0 : &y;
     char a[160], b[160];
     if (desc_of(f, s->x, dx, &fi->chunk_rows) != 0)
