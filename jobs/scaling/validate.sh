@@ -12,7 +12,8 @@
 #                  linkprobe.c: 4 MB messages one way, 1-byte ping-pong), measured on the
 #                  link, never fitted to mpinet
 #
-# The job: $CONFIG (default the MLP 784-256-128-10) on synthetic data, shard mode, global
+# The job: $CONFIG (default the MLP 784-256-128-10; jobs/bench/cnn.ini the CNN) on synthetic
+# Fashion-shaped data, shard mode, global
 # batch $BATCH (default 256), $STEPS (default 200) steps, with what the simulated build
 # forces on both sides (one blocking MPI allreduce per step, no overlap, no prefetch).
 # Cores run at the calibrated speed (jobs/scaling/platforms/calibration.txt; nothing here is
@@ -33,8 +34,17 @@ source jobs/scaling/platforms/calibration.txt
 work=$(mktemp -d)
 trap 'rm -rf "$work"; [[ " ${cases[*]} " != *" hosts-"* ]] || jobs/emulate/hosts.sh down' EXIT
 mpicc -O2 jobs/scaling/linkprobe.c -o "$work/linkprobe"
-build/mpinet convert synthetic -o "$work/d.h5" --kind blobs --train 65536 --test 1024 \
-  --features 784 --classes 10 > /dev/null
+# Fashion-MNIST's shape and dtype, random pixels (as run.sh simulate): every config fits it
+/usr/bin/python3 - "$work/d.h5" <<'PY'
+import sys
+import h5py, numpy as np
+rng = np.random.default_rng(1)
+with h5py.File(sys.argv[1], "w") as f:
+    for split, rows in (("train", 65536), ("test", 1024)):
+        f[f"{split}/x"] = rng.integers(0, 256, size=(rows, 1, 28, 28), dtype=np.uint8)
+        f[f"{split}/y"] = rng.integers(0, 10, size=rows).astype(np.int32)
+    f.attrs["classes"] = 10
+PY
 args=(train "$CONFIG" --set data.path="$work/d.h5" --set data.shuffle=shard --set data.prefetch=false
   --set train.allreduce=mpi --set train.overlap=false --set train.bucket_mb=4096
   --set train.batch="$BATCH" --set train.max_steps="$STEPS" --set train.epochs=1000000
