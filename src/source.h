@@ -138,8 +138,6 @@ size_t mn_source_blocks(const mn_source *s, size_t begin, size_t n, size_t *firs
                         size_t *max_rows);
 /* A file's device, inode, size and mtime (ns): a file replaced since has another stamp. */
 void mn_source_stamp(const char *path, uint64_t stamp[4]);
-/* The file and file row of source row `row`. */
-void mn_source_locate(const mn_source *s, size_t row, size_t *file, size_t *file_row);
 
 /* Reads rows through open files, at most max_open at once (least recently used closed
  * first). Each read checks that the file is still the one probed, and checks the rows:
@@ -150,8 +148,6 @@ typedef struct mn_source_reader mn_source_reader;
 mn_source_reader *mn_source_reader_open(const mn_source *s, const char *why, mn_err *err);
 int mn_source_read(mn_source_reader *r, size_t first, size_t n, void *x, int32_t *labels,
                    float *targets, mn_err *err);
-/* Files open now (tests: it never exceeds max_open). */
-int mn_source_reader_open_files(const mn_source_reader *r);
 void mn_source_reader_close(mn_source_reader *r);
 
 #endif

@@ -146,12 +146,6 @@ size_t mn_source_blocks(const mn_source *s, size_t begin, size_t n, size_t *firs
   return count;
 }
 
-void mn_source_locate(const mn_source *s, size_t row, size_t *file, size_t *file_row) {
-  const size_t lo = segment_of(s, row);
-  *file = s->seg[lo].file;
-  *file_row = s->seg[lo].first + (row - s->seg_start[lo]);
-}
-
 /* ---- reading ---- */
 
 typedef struct {
@@ -234,12 +228,6 @@ static open_file *open_slot(mn_source_reader *r, size_t i, mn_err *err) {
   }
   o->used = ++r->clock;
   return o;
-}
-
-int mn_source_reader_open_files(const mn_source_reader *r) {
-  int n = 0;
-  for (int k = 0; k < r->nslots; k++) n += r->slot[k].file >= 0;
-  return n;
 }
 
 void mn_source_reader_close(mn_source_reader *r) {
