@@ -28,17 +28,48 @@ void mn_grad_sync_init(mn_grad_sync *s, const mn_world *w, float *buf, size_t n,
   s->bounds[s->nbuckets] = n;
   s->posted = 0;
   s->node = NULL;
+  s->comp = NULL;
+  s->packed = 0;
 }
 
 void mn_grad_sync_use_node(mn_grad_sync *s, mn_node_reduce *node) { s->node = node; }
 
+void mn_grad_sync_compress(mn_grad_sync *s, mn_compress *comp) {
+  s->comp = comp;
+  if (s->node) s->node->comp = comp;
+}
+
+/* Rounds this step's gradients up to `upto` into the 16-bit buffer (once each). */
+static void pack_to(mn_grad_sync *s, size_t upto) {
+  if (upto > s->comp->n) upto = s->comp->n;
+  if (upto > s->packed) mn_compress_pack(s->comp, s->buf, s->packed, upto);
+  if (upto > s->packed) s->packed = upto;
+}
+
+/* Bucket b: its gradients in 16 bits when compressing, and then the last bucket carries the
+ * whole float32 range after them (the tail: written after backward, like the last bucket)
+ * in req[nbuckets]. */
 static void post(mn_grad_sync *s, int b) {
-  const size_t lo = s->bounds[b], count = s->bounds[b + 1] - lo;
+  const size_t lo = s->bounds[b], hi = s->bounds[b + 1];
   if (s->timing) s->posted_at[b] = MPI_Wtime(), s->done_at[b] = 0.0;
-  MPI_Iallreduce(MPI_IN_PLACE, s->buf + lo, (int)count, MPI_FLOAT, MPI_SUM, s->w->comm, &s->req[b]);
+  if (!s->comp) {
+    MPI_Iallreduce(MPI_IN_PLACE, s->buf + lo, (int)(hi - lo), MPI_FLOAT, MPI_SUM, s->w->comm,
+                   &s->req[b]);
+    return;
+  }
+  const size_t n16 = s->comp->n, lo16 = lo < n16 ? lo : n16, hi16 = hi < n16 ? hi : n16;
+  pack_to(s, hi16);
+  s->req[b] = MPI_REQUEST_NULL;
+  if (hi16 > lo16)
+    MPI_Iallreduce(MPI_IN_PLACE, s->comp->half + lo16, (int)(hi16 - lo16), MPI_UINT16_T,
+                   s->comp->op, s->w->comm, &s->req[b]);
+  if (b == s->nbuckets - 1)
+    MPI_Iallreduce(MPI_IN_PLACE, s->buf + n16, (int)(s->n - n16), MPI_FLOAT, MPI_SUM, s->w->comm,
+                   &s->req[s->nbuckets]);
 }
 
 void mn_grad_sync_begin(mn_grad_sync *s) {
+  s->packed = 0;
   s->posted = 0;
   s->scanned = 0;
   s->first_bad = SIZE_MAX;
@@ -54,7 +85,10 @@ static void scan(mn_grad_sync *s, size_t upto) {
   s->scanned = upto;
 }
 
-void mn_grad_sync_scan_rest(mn_grad_sync *s) { scan(s, s->check); }
+void mn_grad_sync_scan_rest(mn_grad_sync *s) {
+  scan(s, s->check);
+  if (s->comp && !s->node && s->w->size > 1) pack_to(s, s->comp->n);
+}
 
 void mn_grad_sync_ready(void *user, size_t upto, size_t checked_from) {
   mn_grad_sync *s = user;
@@ -88,24 +122,34 @@ void mn_grad_sync_finish(mn_grad_sync *s) {
   if (s->w->size == 1) return;
   if (s->node || !s->overlap) { /* the whole buffer at once: one timed "bucket" */
     const double t0 = s->timing ? MPI_Wtime() : 0.0;
-    if (s->node)
+    if (s->node) {
       mn_node_reduce_finish(s->node);
-    else
+    } else if (s->comp) {
+      const size_t n16 = s->comp->n;
+      pack_to(s, n16); /* already, unless backward did not run through scan_rest */
+      mn_compress_sum(s->comp, 0, n16, s->w->comm);
+      mn_compress_unpack(s->comp, s->buf, 0, n16);
+      mn_grad_allreduce(s->w, s->buf + n16, s->n - n16); /* the tail, in float32 */
+    } else {
       mn_grad_allreduce(s->w, s->buf, s->n);
+    }
     if (s->timing) s->posted_at[0] = t0, s->done_at[0] = MPI_Wtime(), s->timed = 1;
     return;
   }
   while (s->posted < s->nbuckets) post(s, s->posted++);
+  const int reqs = s->nbuckets + (s->comp ? 1 : 0); /* the tail's own, when compressed */
   if (!s->timing) {
-    MPI_Waitall(s->nbuckets, s->req, MPI_STATUSES_IGNORE);
-    return;
+    MPI_Waitall(reqs, s->req, MPI_STATUSES_IGNORE);
+  } else {
+    for (int b = 0; b < s->nbuckets; b++)
+      if (s->done_at[b] == 0.0) {
+        MPI_Wait(&s->req[b], MPI_STATUS_IGNORE);
+        s->done_at[b] = MPI_Wtime();
+      }
+    if (s->comp) MPI_Wait(&s->req[s->nbuckets], MPI_STATUS_IGNORE);
+    s->timed = s->nbuckets;
   }
-  for (int b = 0; b < s->nbuckets; b++)
-    if (s->done_at[b] == 0.0) {
-      MPI_Wait(&s->req[b], MPI_STATUS_IGNORE);
-      s->done_at[b] = MPI_Wtime();
-    }
-  s->timed = s->nbuckets;
+  if (s->comp) mn_compress_unpack(s->comp, s->buf, 0, s->comp->n);
 }
 
 size_t mn_grad_sync_pick_bucket(const mn_world *w, size_t n, double *chosen_mb) {

@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "compress.h"
 #include "node_reduce.h"
 #include "world.h"
 
@@ -39,8 +40,10 @@ typedef struct {
   int timed;            /* buckets with times from the last step */
   double posted_at[MN_MAX_BUCKETS], done_at[MN_MAX_BUCKETS];
   size_t bounds[MN_MAX_BUCKETS + 1];
-  MPI_Request req[MN_MAX_BUCKETS];
+  MPI_Request req[MN_MAX_BUCKETS + 1]; /* + the tail's, when compressed */
   mn_node_reduce *node; /* not NULL: summed in the node's shared memory instead (one bucket) */
+  mn_compress *comp;    /* not NULL: MPI sums gradients in 16 bits (compress.h) */
+  size_t packed;        /* this step's gradients [0, packed) are rounded into comp->half */
 } mn_grad_sync;
 
 void mn_grad_sync_init(mn_grad_sync *s, const mn_world *w, float *buf, size_t n,
@@ -48,6 +51,9 @@ void mn_grad_sync_init(mn_grad_sync *s, const mn_world *w, float *buf, size_t n,
 /* Sums through `node` from now on: s was initialised with one bucket (bucket_floats = n,
  * overlap on) and buf is the node's segment of this rank. */
 void mn_grad_sync_use_node(mn_grad_sync *s, mn_node_reduce *node);
+/* From now on MPI sums the gradients [0, comp->n) in 16 bits: in this rank's buckets, or,
+ * when the node's shared memory sums first, between the nodes. */
+void mn_grad_sync_compress(mn_grad_sync *s, mn_compress *comp);
 /* Where the sum is after mn_grad_sync_finish: buf itself, or the node's shared result
  * (read only: every rank of the node reads it). */
 static inline const float *mn_grad_sync_sum(const mn_grad_sync *s) {
@@ -57,8 +63,8 @@ static inline const float *mn_grad_sync_sum(const mn_grad_sync *s) {
 void mn_grad_sync_begin(mn_grad_sync *s);
 /* mn_pass.grads_ready: gradients [0, upto) are final, [checked_from, upto) known finite. */
 void mn_grad_sync_ready(void *user, size_t upto, size_t checked_from);
-/* After backward: scans what backward left unscanned; afterwards first_bad is final and the
- * tail may be written. */
+/* After backward: scans what backward left unscanned (and rounds what is left to 16 bits
+ * when compressing); afterwards first_bad is final and the tail may be written. */
 void mn_grad_sync_scan_rest(mn_grad_sync *s);
 /* After backward (and the tail written): posts what is left and waits for everything. */
 void mn_grad_sync_finish(mn_grad_sync *s);

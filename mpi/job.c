@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compress.h"
+
 static const char *const known_sections[] = {"data", "train", "checkpoint", "layer", NULL};
 
 int mn_job_parse(mn_config *cfg, const char *path, const char *text, char **sets, int nsets,
@@ -57,8 +59,19 @@ int mn_job_settings(mn_config *cfg, mn_settings *s, mn_err *err) {
       mn_cfg_bool(train, "check_gradients", true, &s->check_gradients, err) != 0 ||
       mn_cfg_choice(train, "on_nonfinite", nonfinite_names, 0, &nonfinite, err) != 0 ||
       mn_cfg_bool(train, "reproducible", false, &s->reproducible, err) != 0 ||
-      mn_cfg_int(train, "virtual_shards", 8, 1, 4096, &s->virtual_shards, err) != 0)
+      mn_cfg_int(train, "virtual_shards", 8, 1, 4096, &s->virtual_shards, err) != 0 ||
+      mn_cfg_choice(train, "grad_compression", mn_compress_names, MN_COMPRESS_NONE,
+                    &s->grad_compression, err) != 0)
     return -1;
+  if (s->reproducible && s->grad_compression != MN_COMPRESS_NONE) {
+    char where[700];
+    mn_cfg_where(train, mn_cfg_find(train, "grad_compression"), where, sizeof where);
+    return mn_fail(err,
+                   "%s: %s: reproducible mode sums float32 gradients in a fixed tree for the "
+                   "same bits at every world size; 16-bit sums round each partial sum, so their "
+                   "bits depend on the world size (use one or the other)",
+                   where, mn_compress_names[s->grad_compression]);
+  }
   if ((s->virtual_shards & (s->virtual_shards - 1)) != 0) {
     char where[700];
     mn_cfg_where(train, mn_cfg_find(train, "virtual_shards"), where, sizeof where);

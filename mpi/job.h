@@ -57,6 +57,7 @@ typedef struct {
   long timeline_steps;    /* [train] timeline_steps: steps in RUN_DIR/timeline.json, 0 = off */
   bool reproducible;      /* [train] reproducible: same bits at any power-of-two world size */
   long virtual_shards;    /* [train] virtual_shards: micro-batches per global batch (V) */
+  int grad_compression;   /* [train] grad_compression: mn_compress_kind (compress.h) */
   mn_optimizer opt;
 } mn_settings;
 

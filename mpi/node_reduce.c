@@ -260,9 +260,13 @@ void mn_node_reduce_finish(mn_node_reduce *r) {
   r->waited_s = 1e-9 * (double)(last - r->arrived_ns);
   r->arrived = false;
   if (r->nodes > 1) { /* this rank's slice of the node's sum, summed across the nodes */
-    for (size_t lo = r->slice_lo; lo < r->slice_hi; lo += INT_MAX / 2) {
-      const size_t count = r->slice_hi - lo < INT_MAX / 2 ? r->slice_hi - lo : INT_MAX / 2;
-      MPI_Allreduce(MPI_IN_PLACE, r->result + lo, (int)count, MPI_FLOAT, MPI_SUM, r->cross);
+    if (r->comp) {
+      mn_compress_allreduce(r->comp, r->result, r->slice_lo, r->slice_hi, r->cross);
+    } else {
+      for (size_t lo = r->slice_lo; lo < r->slice_hi; lo += INT_MAX / 2) {
+        const size_t count = r->slice_hi - lo < INT_MAX / 2 ? r->slice_hi - lo : INT_MAX / 2;
+        MPI_Allreduce(MPI_IN_PLACE, r->result + lo, (int)count, MPI_FLOAT, MPI_SUM, r->cross);
+      }
     }
     atomic_fetch_add_explicit(&r->ctl->xdone.v, 1, memory_order_release);
     const uint64_t all = (r->gen + 1) * (uint64_t)r->size;

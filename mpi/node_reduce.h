@@ -45,6 +45,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "compress.h"
 #include "world.h"
 
 typedef struct mn_node_ctl mn_node_ctl;
@@ -68,6 +69,7 @@ typedef struct {
   bool arrived; /* this reduction's whole segment is published */
   uint64_t arrived_ns; /* when (CLOCK_MONOTONIC) */
   double waited_s;     /* the last sum: from this rank's arrival to the node's last rank's */
+  mn_compress *comp;   /* not NULL: the sum across nodes goes in 16 bits (compress.h) */
 } mn_node_reduce;
 
 /* Whether the ranks of w can sum through their nodes' shared memory (collective: the same

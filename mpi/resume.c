@@ -2,7 +2,9 @@
  * run directory's latest checkpoint (falling back to the newest older one that loads),
  * broadcast from rank 0; and the checkpoints rank 0 writes, committed to the run directory
  * only once complete. */
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "checkpoint.h"
@@ -81,6 +83,10 @@ int mn_trainer_start_state(trainer *tr, const char *resume_dir, long long *step)
         warn_other_summation(tr, path, m.config_text);
         printf("resuming from %s at step %lld (written by %lld ranks)\n", path, m.step,
                m.world_size);
+        /* the residuals wait for the gradient sync's set-up (sync_setup.c) */
+        tr->resumed.residuals = m.residuals, tr->resumed.residual_rows = m.residual_rows;
+        tr->resumed.compression = m.compression;
+        m.residuals = NULL, m.compression = NULL;
         mn_ckpt_meta_free(&m);
       }
     } else {
@@ -104,6 +110,24 @@ int mn_trainer_save_checkpoint(trainer *tr, long long step, long long epoch) {
   mn_err err;
   int rc = 0;
   mn_watchdog_phase(MN_PHASE_CHECKPOINT, step - 1);
+  /* every rank's error-feedback residuals go into the file: rank 0 gathers them (one row per
+   * rank, nparams floats each; only while the checkpoint is written) */
+  float *residuals = NULL;
+  if (tr->compressing) {
+    const size_t n = tr->comp.n;
+    if (n > INT_MAX) /* an MPI count */
+      rc = mn_fail(&err,
+                   "checkpoint at step %lld: %zu gradient residuals per rank are more than "
+                   "one MPI_Gather carries",
+                   step, n);
+    else if (tr->w.rank == 0 && !(residuals = malloc((size_t)tr->w.size * n * sizeof(float))))
+      rc = mn_fail(&err,
+                   "checkpoint at step %lld: out of memory for the %d ranks' gradient "
+                   "residuals (earlier checkpoints are intact)",
+                   step, tr->w.size);
+    if (mn_world_agree(&tr->w, rc, &err) != 0) return -1;
+    MPI_Gather(tr->comp.residual, (int)n, MPI_FLOAT, residuals, (int)n, MPI_FLOAT, 0, tr->w.comm);
+  }
   if (tr->w.rank == 0) {
     char path[1100];
     mn_run_dir_checkpoint_path(tr->s.run_dir, step, path, sizeof path);
@@ -121,7 +145,10 @@ int mn_trainer_save_checkpoint(trainer *tr, long long step, long long epoch) {
                          .layout = (char *)mn_layout_names[tr->src.layout],
                          .target_mean = tr->src.target_mean,
                          .target_std = tr->src.target_std,
-                         .ntargets = tr->src.target_mean ? tr->src.info.classes : 0};
+                         .ntargets = tr->src.target_mean ? tr->src.info.classes : 0,
+                         .residuals = residuals,
+                         .residual_rows = tr->w.size,
+                         .compression = (char *)mn_compress_names[tr->comp.kind]};
     /* the checkpoint's image takes their place; between steps the gradients are dead (the
      * next backward replaces them; reproducible mode's buffers are its own: left alone) */
     mn_net_release_buffers(&tr->net, !tr->s.reproducible, true);
@@ -130,5 +157,6 @@ int mn_trainer_save_checkpoint(trainer *tr, long long step, long long epoch) {
     if (rc != 0)
       mn_fail_prefix(&err, "checkpoint at step %lld (earlier checkpoints are intact)", step);
   }
+  free(residuals);
   return mn_world_agree(&tr->w, rc, &err);
 }

@@ -122,8 +122,53 @@ static int choose(trainer *tr, long long first_step) {
   return 0;
 }
 
+/* [train] grad_compression: on wherever MPI carries the gradients (every bucket, or the sum
+ * between nodes after the node's shared-memory sum); the residuals of a resumed run at the
+ * same world size and compression, or zeros. */
+static int setup_compression(trainer *tr) {
+  const int kind = tr->s.grad_compression;
+  const mn_ckpt_meta *was = &tr->resumed; /* rank 0 */
+  int rc = 0;
+  mn_err err = {0};
+  if (kind != MN_COMPRESS_NONE && tr->w.size == 1)
+    snprintf(tr->comp_note, sizeof tr->comp_note, "1 rank sends no gradients");
+  else if (kind != MN_COMPRESS_NONE && tr->sync.node && tr->node.nodes == 1)
+    snprintf(tr->comp_note, sizeof tr->comp_note,
+             "all %d ranks sum in one node's shared memory, no gradient crosses a network "
+             "(train.allreduce = mpi would compress MPI's sums even so)",
+             tr->w.size);
+  else if (kind != MN_COMPRESS_NONE)
+    rc = mn_compress_init(&tr->comp, (mn_compress_kind)kind, tr->net.nparams, tr->w.size, &err);
+  if (mn_world_agree(&tr->w, rc, &err) != 0) return -1;
+  tr->compressing = kind != MN_COMPRESS_NONE && !tr->comp_note[0];
+  if (tr->compressing) mn_grad_sync_compress(&tr->sync, &tr->comp);
+  /* 0: nothing to restore; 1: scatter rank 0's rows; 2: another world size; 3: another kind */
+  int restore = 0;
+  if (tr->w.rank == 0 && was->residuals) {
+    const bool same_kind = tr->compressing && was->compression &&
+                           strcmp(was->compression, mn_compress_names[kind]) == 0;
+    restore = !same_kind ? 3 : was->residual_rows != tr->w.size ? 2 : 1;
+    if (restore > 1)
+      fprintf(stderr,
+              "mpinet: warning: the checkpoint holds the gradient residuals of %lld ranks "
+              "compressing with %s; this run has %d ranks and grad_compression = %s: %s\n",
+              was->residual_rows, was->compression ? was->compression : "?", tr->w.size,
+              mn_compress_names[kind],
+              tr->compressing ? "its residuals restart from zero (training continues, not with "
+                                "the bits an uninterrupted run would have)"
+                              : "they are dropped");
+  }
+  MPI_Bcast(&restore, 1, MPI_INT, 0, tr->w.comm);
+  if (restore == 1)
+    MPI_Scatter(was->residuals, (int)tr->comp.n, MPI_FLOAT, tr->comp.residual, (int)tr->comp.n,
+                MPI_FLOAT, 0, tr->w.comm);
+  mn_ckpt_meta_free(&tr->resumed);
+  return 0;
+}
+
 int mn_trainer_setup_sync(trainer *tr, long long first_step) {
   if (choose(tr, first_step) != 0) return -1;
+  if (setup_compression(tr) != 0) return -1;
   /* the layout every rank must share, carried in each step's record (step_record.h) */
   const mn_grad_sync *sync = &tr->sync;
   uint64_t h = mn_fnv1a64(MN_FNV_SEED, sync->bounds, (size_t)(sync->nbuckets + 1) * sizeof(size_t));
@@ -132,6 +177,7 @@ int mn_trainer_setup_sync(trainer *tr, long long first_step) {
   const bool node = sync->node != NULL;
   h = mn_fnv1a64(h, &node, sizeof node);
   h = mn_fnv1a64(h, &tr->repro.shards, sizeof tr->repro.shards);
+  h = mn_fnv1a64(h, &tr->compressing, sizeof tr->compressing);
   tr->layout_hash = (uint32_t)(h ^ (h >> 24) ^ (h >> 48)) & 0xFFFFFFu;
   return 0;
 }

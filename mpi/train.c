@@ -237,9 +237,20 @@ static int train_loop(trainer *tr, long long step) {
       }
       stopping = v.stop;
       bool skipped = false;
-      if (v.loss_ranks + v.grad_ranks > 0) {
+      /* 16-bit sums can overflow where every rank's gradient was finite; all ranks read the
+       * same sum, so all see it */
+      const bool sum_bad = tr->compressing && v.loss_ranks + v.grad_ranks == 0 &&
+                           mn_first_nonfinite(sum, net->nparams) < net->nparams;
+      if (v.loss_ranks + v.grad_ranks > 0 || sum_bad) {
         char what[400];
-        describe_fault(tr, &v, step, what, sizeof what);
+        if (sum_bad)
+          snprintf(what, sizeof what,
+                   "the %s gradient sum of step %lld (epoch %lld) is not finite although every "
+                   "rank's gradients were (16-bit overflow%s)",
+                   mn_compress_names[tr->comp.kind], step + 1, epoch + 1,
+                   tr->comp.kind == MN_COMPRESS_FP16 ? "; bf16 has float32's range" : "");
+        else
+          describe_fault(tr, &v, step, what, sizeof what);
         if (!s->skip_nonfinite) {
           if (tr->w.rank == 0)
             fprintf(stderr,

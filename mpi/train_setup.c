@@ -285,6 +285,8 @@ void mn_trainer_teardown(trainer *tr) {
   free(tr->ex), free(tr->ey), free(tr->et), free(tr->config_text), free(tr->normalisation_json);
   mn_optim_free(&tr->s.opt);
   mn_repro_free(&tr->repro, &tr->net);
+  if (tr->compressing) mn_compress_free(&tr->comp);
+  mn_ckpt_meta_free(&tr->resumed);
   if (tr->own_grads) { /* collective, like everything that reaches teardown */
     mn_net_bind_grads(&tr->net, tr->own_grads);
     mn_node_reduce_free(&tr->node);
@@ -373,6 +375,13 @@ void mn_trainer_describe(const trainer *tr) {
            tr->tune_candidates ? " (fastest of the configurations timed at start-up)" : "",
            tr->node_err.msg[0] ? ", MPI: not in shared memory because " : "", tr->node_err.msg,
            prefetch);
+  if (tr->compressing)
+    printf("gradient compression: %s sums %s (each partial sum rounded to 16 bits), error "
+           "feedback on; the step records stay float32\n",
+           mn_compress_names[tr->comp.kind],
+           tr->sync.node ? "between the nodes" : "in every MPI bucket");
+  else if (tr->comp_note[0])
+    printf("gradient compression: off: %s\n", tr->comp_note);
   char per_rank[48];
   if (tr->sampler.extra)
     snprintf(per_rank, sizeof per_rank, "%d or %d per rank", tr->sampler.base,

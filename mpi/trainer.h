@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "checkpoint.h"
+#include "compress.h"
 #include "config.h"
 #include "dataset.h"
 #include "evaluate.h"
@@ -46,6 +48,10 @@ typedef struct trainer {
   mn_node_reduce node; /* or the sum in the node's shared memory (sync.node points here) */
   float *own_grads;    /* the network's own gradient buffer while it is bound to node's */
   mn_err node_err;     /* why it is not, when it could have been (else msg is "") */
+  mn_compress comp;    /* [train] grad_compression, when MPI carries gradients (compressing) */
+  bool compressing;
+  char comp_note[160];  /* why grad_compression is not used here, or "" */
+  mn_ckpt_meta resumed; /* rank 0: the resumed checkpoint's residuals (kind, rows), until used */
   mn_timeline tl;      /* [train] timeline_steps */
   mn_repro repro;      /* [train] reproducible: micro-batch buffers and the summation tree */
   float *ex;           /* evaluation batch buffers, eval_batch rows */

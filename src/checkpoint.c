@@ -56,6 +56,41 @@ static int write_input(hid_t f, const mn_ckpt_meta *m) {
   return rc;
 }
 
+static int write_residuals(hid_t f, const mn_ckpt_meta *m, size_t nparams) {
+  if (!m->residuals) return 0;
+  hid_t g = H5Gcreate2(f, "compression", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  if (g < 0) return -1;
+  const size_t dims[2] = {(size_t)m->residual_rows, nparams};
+  int rc = mn_h5_write_array(g, "residuals", H5T_NATIVE_FLOAT, 2, dims, m->residuals, false) |
+           mn_h5_write_attr_string(g, "kind", m->compression ? m->compression : "");
+  H5Gclose(g);
+  return rc;
+}
+
+/* /compression/residuals, if the file has them, into m (rows of nparams floats). */
+static int read_residuals(hid_t f, const char *path, size_t nparams, mn_ckpt_meta *m, mn_err *err) {
+  if (!mn_h5_exists(f, "compression") || !mn_h5_exists(f, "/compression/residuals")) return 0;
+  hid_t g = H5Gopen2(f, "compression", H5P_DEFAULT);
+  m->compression = mn_h5_read_attr_string(g, "kind");
+  hid_t d = H5Dopen2(g, "residuals", H5P_DEFAULT);
+  hid_t sp = H5Dget_space(d);
+  hsize_t dims[2] = {0, 0};
+  int rc = -1;
+  if (H5Sget_simple_extent_ndims(sp) == 2 && H5Sget_simple_extent_dims(sp, dims, NULL) == 2 &&
+      dims[0] > 0 && dims[1] == nparams &&
+      (m->residuals = malloc(dims[0] * dims[1] * sizeof(float))) != NULL &&
+      H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, m->residuals) >= 0)
+    rc = 0;
+  H5Sclose(sp), H5Dclose(d), H5Gclose(g);
+  if (rc != 0) {
+    free(m->residuals), m->residuals = NULL;
+    return mn_fail(err, "%s: /compression/residuals: unreadable or not (ranks, %zu) floats", path,
+                   nparams);
+  }
+  m->residual_rows = (long long)dims[0];
+  return 0;
+}
+
 /* Reads a 1-D float array of f into a new buffer: its length, or -1. */
 static long long read_floats(hid_t f, const char *name, float **out) {
   *out = NULL;
@@ -356,7 +391,7 @@ static int save(const char *path, mn_net *net, mn_optimizer *opt, const mn_ckpt_
          write_hash(f, "optimizer_hash_fnv1a64", opt_hash) |
          mn_h5_write_attr_string(f, "config", meta->config_text ? meta->config_text : "") |
          mn_h5_write_attr_string(f, "data_path", meta->data_path ? meta->data_path : "") |
-         write_input(f, meta);
+         write_input(f, meta) | write_residuals(f, meta, net->nparams);
   /* After a flush the core driver's memory holds the file, as H5Fget_file_image would copy
    * it (its size) but for one field: while the file is open for writing, HDF5 sets the
    * superblock's file consistency flags (bytes 20-23 of the version 0 superblock, the oldest
@@ -446,6 +481,7 @@ void mn_ckpt_meta_free(mn_ckpt_meta *meta) {
   free(meta->data_path);
   free(meta->input_a), free(meta->input_b), free(meta->target_mean), free(meta->target_std);
   free(meta->layout);
+  free(meta->residuals), free(meta->compression);
   memset(meta, 0, sizeof *meta);
 }
 
@@ -466,6 +502,7 @@ static int load(const char *path, mn_net *net, mn_optimizer *opt, mn_ckpt_meta *
   }
   if (rc == 0) rc = check_hash(f, path, "model_hash_fnv1a64", model_hash(net, meta), err);
   if (rc == 0 && opt) rc = check_hash(f, path, "optimizer_hash_fnv1a64", optimizer_hash(opt), err);
+  if (rc == 0) rc = read_residuals(f, path, net->nparams, meta, err);
   H5Fclose(f);
   if (rc != 0) mn_ckpt_meta_free(meta);
   return rc;

@@ -4,6 +4,8 @@
  * and /optimizer/<NN>_<type>/<tensor>_<momentum|adam_m|adam_v> hold float32 arrays with their
  * real shapes, chunked with Fletcher32 so corruption is caught on read;
  * /input/a, /input/b (and target_mean, target_std) the input transformation (format 2);
+ * /compression/residuals, when the run compressed its gradients, each rank's rounding
+ * residuals (mpi/compress.h);
  * root attributes say what wrote the file, the step and epoch, the seed, the world size and
  * the full effective config; two content hashes (parameters + state + attributes, and the
  * optimizer buffers) are checked after loading. Saving writes PATH.tmp, fsyncs and renames,
@@ -38,6 +40,12 @@ typedef struct {
   float *target_mean, *target_std;
   int ntargets;
   char *layout; /* the [data] layout the run resolved ("nhwc", ...), owned on load */
+  /* /compression/residuals (runs with [train] grad_compression): every rank's error-feedback
+   * residuals, residual_rows rows (row r: rank r) of nparams floats, and the compression they
+   * belong to ("bf16", "fp16"). Borrowed on save, owned on load; NULL: absent. */
+  float *residuals;
+  long long residual_rows;
+  char *compression;
 } mn_ckpt_meta;
 
 /* opt may be NULL (no optimizer state saved). The parameters' and the optimizer buffers'
