@@ -15,6 +15,7 @@ const float *mn_trainer_forward_loss(trainer *tr, mn_pass *p, const mn_batch *b,
   *st = (mn_loss_stats){.unit_scale = net->target_std};
   mn_loss_compute(net->loss, mn_net_final_act(net), out, labels ? b->y + first : NULL,
                   labels ? NULL : b->t + first * (size_t)tr->train.info.classes, rows, net->outputs,
-                  1.0f / (float)tr->s.batch, mn_net_output_grad(net), st);
+                  1.0f / (float)(tr->local_step ? b->count : tr->s.batch), mn_net_output_grad(net),
+                  st);
   return out;
 }

@@ -61,8 +61,19 @@ int mn_job_settings(mn_config *cfg, mn_settings *s, mn_err *err) {
       mn_cfg_bool(train, "reproducible", false, &s->reproducible, err) != 0 ||
       mn_cfg_int(train, "virtual_shards", 8, 1, 4096, &s->virtual_shards, err) != 0 ||
       mn_cfg_choice(train, "grad_compression", mn_compress_names, MN_COMPRESS_NONE,
-                    &s->grad_compression, err) != 0)
+                    &s->grad_compression, err) != 0 ||
+      mn_cfg_int(train, "sync_every", 1, 1, 1000000, &s->sync_every, err) != 0 ||
+      mn_cfg_double(train, "sync_warmup_epochs", 0.0, 0.0, 1e6, &s->sync_warmup_epochs, err) != 0)
     return -1;
+  if (s->reproducible && s->sync_every > 1) {
+    char where[700];
+    mn_cfg_where(train, mn_cfg_find(train, "sync_every"), where, sizeof where);
+    return mn_fail(err,
+                   "%s: %ld: reproducible mode sums one global batch's gradients in a fixed tree "
+                   "at every step; local SGD lets each rank step on its own rows, so its bits "
+                   "depend on the world size (use one or the other)",
+                   where, s->sync_every);
+  }
   if (s->reproducible && s->grad_compression != MN_COMPRESS_NONE) {
     char where[700];
     mn_cfg_where(train, mn_cfg_find(train, "grad_compression"), where, sizeof where);

@@ -58,6 +58,8 @@ typedef struct {
   bool reproducible;      /* [train] reproducible: same bits at any power-of-two world size */
   long virtual_shards;    /* [train] virtual_shards: micro-batches per global batch (V) */
   int grad_compression;   /* [train] grad_compression: mn_compress_kind (compress.h) */
+  long sync_every;        /* [train] sync_every: local SGD, average replicas every K steps */
+  double sync_warmup_epochs; /* [train] sync_warmup_epochs: synchronous steps before that */
   mn_optimizer opt;
 } mn_settings;
 

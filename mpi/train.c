@@ -95,7 +95,7 @@ static void write_record(trainer *tr, const mn_loss_stats *st, long long step, l
     int layer = mn_net_layer_at(net, tr->sync.first_bad);
     rec[MN_REC_GRAD] = (uint32_t)(1 + (layer >= 0 ? layer : net->nlayers));
   }
-  rec[MN_REC_STOP] = mn_stop_signal() ? 1 : 0;
+  rec[MN_REC_STOP] = mn_stop_signal() || (tr->fault_stop && step == tr->fault_step) ? 1 : 0;
   rec[MN_REC_STEP] = (uint32_t)step;
   rec[MN_REC_LAYOUT] = tr->layout_hash;
   rec[MN_REC_LEFT] = (uint32_t)(stop - step);
@@ -135,6 +135,31 @@ static void trace_step(trainer *tr, long long step, double ta, double tb, double
     mn_timeline_add(t, MN_TL_BUCKET, b, step, tr->sync.posted_at[b], tr->sync.done_at[b]);
 }
 
+/* Local SGD ([train] sync_every = K > 1): between averages every rank steps on its own
+ * gradients; this rank's scan for non-finite ones (the record reports them as usual). */
+static void scan_local(trainer *tr) {
+  const mn_net *net = &tr->net;
+  const size_t n = tr->s.check_gradients ? net->nparams : 0;
+  const size_t bad = mn_first_nonfinite(net->grads, n);
+  tr->sync.first_bad = bad < n ? bad : SIZE_MAX;
+  tr->sync.timed = 0;
+}
+
+/* Every rank's parameters and optimizer state become their mean (collective): summed in
+ * float32 by MPI, then scaled by 1/N, so all ranks hold the same bits. */
+static void average_replicas(trainer *tr) {
+  mn_net *net = &tr->net;
+  if (tr->w.size == 1) return;
+  const float inv = 1.0f / (float)tr->w.size;
+  float *bufs[1 + MN_OPT_MAX_BUFFERS] = {net->params};
+  int nbufs = 1;
+  for (int b = 0; b < tr->s.opt.nbuf; b++) bufs[nbufs++] = tr->s.opt.buf[b];
+  for (int k = 0; k < nbufs; k++) {
+    mn_grad_allreduce(&tr->w, bufs[k], net->nparams);
+    for (size_t i = 0; i < net->nparams; i++) bufs[k][i] *= inv;
+  }
+}
+
 /* The loop proper; returns 0 when done, 1 when stopped by a signal (after a checkpoint), or
  * -1 on errors (already reported). */
 static int train_loop(trainer *tr, long long step) {
@@ -161,6 +186,9 @@ static int train_loop(trainer *tr, long long step) {
    * them; elsewhere backward replaces them and each step's record rewrites the tail. */
   if (repro) mn_net_zero_grads(net);
   bool stopping = false;
+  /* local SGD after sync_warmup_epochs of synchronous steps; the periods count from there,
+   * by step number, so a resumed run averages where an uninterrupted one would */
+  const long long warm = (long long)ceil(s->sync_warmup_epochs * (double)spe);
 
   while (step < stop) {
     const long long epoch = step / spe;
@@ -174,7 +202,7 @@ static int train_loop(trainer *tr, long long step) {
       const mn_batch *b = mn_loader_next(&tr->loader, step);
       if (!b) mn_world_abort(&tr->w, "%s", tr->stream.error); /* the stream could not read */
       const int lb = b->count; /* this rank's share of the step (sampler.h) */
-      if (step == tr->fault_step && !tr->fault_nan) { /* test hook, see setup() */
+      if (step == tr->fault_step && !tr->fault_nan && !tr->fault_stop) { /* test hook, setup() */
         tr->fault_step = -1;
         continue;
       }
@@ -198,31 +226,39 @@ static int train_loop(trainer *tr, long long step) {
         tc = tb + forward_s;
         mn_watchdog_phase(MN_PHASE_BACKWARD, step);
       } else {
+        /* a local SGD step: no gradient sum, each rank steps on its own batch's mean */
+        tr->local_step = s->sync_every > 1 && step >= warm;
+        pass.grads_ready = tr->local_step ? NULL : mn_grad_sync_ready;
         mn_trainer_forward_loss(tr, &pass, b, 0, lb, &st);
         /* before backward, which may write gradients over layer outputs */
         tr->bad_layer = isfinite(st.loss_sum) ? -1 : mn_net_first_nonfinite_output(net, lb);
         tc = MPI_Wtime();
         mn_watchdog_phase(MN_PHASE_BACKWARD, step);
         tr->tl.layer_t = tc;
-        mn_grad_sync_begin(&tr->sync);
+        if (!tr->local_step) mn_grad_sync_begin(&tr->sync);
         /* test hook: a NaN in the input the first layer's weight gradient is made of (the
          * loss, computed before, stays finite; backward replaces what the buffer held) */
         if (step == tr->fault_step && tr->fault_nan) b->x[0] = NAN;
         mn_net_backward(net, &pass, b->x, lb, NULL);
-        mn_grad_sync_scan_rest(&tr->sync);
+        if (tr->local_step)
+          scan_local(tr);
+        else
+          mn_grad_sync_scan_rest(&tr->sync);
       }
       write_record(tr, &st, step, stop);
       double td = MPI_Wtime();
       mn_watchdog_phase(MN_PHASE_ALLREDUCE, step);
       if (repro)
         mn_trainer_repro_allreduce(tr);
+      else if (tr->local_step) /* the records alone, every step (step_record.h) */
+        mn_grad_allreduce(&tr->w, net->grads + net->nparams, net->tail);
       else
         mn_grad_sync_finish(&tr->sync);
       double te = MPI_Wtime();
       mn_watchdog_phase(MN_PHASE_OPTIMIZER, step);
       /* every rank read the same records, so all take the same decisions at this step */
       mn_record_verdict v;
-      const float *sum = mn_grad_sync_sum(&tr->sync);
+      const float *sum = tr->local_step ? net->grads : mn_grad_sync_sum(&tr->sync);
       mn_record_read(sum + net->nparams, tr->w.size, &v);
       if (repro) /* the global batch's loss, identical on every rank */
         mn_trainer_repro_apply(tr, v.loss_ranks + v.grad_ranks == 0, &st);
@@ -239,7 +275,7 @@ static int train_loop(trainer *tr, long long step) {
       bool skipped = false;
       /* 16-bit sums can overflow where every rank's gradient was finite; all ranks read the
        * same sum, so all see it */
-      const bool sum_bad = tr->compressing && v.loss_ranks + v.grad_ranks == 0 &&
+      const bool sum_bad = tr->compressing && !tr->local_step && v.loss_ranks + v.grad_ranks == 0 &&
                            mn_first_nonfinite(sum, net->nparams) < net->nparams;
       if (v.loss_ranks + v.grad_ranks > 0 || sum_bad) {
         char what[400];
@@ -267,6 +303,16 @@ static int train_loop(trainer *tr, long long step) {
         skipped = true;
       }
       if (!skipped) mn_optim_step(&tr->s.opt, net->params, sum, repro ? net->grads : NULL, step);
+      /* local SGD: the replicas meet every sync_every steps, and before anything that reads
+       * or saves them (the end of an epoch or of the run, an evaluation, a stop) */
+      double t_avg = 0.0;
+      if (tr->local_step && ((step + 1 - warm) % s->sync_every == 0 || stopping ||
+                             s_in + 1 == spe || step + 1 == stop ||
+                             (s->eval_every_steps > 0 && (step + 1) % s->eval_every_steps == 0))) {
+        t_avg = MPI_Wtime();
+        average_replicas(tr);
+        t_avg = MPI_Wtime() - t_avg;
+      }
       double tf = MPI_Wtime();
       if (traced) trace_step(tr, step, ta, tb, tc, td, te, tf);
       if (tr->first_step_unix == 0.0) tr->first_step_unix = mn_unix_now();
@@ -274,8 +320,8 @@ static int train_loop(trainer *tr, long long step) {
       ts.time[PHASE_DATA] += tb - ta;
       ts.time[PHASE_FORWARD] += tc - tb;
       ts.time[PHASE_BACKWARD] += td - tc;
-      ts.time[PHASE_COMM] += te - td;
-      ts.time[PHASE_OPTIMIZER] += tf - te;
+      ts.time[PHASE_COMM] += te - td + t_avg;
+      ts.time[PHASE_OPTIMIZER] += tf - te - t_avg;
       if (tr->sync.node) ts.comm_before_last += tr->node.waited_s;
       if (!skipped) {
         ts.loss_sum += st.loss_sum;

@@ -136,6 +136,7 @@ int mn_trainer_setup(trainer *tr, const char *config_path, char **sets, int nset
    *   skip-batch  consumes the batch without training on it, as a rank with an off-by-one in
    *               its data would: the step records must stop the job before a deadlock;
    *   nan-grad    finds a NaN in its first layer's gradient (with a finite loss);
+   *   stop        asks to stop, as a signal arriving during that step would;
    *   starve-reader  (STEP ignored) its stream's background reader gets no CPU from the
    *               start (mn_stream_starve), as when another job takes the CPU it seemed
    *               to have spare: the run must replace it and train the same bits. */
@@ -150,6 +151,7 @@ int mn_trainer_setup(trainer *tr, const char *config_path, char **sets, int nset
     starve_reader = strcmp(kind, "starve-reader") == 0;
     tr->fault_step = starve_reader ? -1 : fault_step - 1;
     tr->fault_nan = strcmp(kind, "nan-grad") == 0;
+    tr->fault_stop = strcmp(kind, "stop") == 0;
   }
 
   mn_settings *s = &tr->s;
@@ -382,6 +384,16 @@ void mn_trainer_describe(const trainer *tr) {
            tr->sync.node ? "between the nodes" : "in every MPI bucket");
   else if (tr->comp_note[0])
     printf("gradient compression: off: %s\n", tr->comp_note);
+  if (tr->s.sync_every > 1) {
+    char warm[96] = "";
+    if (tr->s.sync_warmup_epochs > 0)
+      snprintf(warm, sizeof warm, " after %g epoch%s of synchronous steps",
+               tr->s.sync_warmup_epochs, tr->s.sync_warmup_epochs == 1 ? "" : "s");
+    printf("local SGD: every rank steps on its own batch's gradients%s, and the replicas' "
+           "parameters and optimizer state are averaged every %ld steps and before every "
+           "evaluation, checkpoint and stop; the step records still travel every step\n",
+           warm, tr->s.sync_every);
+  }
   char per_rank[48];
   if (tr->sampler.extra)
     snprintf(per_rank, sizeof per_rank, "%d or %d per rank", tr->sampler.base,

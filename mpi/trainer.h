@@ -51,6 +51,8 @@ typedef struct trainer {
   mn_compress comp;    /* [train] grad_compression, when MPI carries gradients (compressing) */
   bool compressing;
   char comp_note[160];  /* why grad_compression is not used here, or "" */
+  bool local_step;      /* this step is a local SGD step ([train] sync_every): no gradient sum, the
+                           loss scaled by this rank's rows instead of the global batch */
   mn_ckpt_meta resumed; /* rank 0: the resumed checkpoint's residuals (kind, rows), until used */
   mn_timeline tl;      /* [train] timeline_steps */
   mn_repro repro;      /* [train] reproducible: micro-batch buffers and the summation tree */
@@ -63,6 +65,7 @@ typedef struct trainer {
   uint32_t layout_hash;     /* 24 bits of the gradient buffer's layout (step_record.h) */
   long long fault_step;     /* test hook MPINET_FAULT (train.c setup): its step, or -1 */
   bool fault_nan;
+  bool fault_stop;
   double first_step_unix;
   long long final_step;    /* where the loop ended */
   long long skipped_steps; /* steps dropped on every rank for a non-finite loss */
@@ -102,8 +105,9 @@ int mn_trainer_start_state(trainer *tr, const char *resume_dir, long long *step)
 /* A checkpoint of the state after `step` (rank 0 writes, every rank agrees on the result). */
 int mn_trainer_save_checkpoint(trainer *tr, long long step, long long epoch);
 /* Forward pass and loss on rows [first, first + rows) of a training batch: the output
- * gradient (scaled by 1 / global batch) is left in mn_net_output_grad for backward, the
- * loss sum and number correct in st; returns the network's output. Sets p->sample_ids. */
+ * gradient (scaled by 1 / global batch; by 1 / the batch's rows in a local SGD step) is left
+ * in mn_net_output_grad for backward, the loss sum and number correct in st; returns the network's
+ * output. Sets p->sample_ids. */
 const float *mn_trainer_forward_loss(trainer *tr, mn_pass *p, const mn_batch *b, size_t first,
                                      int rows, mn_loss_stats *st);
 /* Wall-clock time, seconds since the epoch. */

@@ -143,6 +143,8 @@ repro-world)
   sed -i 's/^seed = 7$/seed = 7\nreproducible = true/' "$WORK/job.ini"
   expect_error 10 "--set train.grad_compression: bf16: reproducible mode sums float32 gradients" \
     run_mpi 2 train "$WORK/job.ini" --set train.grad_compression=bf16
+  expect_error 10 "--set train.sync_every: 4: reproducible mode sums one global batch's gradients" \
+    run_mpi 2 train "$WORK/job.ini" --set train.sync_every=4
   expect_error 10 "--set train.grad_compression: 'int8' is not one of: none, bf16, fp16" \
     run_mpi 2 train "$WORK/job.ini" --set train.grad_compression=int8
   expect_error 10 "job.ini:[0-9]+: \[train\] reproducible: with virtual_shards = 8 the job must run on a power-of-two number of ranks that divides 8 \(1, 2, 4, ...\), not on 3 \(reproducible mode gives every rank the same number of equal micro-batches" \
