@@ -50,6 +50,9 @@ static void usage(FILE *out) {
           "  --set train.reproducible=true  the same bits at 1, 2, 4 ... train.virtual_shards\n"
           "                           ranks (8 by default), also across a --resume at another\n"
           "                           world size; compare the 'parameters sha256' line\n"
+          "  --set train.grad_compression=bf16, --set train.sync_every=K  for slow networks:\n"
+          "                           16-bit gradient sums, or local SGD averaging every K\n"
+          "                           steps (README \"Slow links\")\n"
           "  SIGUSR1 or SIGTERM to any rank (SIGUSR1 to mpirun, which forwards it): every rank\n"
           "  stops after the same step, a checkpoint is written, exit status 75: requeue and\n"
           "  --resume. A rank without progress for train.watchdog_seconds ends the job.\n"
@@ -322,7 +325,7 @@ static int train_loop(trainer *tr, long long step) {
       ts.time[PHASE_BACKWARD] += td - tc;
       ts.time[PHASE_COMM] += te - td + t_avg;
       ts.time[PHASE_OPTIMIZER] += tf - te - t_avg;
-      if (tr->sync.node) ts.comm_before_last += tr->node.waited_s;
+      if (tr->sync.node && !tr->local_step) ts.comm_before_last += tr->node.waited_s;
       if (!skipped) {
         ts.loss_sum += st.loss_sum;
         ts.correct += (double)st.correct;
