@@ -17,6 +17,19 @@ int mn_job_parse(mn_config *cfg, const char *path, const char *text, char **sets
   return 0;
 }
 
+/* "file:12: [train] sync_every: 4: reproducible mode ...": an option whose bits depend on the
+ * world size, refused in the mode that promises the same bits at every world size. */
+static int refuse_in_reproducible(mn_cfg_section *train, const char *key, const char *why,
+                                  mn_err *err) {
+  char where[700];
+  mn_cfg_entry *e = mn_cfg_find(train, key);
+  mn_cfg_where(train, e, where, sizeof where);
+  return mn_fail(err,
+                 "%s: %s: reproducible mode %s, so the bits would depend on the world size (use "
+                 "one or the other)",
+                 where, e->value, why);
+}
+
 int mn_job_settings(mn_config *cfg, mn_settings *s, mn_err *err) {
   memset(s, 0, sizeof *s);
   mn_cfg_section *data = mn_config_section(cfg, "data");
@@ -65,24 +78,16 @@ int mn_job_settings(mn_config *cfg, mn_settings *s, mn_err *err) {
       mn_cfg_int(train, "sync_every", 1, 1, 1000000, &s->sync_every, err) != 0 ||
       mn_cfg_double(train, "sync_warmup_epochs", 0.0, 0.0, 1e6, &s->sync_warmup_epochs, err) != 0)
     return -1;
-  if (s->reproducible && s->sync_every > 1) {
-    char where[700];
-    mn_cfg_where(train, mn_cfg_find(train, "sync_every"), where, sizeof where);
-    return mn_fail(err,
-                   "%s: %ld: reproducible mode sums one global batch's gradients in a fixed tree "
-                   "at every step; local SGD lets each rank step on its own rows, so its bits "
-                   "depend on the world size (use one or the other)",
-                   where, s->sync_every);
-  }
-  if (s->reproducible && s->grad_compression != MN_COMPRESS_NONE) {
-    char where[700];
-    mn_cfg_where(train, mn_cfg_find(train, "grad_compression"), where, sizeof where);
-    return mn_fail(err,
-                   "%s: %s: reproducible mode sums float32 gradients in a fixed tree for the "
-                   "same bits at every world size; 16-bit sums round each partial sum, so their "
-                   "bits depend on the world size (use one or the other)",
-                   where, mn_compress_names[s->grad_compression]);
-  }
+  if (s->reproducible && s->sync_every > 1)
+    return refuse_in_reproducible(train, "sync_every",
+                                  "sums one global batch's gradients in a fixed tree at every "
+                                  "step; local SGD lets each rank step on its own rows",
+                                  err);
+  if (s->reproducible && s->grad_compression != MN_COMPRESS_NONE)
+    return refuse_in_reproducible(train, "grad_compression",
+                                  "sums float32 gradients in a fixed tree; 16-bit sums round "
+                                  "each partial sum",
+                                  err);
   if ((s->virtual_shards & (s->virtual_shards - 1)) != 0) {
     char where[700];
     mn_cfg_where(train, mn_cfg_find(train, "virtual_shards"), where, sizeof where);
