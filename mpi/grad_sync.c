@@ -85,10 +85,7 @@ static void scan(mn_grad_sync *s, size_t upto) {
   s->scanned = upto;
 }
 
-void mn_grad_sync_scan_rest(mn_grad_sync *s) {
-  scan(s, s->check);
-  if (s->comp && !s->node && s->w->size > 1) pack_to(s, s->comp->n);
-}
+void mn_grad_sync_scan_rest(mn_grad_sync *s) { scan(s, s->check); }
 
 void mn_grad_sync_ready(void *user, size_t upto, size_t checked_from) {
   mn_grad_sync *s = user;
@@ -126,7 +123,7 @@ void mn_grad_sync_finish(mn_grad_sync *s) {
       mn_node_reduce_finish(s->node);
     } else if (s->comp) {
       const size_t n16 = s->comp->n;
-      pack_to(s, n16); /* already, unless backward did not run through scan_rest */
+      pack_to(s, n16);
       mn_compress_sum(s->comp, 0, n16, s->w->comm);
       mn_compress_unpack(s->comp, s->buf, 0, n16);
       mn_grad_allreduce(s->w, s->buf + n16, s->n - n16); /* the tail, in float32 */
@@ -242,15 +239,20 @@ void mn_allreduce_doubles(void *user, double *buf, size_t n) {
   MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_DOUBLE, MPI_SUM, w->comm);
 }
 
+void mn_mean_floats(const mn_world *w, float *buf, size_t n) {
+  if (w->size == 1) return;
+  mn_grad_allreduce(w, buf, n);
+  const float inv = 1.0f / (float)w->size;
+  for (size_t i = 0; i < n; i++) buf[i] *= inv;
+}
+
 void mn_average_floats(const mn_world *w, float *buf, size_t n, double weight) {
   if (w->size == 1 || n == 0) return;
   /* all weights equal when N * sum(weight^2) = sum(weight)^2 (whole numbers: exact) */
   double sums[2] = {weight, weight * weight};
   MPI_Allreduce(MPI_IN_PLACE, sums, 2, MPI_DOUBLE, MPI_SUM, w->comm);
   if ((double)w->size * sums[1] == sums[0] * sums[0] || sums[0] <= 0.0) {
-    mn_grad_allreduce(w, buf, n);
-    const float inv = 1.0f / (float)w->size;
-    for (size_t i = 0; i < n; i++) buf[i] *= inv;
+    mn_mean_floats(w, buf, n);
     return;
   }
   const float share = (float)(weight / sums[0]);

@@ -63,8 +63,8 @@ static inline const float *mn_grad_sync_sum(const mn_grad_sync *s) {
 void mn_grad_sync_begin(mn_grad_sync *s);
 /* mn_pass.grads_ready: gradients [0, upto) are final, [checked_from, upto) known finite. */
 void mn_grad_sync_ready(void *user, size_t upto, size_t checked_from);
-/* After backward: scans what backward left unscanned (and rounds what is left to 16 bits
- * when compressing); afterwards first_bad is final and the tail may be written. */
+/* After backward: scans what backward left unscanned; afterwards first_bad is final and the
+ * tail may be written. Sends nothing: a local SGD step (train.sync_every) calls it alone. */
 void mn_grad_sync_scan_rest(mn_grad_sync *s);
 /* After backward (and the tail written): posts what is left and waits for everything. */
 void mn_grad_sync_finish(mn_grad_sync *s);
@@ -86,6 +86,9 @@ void mn_grad_allreduce(const mn_world *w, float *buf, size_t n);
 /* Sums n doubles over all ranks in place; `user` is the mn_world (mn_pass's callback, for
  * SyncBN statistics). */
 void mn_allreduce_doubles(void *user, double *buf, size_t n);
+/* Replaces a float buffer by its mean over all ranks: summed, then scaled by 1/N, so every
+ * rank holds the same bits (local SGD's replicas). Collective. */
+void mn_mean_floats(const mn_world *w, float *buf, size_t n);
 /* Averages a float buffer over all ranks (batch norm running statistics), each rank's
  * weighted by `weight` (a whole number: the rows it trained on). Equal weights, or none,
  * give the plain mean, summed then scaled by 1/N. Collective. */

@@ -138,29 +138,11 @@ static void trace_step(trainer *tr, long long step, double ta, double tb, double
     mn_timeline_add(t, MN_TL_BUCKET, b, step, tr->sync.posted_at[b], tr->sync.done_at[b]);
 }
 
-/* Local SGD ([train] sync_every = K > 1): between averages every rank steps on its own
- * gradients; this rank's scan for non-finite ones (the record reports them as usual). */
-static void scan_local(trainer *tr) {
-  const mn_net *net = &tr->net;
-  const size_t n = tr->s.check_gradients ? net->nparams : 0;
-  const size_t bad = mn_first_nonfinite(net->grads, n);
-  tr->sync.first_bad = bad < n ? bad : SIZE_MAX;
-  tr->sync.timed = 0;
-}
-
-/* Every rank's parameters and optimizer state become their mean (collective): summed in
- * float32 by MPI, then scaled by 1/N, so all ranks hold the same bits. */
+/* Local SGD ([train] sync_every = K > 1): every rank's parameters and optimizer state
+ * become their mean (collective). */
 static void average_replicas(trainer *tr) {
-  mn_net *net = &tr->net;
-  if (tr->w.size == 1) return;
-  const float inv = 1.0f / (float)tr->w.size;
-  float *bufs[1 + MN_OPT_MAX_BUFFERS] = {net->params};
-  int nbufs = 1;
-  for (int b = 0; b < tr->s.opt.nbuf; b++) bufs[nbufs++] = tr->s.opt.buf[b];
-  for (int k = 0; k < nbufs; k++) {
-    mn_grad_allreduce(&tr->w, bufs[k], net->nparams);
-    for (size_t i = 0; i < net->nparams; i++) bufs[k][i] *= inv;
-  }
+  mn_mean_floats(&tr->w, tr->net.params, tr->net.nparams);
+  for (int b = 0; b < tr->s.opt.nbuf; b++) mn_mean_floats(&tr->w, tr->s.opt.buf[b], tr->net.nparams);
 }
 
 /* The loop proper; returns 0 when done, 1 when stopped by a signal (after a checkpoint), or
@@ -238,23 +220,22 @@ static int train_loop(trainer *tr, long long step) {
         tc = MPI_Wtime();
         mn_watchdog_phase(MN_PHASE_BACKWARD, step);
         tr->tl.layer_t = tc;
-        if (!tr->local_step) mn_grad_sync_begin(&tr->sync);
+        mn_grad_sync_begin(&tr->sync);
         /* test hook: a NaN in the input the first layer's weight gradient is made of (the
          * loss, computed before, stays finite; backward replaces what the buffer held) */
         if (step == tr->fault_step && tr->fault_nan) b->x[0] = NAN;
         mn_net_backward(net, &pass, b->x, lb, NULL);
-        if (tr->local_step)
-          scan_local(tr);
-        else
-          mn_grad_sync_scan_rest(&tr->sync);
+        mn_grad_sync_scan_rest(&tr->sync); /* a local step: this rank's own gradients */
       }
       write_record(tr, &st, step, stop);
       double td = MPI_Wtime();
       mn_watchdog_phase(MN_PHASE_ALLREDUCE, step);
       if (repro)
         mn_trainer_repro_allreduce(tr);
-      else if (tr->local_step) /* the records alone, every step (step_record.h) */
+      else if (tr->local_step) { /* the records alone, every step (step_record.h) */
         mn_grad_allreduce(&tr->w, net->grads + net->nparams, net->tail);
+        tr->sync.timed = 0; /* no buckets to trace */
+      }
       else
         mn_grad_sync_finish(&tr->sync);
       double te = MPI_Wtime();
