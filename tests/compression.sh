@@ -14,7 +14,7 @@ source "$(dirname "$0")/lib.sh"
 mode=${1:?bound, resume or nodes}
 N=${2:-4}
 PY=/usr/bin/python3
-"$PY" -c 'import h5py' 2>/dev/null || { echo "SKIP: python3-h5py is not installed"; exit 77; }
+need_h5py
 
 # 48 rows of 8 features, 3 classes; part-R.h5 holds rank R's shard (rows [R*48/N, (R+1)*48/N))
 "$PY" - "$WORK" "$N" <<'PY'

@@ -12,6 +12,12 @@ trap 'rm -rf "$WORK"' EXIT
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
+# need_h5py: the tests that write users' kinds of files use h5py (jobs/setup.sh installs it).
+need_h5py() {
+  /usr/bin/python3 -c 'import h5py' 2> /dev/null \
+    || fail "python3-h5py is not installed (jobs/setup.sh installs it)"
+}
+
 # run_mpi N ARGS...: mpinet under mpirun with N ranks, killed if it runs past 120 s.
 run_mpi() {
   local n=$1; shift

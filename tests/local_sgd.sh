@@ -19,7 +19,7 @@ source "$(dirname "$0")/lib.sh"
 mode=${1:?reference, resume or stop}
 N=${2:-2}
 PY=/usr/bin/python3
-"$PY" -c 'import h5py' 2>/dev/null || { echo "SKIP: python3-h5py is not installed"; exit 77; }
+need_h5py
 
 "$PY" - "$WORK" "$N" <<'PY'
 import sys, numpy as np, h5py
