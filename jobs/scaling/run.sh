@@ -44,6 +44,7 @@ SIM_STEPS=${SIM_STEPS:-20}
 SIM_ROWS=${SIM_ROWS:-131072}
 PLATFORM=${PLATFORM:-jobs/scaling/platforms/10gbe.xml}
 CALIBRATION=jobs/scaling/platforms/calibration.txt
+source jobs/scaling/smpi.sh
 export OPENBLAS_NUM_THREADS=1
 [ -x build/mpinet ] || jobs/setup.sh > /dev/null
 if grep -q "data/fashion-mnist.h5" "$CONFIG"; then jobs/fashion-data.sh > /dev/null; fi
@@ -73,12 +74,9 @@ one() {
   local) mpirun "${flags[@]}" -np "$n" build/mpinet "${args[@]}" > "$work/log" 2>&1 ;;
   simulate)
     # all ranks in one process: one core simulates them all, in turn
-    timeout 3600 smpirun -np "$n" -platform "$work/platform.xml" -hostfile "$work/simhosts" \
-      --cfg=smpi/coll-selector:ompi --cfg=smpi/host-speed:"$CORE_SPEED" \
-      --cfg=smpi/bw-factor:0:1 --cfg=smpi/lat-factor:0:1 \
-      --log=root.thresh:warning build-sim/mpinet-sim "${args[@]}" --set data.path="$work/sim.h5" \
-      --set data.shuffle=shard --set train.epochs=1000000 --set train.max_steps="$SIM_STEPS" \
-      > "$work/log" 2>&1 ;;
+    SIM_TIMEOUT=3600 sim_run "$n" "$work/platform.xml" "$work/simhosts" "${args[@]}" \
+      --set data.path="$work/sim.h5" --set data.shuffle=shard --set train.epochs=1000000 \
+      --set train.max_steps="$SIM_STEPS" > "$work/log" 2>&1 ;;
   hosts) jobs/emulate/hosts.sh mpirun -np "$n" "$PWD/build/mpinet" "${args[@]}" > "$work/log" 2>&1 ;;
   slurm)
     local id
@@ -100,26 +98,14 @@ one() {
 # that fills each 16-core node before the next, and data for the largest point
 if [[ " ${modes[*]} " == *" simulate "* || " ${modes[*]} " == *" calibrate "* ]]; then
   [ -x build-sim/mpinet-sim ] || { echo "run.sh: build-sim/mpinet-sim is missing (jobs/setup.sh builds it with SimGrid)" >&2; exit 1; }
-  # Fashion-MNIST's shape and dtype (the configs' layers expect (1, 28, 28) uint8 images),
-  # random pixels: the speed does not depend on what there is to learn
-  /usr/bin/python3 - "$work/sim.h5" "$SIM_ROWS" <<'PY'
-import sys
-import h5py, numpy as np
-rng = np.random.default_rng(1)
-n = int(sys.argv[2])
-with h5py.File(sys.argv[1], "w") as f:
-    for split, rows in (("train", n), ("test", 1024)):
-        f[f"{split}/x"] = rng.integers(0, 256, size=(rows, 1, 28, 28), dtype=np.uint8)
-        f[f"{split}/y"] = rng.integers(0, 10, size=rows).astype(np.int32)
-    f.attrs["classes"] = 10
-PY
-  for i in $(seq 0 63); do echo "node-$i:16"; done > "$work/simhosts"
+  sim_data "$work/sim.h5" "$SIM_ROWS"
+  sim_hosts "$work/simhosts"
 fi
 if [[ " ${modes[*]} " == *" calibrate "* ]]; then
   # one rank, measured (median of $REPS) and simulated at a nominal 1 Gflop/s core; the core
   # speed that makes the simulated time the measured one is frozen in $CALIBRATION
   CORE_SPEED=1Gf
-  sed "s/CORE_SPEED/$CORE_SPEED/" "$PLATFORM" > "$work/platform.xml"
+  sim_platform "$PLATFORM" "$work/platform.xml"
   cal_args=(--set data.path="$work/sim.h5" --set data.shuffle=shard --set train.epochs=1000000
     --set data.prefetch=false --set train.allreduce=mpi --set train.overlap=false)
   real=$(for r in $(seq "$REPS"); do
@@ -136,7 +122,7 @@ fi
 if [[ " ${modes[*]} " == *" simulate "* ]]; then
   # shellcheck source=/dev/null
   source "$CALIBRATION" || { echo "run.sh: no $CALIBRATION: run jobs/scaling/run.sh calibrate" >&2; exit 1; }
-  sed "s/CORE_SPEED/$CORE_SPEED/" "$PLATFORM" > "$work/platform.xml"
+  sim_platform "$PLATFORM" "$work/platform.xml"
 fi
 
 csv=$OUT/scaling.csv

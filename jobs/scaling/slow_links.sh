@@ -58,8 +58,9 @@ simulate)
   [ -x build-sim/mpinet-sim ] || { echo "slow_links.sh: build-sim/mpinet-sim missing (jobs/setup.sh)" >&2; exit 1; }
   # shellcheck source=/dev/null
   source jobs/scaling/platforms/calibration.txt
-  sed "s/CORE_SPEED/$CORE_SPEED/" "$PLATFORM" > "$work/platform.xml"
-  for i in $(seq 0 $(((RANKS + 15) / 16 - 1))); do echo "node-$i:16"; done > "$work/simhosts"
+  source jobs/scaling/smpi.sh
+  sim_platform "$PLATFORM" "$work/platform.xml"
+  sim_hosts "$work/simhosts"
   trap 'rm -rf "$work"' EXIT
   ;;
 *) echo "usage: slow_links.sh hosts [RATE] | simulate RANKS" >&2; exit 2 ;;
@@ -112,10 +113,8 @@ for seed in $SEEDS; do
       done
       wait "$pid" || true
     else
-      timeout 7200 smpirun -np "$RANKS" -platform "$work/platform.xml" -hostfile "$work/simhosts" \
-        --cfg=smpi/coll-selector:ompi --cfg=smpi/host-speed:"$CORE_SPEED" \
-        --cfg=smpi/bw-factor:0:1 --cfg=smpi/lat-factor:0:1 --log=root.thresh:warning \
-        build-sim/mpinet-sim "${args[@]}" --set data.shuffle=shard --set train.batch="$SIM_BATCH" \
+      sim_run "$RANKS" "$work/platform.xml" "$work/simhosts" "${args[@]}" \
+        --set data.shuffle=shard --set train.batch="$SIM_BATCH" \
         --set train.lr="$SIM_LR" --set train.epochs="$SIM_EPOCHS" \
         --set train.max_steps="$SIM_MAX_STEPS" > "$work/log" 2>&1 \
         || { tail -5 "$work/log" >&2; exit 1; }

@@ -31,20 +31,11 @@ export OPENBLAS_NUM_THREADS=1
 [ -x build-sim/mpinet-sim ] || { echo "validate.sh: build-sim/mpinet-sim is missing (jobs/setup.sh)" >&2; exit 1; }
 # shellcheck source=/dev/null
 source jobs/scaling/platforms/calibration.txt
+source jobs/scaling/smpi.sh
 work=$(mktemp -d)
 trap 'rm -rf "$work"; [[ " ${cases[*]} " != *" hosts-"* ]] || jobs/emulate/hosts.sh down' EXIT
 mpicc -O2 jobs/scaling/linkprobe.c -o "$work/linkprobe"
-# Fashion-MNIST's shape and dtype, random pixels (as run.sh simulate): every config fits it
-/usr/bin/python3 - "$work/d.h5" <<'PY'
-import sys
-import h5py, numpy as np
-rng = np.random.default_rng(1)
-with h5py.File(sys.argv[1], "w") as f:
-    for split, rows in (("train", 65536), ("test", 1024)):
-        f[f"{split}/x"] = rng.integers(0, 256, size=(rows, 1, 28, 28), dtype=np.uint8)
-        f[f"{split}/y"] = rng.integers(0, 10, size=rows).astype(np.int32)
-    f.attrs["classes"] = 10
-PY
+sim_data "$work/d.h5" 65536
 args=(train "$CONFIG" --set data.path="$work/d.h5" --set data.shuffle=shard --set data.prefetch=false
   --set train.allreduce=mpi --set train.overlap=false --set train.bucket_mb=4096
   --set train.batch="$BATCH" --set train.max_steps="$STEPS" --set train.epochs=1000000
@@ -73,10 +64,8 @@ measure() { # measure CASE: samples/s of one real run
 }
 simulate() { # samples/s of one simulated run on $work/p.xml
   rm -rf "$work/run"
-  smpirun -np 2 -platform "$work/p.xml" -hostfile "$work/h" --cfg=smpi/coll-selector:ompi \
-    --cfg=smpi/bw-factor:0:1 --cfg=smpi/lat-factor:0:1 \
-    --cfg=smpi/host-speed:"$CORE_SPEED" --log=root.thresh:warning build-sim/mpinet-sim "${args[@]}" \
-    --set checkpoint.dir="$work/run" > "$work/log" 2>&1 || { cat "$work/log" >&2; exit 1; }
+  sim_run 2 "$work/p.xml" "$work/h" "${args[@]}" --set checkpoint.dir="$work/run" \
+    > "$work/log" 2>&1 || { cat "$work/log" >&2; exit 1; }
   field samples_per_s < "$work/run/metrics.jsonl"
 }
 for c in "${cases[@]}"; do
