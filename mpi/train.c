@@ -22,6 +22,7 @@
 #include "job.h"
 #include "loader.h"
 #include "sha256.h"
+#include "sim.h"
 #include "step_record.h"
 #include "trainer.h"
 #include "watchdog.h"
@@ -157,7 +158,9 @@ static int train_loop(trainer *tr, long long step) {
   const bool repro = s->reproducible;
   /* backward replaces the gradients (reproducible mode adds up its micro-batches') */
   mn_pass pass = {.training = true, .seed = (uint64_t)s->seed, .fresh_grads = !repro};
-  if (tr->w.size > 1 && !repro) {
+  /* (timing-only simulation: a layer's sums would be skipped on the ranks that skip its
+   * forward, so SyncBN sums locally there; sim.h) */
+  if (tr->w.size > 1 && !repro && !mn_sim_timing_on()) {
     pass.allreduce_sum = mn_allreduce_doubles;
     pass.allreduce_user = &tr->w;
   }
@@ -214,9 +217,13 @@ static int train_loop(trainer *tr, long long step) {
         /* a local SGD step: no gradient sum, each rank steps on its own batch's mean */
         tr->local_step = s->sync_every > 1 && step >= warm;
         pass.grads_ready = tr->local_step ? NULL : mn_grad_sync_ready;
-        mn_trainer_forward_loss(tr, &pass, b, 0, lb, &st);
-        /* before backward, which may write gradients over layer outputs */
-        tr->bad_layer = isfinite(st.loss_sum) ? -1 : mn_net_first_nonfinite_output(net, lb);
+        tr->bad_layer = -1;
+        if (!mn_sim_skip(MN_SIM_FORWARD, lb)) { /* (always false outside mpinet-sim: sim.h) */
+          mn_trainer_forward_loss(tr, &pass, b, 0, lb, &st);
+          /* before backward, which may write gradients over layer outputs */
+          if (!isfinite(st.loss_sum)) tr->bad_layer = mn_net_first_nonfinite_output(net, lb);
+          mn_sim_computed();
+        }
         tc = MPI_Wtime();
         mn_watchdog_phase(MN_PHASE_BACKWARD, step);
         tr->tl.layer_t = tc;
@@ -224,7 +231,10 @@ static int train_loop(trainer *tr, long long step) {
         /* test hook: a NaN in the input the first layer's weight gradient is made of (the
          * loss, computed before, stays finite; backward replaces what the buffer held) */
         if (step == tr->fault_step && tr->fault_nan) b->x[0] = NAN;
-        mn_net_backward(net, &pass, b->x, lb, NULL);
+        if (!mn_sim_skip(MN_SIM_BACKWARD, lb)) {
+          mn_net_backward(net, &pass, b->x, lb, NULL);
+          mn_sim_computed();
+        }
         mn_grad_sync_scan_rest(&tr->sync); /* a local step: this rank's own gradients */
       }
       write_record(tr, &st, step, stop);
@@ -244,6 +254,8 @@ static int train_loop(trainer *tr, long long step) {
       mn_record_verdict v;
       const float *sum = tr->local_step ? net->grads : mn_grad_sync_sum(&tr->sync);
       mn_record_read(sum + net->nparams, tr->w.size, &v);
+      const bool numbers = !mn_sim_timing_on(); /* timing-only: they mean nothing (sim.h) */
+      if (!numbers) v = (mn_record_verdict){0};
       if (repro) /* the global batch's loss, identical on every rank */
         mn_trainer_repro_apply(tr, v.loss_ranks + v.grad_ranks == 0, &st);
       if (v.desync_ranks > 0) {
@@ -259,7 +271,8 @@ static int train_loop(trainer *tr, long long step) {
       bool skipped = false;
       /* 16-bit sums can overflow where every rank's gradient was finite; all ranks read the
        * same sum, so all see it */
-      const bool sum_bad = tr->compressing && !tr->local_step && v.loss_ranks + v.grad_ranks == 0 &&
+      const bool sum_bad = numbers && tr->compressing && !tr->local_step &&
+                           v.loss_ranks + v.grad_ranks == 0 &&
                            mn_first_nonfinite(sum, net->nparams) < net->nparams;
       if (v.loss_ranks + v.grad_ranks > 0 || sum_bad) {
         char what[400];

@@ -18,6 +18,7 @@
 #include "job.h"
 #include "run_dir.h"
 #include "shared_rows.h"
+#include "sim.h"
 #include "step_record.h"
 #include "trainer.h"
 #include "watchdog.h"
@@ -155,6 +156,17 @@ int mn_trainer_setup(trainer *tr, const char *config_path, char **sets, int nset
   }
 
   mn_settings *s = &tr->s;
+#ifdef MPINET_SIMULATE
+  /* before anything is allocated: the parameter buffers are shared in this mode */
+  if (mn_sim_timing_setup(w->rank) && s->reproducible) {
+    mn_fail(&err,
+            "%s: [train] reproducible: the timing-only simulation (MPINET_SIM_TIMING_ONLY) "
+            "skips the computation reproducible mode is made of; simulate it without",
+            tr->cfg.path);
+    mn_world_agree(w, -1, &err);
+    return -1;
+  }
+#endif
   if (s->batch < w->size) {
     mn_cfg_section *train = mn_config_section(&tr->cfg, "train");
     char where[700];
@@ -344,6 +356,10 @@ void mn_trainer_describe(const trainer *tr) {
   printf("simulated (mpinet-sim under SimGrid's smpirun): gradients in one blocking MPI "
          "allreduce per step; off in this build: the node's shared-memory sum and shared "
          "rows, prefetch and watchdog threads, overlapped buckets\n");
+  if (mn_sim_timing_on())
+    printf("timing only (MPINET_SIM_TIMING_ONLY): parameter buffers shared by all ranks, forward "
+           "and backward computed by rank 0 and charged to the others: this run does not train, "
+           "its losses and checks mean nothing\n");
 #endif
   char layers[4096], prefetch[80];
   mn_net_describe(net, layers, sizeof layers);

@@ -53,6 +53,23 @@ void *mn_alloc(size_t n, size_t size, const char *what, mn_err *err) {
   return p;
 }
 
+/* (One per process; in SMPI, where globals are per rank, one per simulated rank.) */
+static void *(*share_params)(size_t bytes);
+
+void mn_share_params(void *(*alloc)(size_t bytes)) { share_params = alloc; }
+
+void *mn_alloc_params(size_t n, size_t size, const char *what, mn_err *err) {
+  size_t bytes;
+  if (!share_params || mn_mul_size(n, size, &bytes) != 0) return mn_alloc(n, size, what, err);
+  void *p = share_params(bytes ? bytes : 1);
+  if (!p) mn_fail(err, "%s: out of shared memory (%zu bytes)", what, bytes);
+  return p;
+}
+
+void mn_free_params(void *p) {
+  if (!share_params) free(p);
+}
+
 void mn_release_pages(void *p, size_t bytes) {
 #ifdef MADV_DONTNEED
   const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);

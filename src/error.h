@@ -28,6 +28,14 @@ void *mn_alloc(size_t n, size_t size, const char *what, mn_err *err);
  * zeros when next touched. The memory stays allocated. */
 void mn_release_pages(void *p, size_t bytes);
 
+/* Buffers of one float per parameter (parameters, gradients, optimizer state), the largest
+ * a rank holds. mn_alloc and free, unless mn_share_params gave an allocator: mpinet-sim's
+ * timing-only mode (mpi/sim.h) shares them between all the ranks it simulates; shared
+ * buffers are never freed. */
+void *mn_alloc_params(size_t n, size_t size, const char *what, mn_err *err);
+void mn_free_params(void *p);
+void mn_share_params(void *(*alloc)(size_t bytes)); /* NULL: back to mn_alloc */
+
 /* False in a process that an MPI launcher started as a rank other than 0 (Open MPI's,
  * PMIx's or PMI's rank variable): usage errors found before MPI_Init print once per job. */
 bool mn_first_rank_env(void);

@@ -170,8 +170,8 @@ int mn_net_create(mn_net *net, mn_config *cfg, mn_shape in, int outputs, mn_loss
     final->act_in_loss = final->act == fused;
   }
 
-  net->params = mn_alloc(net->nparams, sizeof(float), "parameters", err);
-  net->grads = mn_alloc(net->nparams, sizeof(float), "gradients", err);
+  net->params = mn_alloc_params(net->nparams, sizeof(float), "parameters", err);
+  net->grads = mn_alloc_params(net->nparams, sizeof(float), "gradients", err);
   net->state = mn_alloc(net->nstate, sizeof(float), "layer state", err);
   if (!net->params || !net->grads || !net->state) goto fail;
   /* Last layer first: backward completes the buffer front to back. */
@@ -211,8 +211,8 @@ void mn_net_destroy(mn_net *net) {
   }
   free(net->acts);
   free(net->layers);
-  free(net->params);
-  free(net->grads);
+  mn_free_params(net->params);
+  mn_free_params(net->grads);
   free(net->state);
   free(net->dcur);
   free(net->dnext);
@@ -332,10 +332,10 @@ void mn_net_zero_grads(mn_net *net) {
 }
 
 int mn_net_set_tail(mn_net *net, size_t floats, mn_err *err) {
-  float *g = mn_alloc(net->nparams + floats, sizeof(float), "gradients", err);
+  float *g = mn_alloc_params(net->nparams + floats, sizeof(float), "gradients", err);
   if (!g) return -1;
   memcpy(g, net->grads, net->nparams * sizeof(float));
-  free(net->grads);
+  mn_free_params(net->grads);
   mn_net_bind_grads(net, g);
   net->tail = floats;
   return 0;

@@ -59,7 +59,7 @@ int mn_optim_setup(mn_optimizer *opt, const mn_net *net, long global_batch, long
     opt->buf_name[opt->nbuf++] = "adam_v";
   }
   for (int i = 0; i < opt->nbuf; i++) {
-    opt->buf[i] = mn_alloc(opt->n, sizeof(float), "optimizer state", err);
+    opt->buf[i] = mn_alloc_params(opt->n, sizeof(float), "optimizer state", err);
     if (!opt->buf[i]) return -1;
   }
   opt->segs = mn_alloc((size_t)net->nlayers, sizeof(mn_reg_segment), "optimizer", err);
@@ -79,7 +79,7 @@ int mn_optim_setup(mn_optimizer *opt, const mn_net *net, long global_batch, long
 
 void mn_optim_free(mn_optimizer *opt) {
   for (int i = 0; i < MN_OPT_MAX_BUFFERS; i++) {
-    free(opt->buf[i]);
+    mn_free_params(opt->buf[i]);
     opt->buf[i] = NULL;
   }
   free(opt->segs);

@@ -7,6 +7,11 @@
 #   rtol 1e-5 beyond, where the simulated collectives may add in another order), and the
 #   simulated time grows when the platform's bandwidth is cut 10x (the model's 43 KB of
 #   gradients per step: 35 us at 10 Gbit/s, 350 us at 1).
+#   The timing-only mode (mpi/sim.h) of a model with 3.4 MB of parameters: the same simulated
+#   time as the training run within 25% (communication is most of its step, the same bytes in
+#   both; only the computation, measured by rank 0 and charged to the others, may differ),
+#   and less memory by at least one parameter-sized buffer for each rank but rank 0;
+#   reproducible mode refused in one line.
 # Skipped (77) with the reason where SimGrid or the simulated build is missing.
 source "$(dirname "$0")/lib.sh"
 N=${1:?world size}
@@ -86,3 +91,38 @@ t() { grep -o '"train_seconds": [0-9.e+-]*' "$WORK/t-$1/metrics.jsonl" | tail -1
 echo "simulated training time: $(t 1.25GBps) s at 10 Gbit/s, $(t 125MBps) s at 1 Gbit/s"
 awk -v a="$(t 1.25GBps)" -v b="$(t 125MBps)" 'BEGIN { exit !(b > 1.2 * a) }' \
   || fail "cutting the bandwidth 10x did not slow the simulated run"
+
+# timing only: a wide layer, 16 -> 40000 -> 4, 840,004 parameters (3.4 MB a buffer)
+sed 's/units = 512/units = 40000/' "$WORK/job.ini" > "$WORK/wide.ini"
+# wide MODE DIR [ARGS...]: the wide job, 20 steps at N simulated ranks on 10 Gbit/s links,
+# MPINET_SIM_TIMING_ONLY=MODE (shared buffers need SimGrid's "local" shared malloc: smpi.sh)
+wide() {
+  local mode=$1 dir=$2; shift 2
+  MPINET_SIM_TIMING_ONLY=$mode timeout -k 5 300 smpirun -np "$N" -platform "$WORK/p-1.25GBps.xml" \
+    -hostfile "$WORK/hosts" --cfg=smpi/coll-selector:ompi --cfg=smpi/host-speed:1Gf \
+    --cfg=smpi/shared-malloc:local --log=root.thresh:warning "$SIM" train "$WORK/wide.ini" \
+    --set checkpoint.dir="$dir" --set train.watchdog_seconds=0 --set train.max_steps=20 "$@"
+}
+for mode in 0 1; do
+  wide $mode "$WORK/w$mode" > "$WORK/w$mode.txt" 2>&1 \
+    || { cat "$WORK/w$mode.txt"; fail "the wide job failed (timing only: $mode)"; }
+done
+grep -q '^timing only (MPINET_SIM_TIMING_ONLY)' "$WORK/w1.txt" || fail "no word that the run only times"
+grep -q '^timing only' "$WORK/w0.txt" && fail "a training run says it only times"
+ts() { grep -o '"train_seconds": [0-9.e+-]*' "$WORK/$1/metrics.jsonl" | tail -1 | cut -d' ' -f2; }
+# the simulation's memory: metrics.jsonl's pss_mb sums every rank's proportional set size,
+# here N times the one process's (RSS would count shared pages once per rank that maps them)
+pss() { grep -o '"pss_mb": [0-9.]*' "$WORK/$1/metrics.jsonl" | tail -1 | awk -v n="$N" '{print $2 / n}'; }
+echo "wide job, simulated: training $(ts w0) s, timing only $(ts w1) s; the simulation's" \
+  "memory $(pss w0) MiB and $(pss w1) MiB"
+awk -v a="$(ts w0)" -v b="$(ts w1)" 'BEGIN { exit !(b < 1.25 * a && a < 1.25 * b) }' \
+  || fail "timing only and training simulate different times"
+# each of the other ranks holds 3 buffers of 3.4 MB (parameters, gradients, momentum) in a
+# training run, none in timing only: at least one of them must show (not all three: rank 0's
+# copies are not all the simulation's extra pages, e.g. 16 MB of 30 at 4 ranks, 197 at 16)
+awk -v a="$(pss w0)" -v b="$(pss w1)" -v n="$N" 'BEGIN { exit !(b + (n - 1) * 3.36 < a) }' \
+  || fail "timing only does not save the parameter buffers' memory"
+wide 1 "$WORK/w2" --set train.reproducible=true > "$WORK/w2.txt" 2>&1 \
+  && fail "timing only ran reproducible mode"
+grep -q 'reproducible: the timing-only simulation' "$WORK/w2.txt" || { cat "$WORK/w2.txt"; fail "no clear refusal"; }
+echo "ok: timing only"

@@ -13,8 +13,12 @@
 #           (build-sim/mpinet-sim under smpirun) on $PLATFORM (default
 #           jobs/scaling/platforms/10gbe.xml: 16-core nodes), cores at the calibrated speed of
 #           jobs/scaling/platforms/calibration.txt; shard mode on a synthetic set of $SIM_ROWS
-#           (default 131072: 1024 ranks x 128) Fashion-MNIST-shaped rows (uint8 (1, 28, 28)),
-#           $SIM_STEPS (default 20) steps a run
+#           (default 131072: 1024 ranks x 128; more rows cost each epoch's shuffle more than a
+#           short run amortises) Fashion-MNIST-shaped rows (uint8 (1, 28, 28)), $SIM_STEPS
+#           (default 20) steps a run; TIMING_ONLY=1 simulates
+#           without training (mpi/sim.h: shared parameter buffers, forward and backward
+#           computed by rank 0 alone), for world sizes whose ranks do not fit in memory
+#           together; its rows are marked "simulate-timing" in the CSV
 #   calibrate  the one calibration (jobs/scaling/platforms/README.md): the 1-rank case
 #           measured and simulated; writes jobs/scaling/platforms/calibration.txt
 #
@@ -42,6 +46,7 @@ OUT=${OUT:-runs/scaling}
 SIM_RANKS=${SIM_RANKS:-1 2 4 8 16 32 64}
 SIM_STEPS=${SIM_STEPS:-20}
 SIM_ROWS=${SIM_ROWS:-131072}
+TIMING_ONLY=${TIMING_ONLY:-0}
 PLATFORM=${PLATFORM:-jobs/scaling/platforms/10gbe.xml}
 CALIBRATION=jobs/scaling/platforms/calibration.txt
 source jobs/scaling/smpi.sh
@@ -74,7 +79,8 @@ one() {
   local) mpirun "${flags[@]}" -np "$n" build/mpinet "${args[@]}" > "$work/log" 2>&1 ;;
   simulate)
     # all ranks in one process: one core simulates them all, in turn
-    SIM_TIMEOUT=3600 sim_run "$n" "$work/platform.xml" "$work/simhosts" "${args[@]}" \
+    MPINET_SIM_TIMING_ONLY=$TIMING_ONLY SIM_TIMEOUT=3600 \
+      sim_run "$n" "$work/platform.xml" "$work/simhosts" "${args[@]}" \
       --set data.path="$work/sim.h5" --set data.shuffle=shard --set train.epochs=1000000 \
       --set train.max_steps="$SIM_STEPS" > "$work/log" 2>&1 ;;
   hosts) jobs/emulate/hosts.sh mpirun -np "$n" "$PWD/build/mpinet" "${args[@]}" > "$work/log" 2>&1 ;;
@@ -154,7 +160,9 @@ for mode in "${modes[@]}"; do
       simulate) hosts=$(((n + 15) / 16)) ;; # the platforms' 16-core nodes, filled in turn
       *) hosts=1 ;;
       esac
-      printf "%s,%s,%d,%d,%d,%.1f,%.3f,%s,%s,%s,%s\n" "$mode" "$scaling" "$n" "$hosts" "$batch" "$sps" \
+      label=$mode
+      [ "$mode:$TIMING_ONLY" != simulate:1 ] || label=simulate-timing
+      printf "%s,%s,%d,%d,%d,%.1f,%.3f,%s,%s,%s,%s\n" "$label" "$scaling" "$n" "$hosts" "$batch" "$sps" \
         "$eff" "${comp:-nan}" "${comm:-nan}" "${data:-nan}" "${after:-nan}" | tee -a "$csv"
     done
   done
@@ -163,7 +171,7 @@ done
 
 where="$(hostname -s): $(nproc) cores, more ranks than that are oversubscribed ($STEPS steps)"
 [[ " ${modes[*]} " != *" simulate "* ]] ||
-  where="simulated on $(basename "$PLATFORM" .xml), 16-core nodes ($SIM_STEPS steps); $where"
+  where="simulated on $(basename "$PLATFORM" .xml), 16-core nodes ($SIM_STEPS steps$([ "$TIMING_ONLY" != 1 ] || echo ", timing only")); $where"
 if command -v gnuplot > /dev/null; then
   gnuplot <<GP
 set datafile separator ","
@@ -176,7 +184,7 @@ set xlabel "ranks"
 $(if [ "$(awk -F, 'NR > 1 && $3 > m { m = $3 } END { print m + 0 }' "$csv")" -gt 8 ]; then
     echo 'set logscale x 2'; echo 'set xtics 2' # 1, 2, 4, ... (a multiplicative step)
   else echo 'set xtics 1'; fi)
-modes = "${modes[*]}"
+modes = "$(m=" ${modes[*]} "; [ "$TIMING_ONLY" != 1 ] || m=${m/ simulate / simulate-timing }; echo $m)"
 do for [s in "strong weak"] {
   set ylabel "samples/s"
   set title s eq "strong" ? "strong scaling (global batch $BATCH): throughput" : "weak scaling ($BATCH_PER_RANK per rank): throughput"

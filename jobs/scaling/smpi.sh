@@ -13,7 +13,9 @@
 #                                   collective choices (coll-selector ompi), cores at
 #                                   $CORE_SPEED, SMPI's bandwidth and latency factors off (a
 #                                   platform's figures are already what MPI sees; `:1` alone
-#                                   crashes SimGrid 3.32); at most $SIM_TIMEOUT s (7200)
+#                                   crashes SimGrid 3.32); shared buffers (timing-only mode,
+#                                   mpi/sim.h) one mapping each, not SimGrid's default of one
+#                                   per MB; at most $SIM_TIMEOUT s (7200)
 
 sim_platform() { sed "s/CORE_SPEED/$CORE_SPEED/" "$1" > "$2"; }
 
@@ -37,6 +39,7 @@ sim_run() {
   shift 3
   timeout "${SIM_TIMEOUT:-7200}" smpirun -np "$n" -platform "$platform" -hostfile "$hosts" \
     --cfg=smpi/coll-selector:ompi --cfg=smpi/host-speed:"$CORE_SPEED" \
-    --cfg=smpi/bw-factor:0:1 --cfg=smpi/lat-factor:0:1 --log=root.thresh:warning \
+    --cfg=smpi/bw-factor:0:1 --cfg=smpi/lat-factor:0:1 --cfg=smpi/shared-malloc:local \
+    --log=root.thresh:warning \
     build-sim/mpinet-sim "$@"
 }
