@@ -75,10 +75,10 @@ for c in "${cases[@]}"; do
     rate=${c#hosts-}
     jobs/emulate/hosts.sh up 2 "$rate" > /dev/null
     # the emulated link as MPI sees it: one-way latency (us) and bandwidth (MB/s)
-    read -r lat mbps < <(jobs/emulate/hosts.sh mpirun -np 2 "$work/linkprobe")
+    read -r lat mbps both < <(jobs/emulate/hosts.sh mpirun -np 2 "$work/linkprobe")
     bw="${mbps}MBps"
     platform 2 1 "$bw" "${lat}us"
-    note="$bw, ${lat}us (linkprobe on the emulated link)"
+    note="$bw, ${lat}us (linkprobe on the emulated link; both ways at once ${both}MBps)"
     ;;
   *) echo "validate.sh: unknown case $c" >&2; exit 2 ;;
   esac
