@@ -7,7 +7,9 @@
 #   local2         2 ranks on this machine; simulated: one 2-core node whose ranks talk
 #                  through the loopback of the platform files (10 GB/s, 0.5 us, assumed)
 #   hosts-RATE     2 emulated hosts (jobs/emulate/hosts.sh, root), one rank each, links shaped
-#                  to RATE by tc tbf; simulated: 2 one-core nodes whose links have the
+#                  to RATE by tc tbf (hostsN-RATE: N hosts, their ranks yielding the CPU when
+#                  idle, mpi_yield_when_idle, as N > 2 ranks share this machine's 2 cores);
+#                  simulated: N one-core nodes whose links have the
 #                  bandwidth and latency MPI sees on the emulated link (jobs/scaling/
 #                  linkprobe.c: 4 MB messages one way, 1-byte ping-pong), measured on the
 #                  link, never fitted to mpinet
@@ -33,7 +35,7 @@ export OPENBLAS_NUM_THREADS=1
 source jobs/scaling/platforms/calibration.txt
 source jobs/scaling/smpi.sh
 work=$(mktemp -d)
-trap 'rm -rf "$work"; [[ " ${cases[*]} " != *" hosts-"* ]] || jobs/emulate/hosts.sh down' EXIT
+trap 'rm -rf "$work"; [[ " ${cases[*]} " != *" hosts"* ]] || jobs/emulate/hosts.sh down' EXIT
 mpicc -O2 jobs/scaling/linkprobe.c -o "$work/linkprobe"
 sim_data "$work/d.h5" 65536
 args=(train "$CONFIG" --set data.path="$work/d.h5" --set data.shuffle=shard --set data.prefetch=false
@@ -58,33 +60,37 @@ measure() { # measure CASE: samples/s of one real run
   rm -rf "$work/run"
   case $1 in
   local2) mpirun --bind-to core -np 2 build/mpinet "${args[@]}" --set checkpoint.dir="$work/run" ;;
-  hosts-*) jobs/emulate/hosts.sh mpirun -np 2 "$PWD/build/mpinet" "${args[@]}" --set checkpoint.dir="$work/run" ;;
+  hosts*) jobs/emulate/hosts.sh mpirun -np "$nh" "$PWD/build/mpinet" "${args[@]}" --set checkpoint.dir="$work/run" ;;
   esac > "$work/log" 2>&1 || { cat "$work/log" >&2; exit 1; }
   field samples_per_s < "$work/run/metrics.jsonl"
 }
 simulate() { # samples/s of one simulated run on $work/p.xml
   rm -rf "$work/run"
-  sim_run 2 "$work/p.xml" "$work/h" "${args[@]}" --set checkpoint.dir="$work/run" \
+  sim_run "$nh" "$work/p.xml" "$work/h" "${args[@]}" --set checkpoint.dir="$work/run" \
     > "$work/log" 2>&1 || { cat "$work/log" >&2; exit 1; }
   field samples_per_s < "$work/run/metrics.jsonl"
 }
 for c in "${cases[@]}"; do
   case $c in
-  local2) platform 1 2 1Gbps 1us; note="loopback 10GBps/0.5us" ;;
-  hosts-*)
-    rate=${c#hosts-}
-    jobs/emulate/hosts.sh up 2 "$rate" > /dev/null
+  local2) nh=2; platform 1 2 1Gbps 1us; note="loopback 10GBps/0.5us" ;;
+  hosts*-*)
+    rate=${c#hosts*-} nh=${c%%-*}
+    nh=${nh#hosts}
+    nh=${nh:-2}
+    [ "$nh" -le 2 ] || export OMPI_MCA_mpi_yield_when_idle=1
+    jobs/emulate/hosts.sh up "$nh" "$rate" > /dev/null
     # the emulated link as MPI sees it: one-way latency (us) and bandwidth (MB/s)
     read -r lat mbps both < <(jobs/emulate/hosts.sh mpirun -np 2 "$work/linkprobe")
     bw="${mbps}MBps"
-    platform 2 1 "$bw" "${lat}us"
+    platform "$nh" 1 "$bw" "${lat}us"
     note="$bw, ${lat}us (linkprobe on the emulated link; both ways at once ${both}MBps)"
     ;;
   *) echo "validate.sh: unknown case $c" >&2; exit 2 ;;
   esac
   for r in $(seq "$REPS"); do measure "$c"; done > "$work/m"
   for r in $(seq "$REPS"); do simulate; done > "$work/s"
-  [[ $c != hosts-* ]] || jobs/emulate/hosts.sh down
+  [[ $c != hosts* ]] || jobs/emulate/hosts.sh down
+  unset OMPI_MCA_mpi_yield_when_idle
   m=$(median < "$work/m") s=$(median < "$work/s")
   printf '{"validate": "%s", "model": "%s", "global_batch": %s, "steps": %s, "measured_samples_per_s": %s, "simulated_samples_per_s": %s, "error": %.3f, "simulated_link": "%s", "measured_runs": [%s], "simulated_runs": [%s]}\n' \
     "$c" "$(basename "$CONFIG" .ini)" "$BATCH" "$STEPS" "$m" "$s" "$(echo "($s - $m) / $m" | bc -l)" "$note" \
