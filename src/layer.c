@@ -9,13 +9,22 @@
 #include "rng.h"
 
 extern const mn_layer_ops mn_dense_ops, mn_conv2d_ops, mn_maxpool_ops, mn_avgpool_ops,
-    mn_batchnorm_ops, mn_dropout_ops, mn_flatten_ops, mn_reshape_ops, mn_maxout_ops, mn_rnn_ops,
-    mn_lstm_ops;
+    mn_global_avgpool_ops, mn_batchnorm_ops, mn_dropout_ops, mn_flatten_ops, mn_reshape_ops,
+    mn_maxout_ops, mn_rnn_ops, mn_lstm_ops;
 
-static const mn_layer_ops *const registry[] = {&mn_dense_ops,   &mn_conv2d_ops,    &mn_maxpool_ops,
-                                               &mn_avgpool_ops, &mn_batchnorm_ops, &mn_dropout_ops,
-                                               &mn_flatten_ops, &mn_reshape_ops,   &mn_maxout_ops,
-                                               &mn_rnn_ops,     &mn_lstm_ops,      NULL};
+static const mn_layer_ops *const registry[] = {&mn_dense_ops,
+                                               &mn_conv2d_ops,
+                                               &mn_maxpool_ops,
+                                               &mn_avgpool_ops,
+                                               &mn_global_avgpool_ops,
+                                               &mn_batchnorm_ops,
+                                               &mn_dropout_ops,
+                                               &mn_flatten_ops,
+                                               &mn_reshape_ops,
+                                               &mn_maxout_ops,
+                                               &mn_rnn_ops,
+                                               &mn_lstm_ops,
+                                               NULL};
 
 const mn_layer_ops *mn_layer_find(const char *type) {
   for (int i = 0; registry[i]; i++)

@@ -289,6 +289,13 @@ int main(void) {
        "[layer]\ntype = conv2d\nfilters = 2\nsize = 2\n[layer]\ntype = avgpool\nsize = 2\n"
        "stride = 1\n" DENSE(3, "none"),
        IMG(2, 5, 5), 3, MN_LOSS_MSE, false},
+      {"conv2d bias = false -> batchnorm -> global_avgpool",
+       "[layer]\ntype = conv2d\nfilters = 3\nsize = 3\npadding = same\nbias = false\n"
+       "[layer]\ntype = batchnorm\nactivation = tanh\n[layer]\ntype = global_avgpool\n" DENSE(
+           3, "none"),
+       IMG(2, 5, 4), 3, MN_LOSS_CROSS_ENTROPY, false},
+      {"global_avgpool on the input", "[layer]\ntype = global_avgpool\n" DENSE(3, "none"),
+       IMG(4, 3, 3), 3, MN_LOSS_CROSS_ENTROPY, false},
       {"dense -> batchnorm (train) +relu",
        DENSE(6, "none") "[layer]\ntype = batchnorm\nactivation = relu\n" DENSE(3, "none"), FLAT(5),
        3, MN_LOSS_CROSS_ENTROPY, false},

@@ -9,7 +9,8 @@
  * whose weight gradient is 32x25, it halved the rate), and it needed a reshuffle of dy.
  *
  * in x (B, C, H, W) -> out y (B, F, OH, OW); W (F, C, KH, KW), b (F).
- * Keys: filters, size (K or KH,KW), stride (1), padding (valid = 0 | same | N), init.
+ * Keys: filters, size (K or KH,KW), stride (1), padding (valid = 0 | same | N), init,
+ * bias (true; false: y = W * x alone, no b tensor).
  * "same" pads so that OH = ceil(H / stride), extra padding going to the bottom/right as in
  * TensorFlow: the bordered buffer spans what the windows cover, (OH-1)*stride + KH rows. */
 #include <cblas.h>
@@ -23,6 +24,7 @@ enum { SLACK = 8 }; /* floats past the end of col and xpad that im2col may touch
 
 typedef struct {
   int filters, kh, kw, stride, pad_h, pad_w;
+  bool bias; /* bias = false: no b (a batch norm after the layer has its own shift) */
   int c, h, w, oh, ow;
   int hp, wp;     /* the bordered image: what the windows cover */
   int rows, cols; /* the part of the image inside it (all of it unless a stride skips the end) */
@@ -59,7 +61,7 @@ static int conv_configure(mn_layer *l, mn_cfg_section *cfg, mn_err *err) {
       mn_cfg_string(cfg, "size", NULL, &size, err) != 0 ||
       mn_cfg_int(cfg, "stride", 1, 1, 1 << 10, &stride, err) != 0 ||
       mn_cfg_string(cfg, "padding", "valid", &padding, err) != 0 ||
-      mn_layer_parse_init(l, cfg, err) != 0)
+      mn_cfg_bool(cfg, "bias", true, &c->bias, err) != 0 || mn_layer_parse_init(l, cfg, err) != 0)
     return -1;
   if (parse_pair(size, &c->kh, &c->kw) != 0 || c->kh < 1 || c->kw < 1)
     return mn_fail(err, "%s: size '%s' is not K or KH,KW", where, size);
@@ -85,7 +87,7 @@ static int conv_configure(mn_layer *l, mn_cfg_section *cfg, mn_err *err) {
     c->ow = (c->w + 2 * pad - c->kw) / c->stride + 1;
   }
   l->out = (mn_shape){3, {c->filters, c->oh, c->ow}};
-  l->nparams = (size_t)c->filters * c->c * c->kh * c->kw + (size_t)c->filters;
+  l->nparams = (size_t)c->filters * c->c * c->kh * c->kw + (c->bias ? (size_t)c->filters : 0);
   return 0;
 }
 
@@ -118,7 +120,7 @@ static void conv_init(mn_layer *l, uint64_t seed) {
   size_t k = (size_t)c->c * c->kh * c->kw, nw = (size_t)c->filters * k;
   mn_init_weights(l->params, nw, l->init_kind, l->act, l->alpha, k,
                   (size_t)c->filters * c->kh * c->kw, seed, l->index);
-  memset(l->params + nw, 0, (size_t)c->filters * sizeof(float));
+  if (c->bias) memset(l->params + nw, 0, (size_t)c->filters * sizeof(float));
 }
 
 /* The loops below copy one output row (OW floats) at a time. GCC would turn each into a call
@@ -200,12 +202,13 @@ static void conv_forward(mn_layer *l, const mn_pass *pass, const float *x, float
    * buffer to copy out of and no separate bias pass. */
   for (int n = 0; n < batch; n++) {
     float *yn = y + (size_t)n * out_len;
-    for (int fi = 0; fi < f; fi++)
-      for (int j = 0; j < p; j++) yn[(size_t)fi * p + j] = b[fi];
+    if (c->bias)
+      for (int fi = 0; fi < f; fi++)
+        for (int j = 0; j < p; j++) yn[(size_t)fi * p + j] = b[fi];
     im2col(c, x + (size_t)n * in_len, c->col);
-    /* y_n (F, P) += W (F, K) col (K, P) */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, f, p, k, 1.0f, W, k, c->col, p, 1.0f, yn,
-                p);
+    /* y_n (F, P) (+)= W (F, K) col (K, P) */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, f, p, k, 1.0f, W, k, c->col, p,
+                c->bias ? 1.0f : 0.0f, yn, p);
   }
 }
 
@@ -221,7 +224,7 @@ static void conv_backward(mn_layer *l, const mn_pass *pass, const float *x, cons
   for (int n = 0; n < batch; n++) {
     const float *dyn = dy + (size_t)n * out_len;
     const bool store = pass->fresh_grads && n == 0;
-    for (int fi = 0; fi < f; fi++)
+    for (int fi = 0; c->bias && fi < f; fi++)
       db[fi] = (store ? 0.0f : db[fi]) + row_sum(dyn + (size_t)fi * p, p);
     im2col(c, x + (size_t)n * in_len, c->col);
     /* dW (F, K) [+]= dy_n (F, P) col^T (P, K) */
@@ -241,6 +244,7 @@ static int conv_tensors(const mn_layer *l, mn_tensor_info *t, int max) {
   if (max < 2) return 0;
   t[0] = (mn_tensor_info){
       .name = "W", .rank = 4, .dim = {f, (size_t)c->c, (size_t)c->kh, (size_t)c->kw}};
+  if (!c->bias) return 1;
   t[1] = (mn_tensor_info){.name = "b", .rank = 1, .dim = {f}, .offset = f * k};
   return 2;
 }
