@@ -67,7 +67,7 @@ int mn_ckpt_job_open(mn_ckpt_job *j, const mn_world *w, const char *ckpt, const 
       info.has_labels = j->s.loss == MN_LOSS_CROSS_ENTROPY;
       info.classes = 0;
     }
-    rc = mn_job_model(&j->cfg, &j->s, &info, o->batch, &j->net, err);
+    rc = mn_job_model(&j->cfg, &j->s, &info, o->batch, &j->net, NULL, err);
   }
   if (rc == 0) {
     mn_ckpt_meta meta = {0};

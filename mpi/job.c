@@ -7,7 +7,8 @@
 
 #include "compress.h"
 
-static const char *const known_sections[] = {"data", "train", "checkpoint", "layer", NULL};
+static const char *const known_sections[] = {"data",  "train",   "checkpoint",
+                                             "layer", "augment", NULL};
 
 int mn_job_parse(mn_config *cfg, const char *path, const char *text, char **sets, int nsets,
                  mn_err *err) {
@@ -181,7 +182,11 @@ mn_source_spec mn_job_test_spec(const mn_settings *s) {
 }
 
 int mn_job_model(mn_config *cfg, const mn_settings *s, const mn_split_info *info, int max_batch,
-                 mn_net *net, mn_err *err) {
+                 mn_net *net, mn_augment *aug, mn_err *err) {
+  mn_augment unused;
+  if (mn_augment_parse(aug ? aug : &unused, mn_config_section(cfg, "augment"), info->shape, err) !=
+      0)
+    return -1;
   if (s->loss == MN_LOSS_CROSS_ENTROPY && !info->has_labels) {
     mn_cfg_section *train = mn_config_section(cfg, "train");
     char where[700];

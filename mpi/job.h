@@ -5,6 +5,7 @@
 #ifndef MN_JOB_H
 #define MN_JOB_H
 
+#include "augment.h"
 #include "config.h"
 #include "dataset.h"
 #include "net.h"
@@ -71,9 +72,10 @@ int mn_job_settings(mn_config *cfg, mn_settings *s, mn_err *err);
 /* The training rows' and the test rows' source specs the settings name. */
 mn_source_spec mn_job_train_spec(const mn_settings *s);
 mn_source_spec mn_job_test_spec(const mn_settings *s);
-/* Builds the network for the data's sample shape and class count; then rejects any key no
- * one asked for. */
+/* Reads [augment] into aug (NULL: read and checked, not kept: eval and predict) and builds
+ * the network for the data's sample shape and class count; then rejects any key no one
+ * asked for. */
 int mn_job_model(mn_config *cfg, const mn_settings *s, const mn_split_info *info, int max_batch,
-                 mn_net *net, mn_err *err);
+                 mn_net *net, mn_augment *aug, mn_err *err);
 
 #endif

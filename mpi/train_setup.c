@@ -215,7 +215,7 @@ int mn_trainer_setup(trainer *tr, const char *config_path, char **sets, int nset
     rc = mn_eval_open(&tr->test, &tr->test_src, (int)s->eval_batch, w, &err);
   const int max_batch =
       (int)(tr->sampler.max_local > s->eval_batch ? tr->sampler.max_local : s->eval_batch);
-  if (rc == 0) rc = mn_job_model(&tr->cfg, s, &info, max_batch, &tr->net, &err);
+  if (rc == 0) rc = mn_job_model(&tr->cfg, s, &info, max_batch, &tr->net, &tr->augment, &err);
   if (rc == 0) tr->net.target_std = tr->src.target_std;
   if (rc == 0)
     rc = mn_net_set_tail(
@@ -248,6 +248,9 @@ int mn_trainer_setup(trainer *tr, const char *config_path, char **sets, int nset
   if (rc == 0)
     rc = mn_loader_init(&tr->loader, &tr->train, tr->sampler.max_local, rows_for_step, &tr->sampler,
                         tr->sampler.held_begin, s->prefetch == 1, &err);
+  if (rc == 0)
+    rc = mn_loader_augment(&tr->loader, &tr->augment, (uint64_t)s->seed,
+                           tr->sampler.steps_per_epoch, tr->src.b, &err);
   const bool spare_cpu = w->cpus >= taken + w->cpu_sharing;
   if (rc == 0) tr->loader.poll = spare_cpu;
   if (rc == 0 && tr->streaming) {
@@ -364,6 +367,11 @@ void mn_trainer_describe(const trainer *tr) {
   char layers[4096], prefetch[80];
   mn_net_describe(net, layers, sizeof layers);
   printf("model: %zu parameters\n%s", net->nparams, layers);
+  if (tr->augment.on) {
+    char aug[160];
+    mn_augment_describe(&tr->augment, aug, sizeof aug);
+    printf("augment (training batches): %s\n", aug);
+  }
   snprintf(prefetch, sizeof prefetch, "%s (%d CPU%s for %d rank%s)",
            !tr->s.prefetch   ? "off"
            : tr->loader.poll ? "on, polling"

@@ -40,6 +40,7 @@ typedef struct trainer {
   mn_net net;
   char *config_text; /* effective config, written to the run dir and checkpoints */
   mn_loader loader;  /* training batches, prefetched */
+  mn_augment augment; /* [augment], applied by the loader */
   mn_stream stream;  /* shard streamed from the file ([data] memory_mb), if opened */
   bool streaming;
   bool stream_background; /* its reader yields to every other thread (stream.h) */

@@ -20,12 +20,17 @@ static void fill(mn_loader *l, mn_batch *b, long long step) {
   b->step = step;
   if (l->stream) {
     const long long epoch = step / l->steps_per_epoch;
-    if (mn_stream_gather(l->stream, epoch, pos, b->count, b->x, b->y, b->t, b->ids) != 0)
+    if (mn_stream_gather(l->stream, epoch, pos, b->count, b->x, b->y, b->t, b->ids) != 0) {
       l->failed = true;
-    return;
+      return;
+    }
+  } else {
+    mn_split_gather(l->split, b->rows, b->count, b->x, b->y, b->t);
+    for (int i = 0; i < b->count; i++) b->ids[i] = l->row_offset + b->rows[i];
   }
-  mn_split_gather(l->split, b->rows, b->count, b->x, b->y, b->t);
-  for (int i = 0; i < b->count; i++) b->ids[i] = l->row_offset + b->rows[i];
+  if (l->aug)
+    mn_augment_apply(l->aug, l->aug_seed, step / l->aug_steps_per_epoch, b->ids, b->count, b->x,
+                     l->aug_pad, l->aug_scratch);
 }
 
 /* How long the thread polls for the next request before it sleeps on the condition variable.
@@ -120,6 +125,15 @@ void mn_loader_use_stream(mn_loader *l, mn_stream *stream, long steps_per_epoch)
   l->steps_per_epoch = steps_per_epoch;
 }
 
+int mn_loader_augment(mn_loader *l, const mn_augment *a, uint64_t seed, long steps_per_epoch,
+                      const float *pad, mn_err *err) {
+  if (!a->on) return 0;
+  l->aug_scratch = mn_alloc((size_t)a->c * a->h * a->w, sizeof(float), "augmentation", err);
+  if (!l->aug_scratch) return -1;
+  l->aug = a, l->aug_seed = seed, l->aug_steps_per_epoch = steps_per_epoch, l->aug_pad = pad;
+  return 0;
+}
+
 void mn_loader_start(mn_loader *l, long long first) { request(l, first, (int)(first & 1)); }
 
 const mn_batch *mn_loader_next(mn_loader *l, long long step) {
@@ -155,5 +169,6 @@ void mn_loader_destroy(mn_loader *l) {
     free(l->buf[i].x), free(l->buf[i].y), free(l->buf[i].t), free(l->buf[i].rows);
     free(l->buf[i].ids);
   }
+  free(l->aug_scratch);
   memset(l, 0, sizeof *l);
 }

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "augment.h"
 #include "dataset.h"
 #include "stream.h"
 
@@ -50,6 +51,11 @@ typedef struct {
   mn_stream *stream;    /* when set, rows come from it instead of split (stream.h) */
   long steps_per_epoch; /* with a stream: step -> (epoch, position) */
   bool failed;          /* the stream could not read: message in stream->error */
+  const mn_augment *aug; /* [augment] applied to every batch (augment.h), or NULL */
+  uint64_t aug_seed;
+  long aug_steps_per_epoch;
+  const float *aug_pad; /* each position's normalised raw 0 */
+  float *aug_scratch;   /* one image */
 } mn_loader;
 
 /* Allocates the buffers; threaded = false gathers synchronously (for comparison). */
@@ -58,6 +64,10 @@ int mn_loader_init(mn_loader *l, const mn_split *split, int batch, mn_rows_fn ro
 /* Takes rows from a stream instead of the in-memory split: step s is the positions that
  * rows_for_step gives, in epoch s / steps_per_epoch. Before start. */
 void mn_loader_use_stream(mn_loader *l, mn_stream *stream, long steps_per_epoch);
+/* Augments every batch (augment.h) as it is assembled: step s is epoch s / steps_per_epoch;
+ * pad holds each image position's normalised raw 0 (mn_source's b). Before start. */
+int mn_loader_augment(mn_loader *l, const mn_augment *a, uint64_t seed, long steps_per_epoch,
+                      const float *pad, mn_err *err);
 /* Starts producing from step `first`. */
 void mn_loader_start(mn_loader *l, long long first);
 /* The batch of `step` (which must be the next in sequence); prefetches step + 1. The batch

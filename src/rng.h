@@ -18,6 +18,7 @@ enum {
   MN_STREAM_DROPOUT = 3,
   MN_STREAM_DATA = 4,    /* synthetic data generators */
   MN_STREAM_HOLDOUT = 5, /* [data] test_fraction: which blocks are held out */
+  MN_STREAM_AUGMENT = 6, /* [augment]: counter = epoch, then (row, draw) (augment.h) */
 };
 
 uint64_t mn_rng_u64(uint64_t seed, uint64_t stream, uint64_t counter);
