@@ -2,6 +2,7 @@
 #ifdef MPINET_SIMULATE
 #include "sim.h"
 
+#include <signal.h>
 #include <smpi/smpi.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,10 @@ bool mn_sim_timing_setup(int rank) {
     table = smpi_shared_set_call("mpinet", "timing table", calloc(1, sizeof *table));
   if (!table) return on = false;
   mn_share_params(shared_params);
+  /* the step records, which carry stop requests, are not read in this mode: SIGTERM and
+   * SIGUSR1 end the simulation as they end any program */
+  signal(SIGTERM, SIG_DFL);
+  signal(SIGUSR1, SIG_DFL);
 #if defined(__SSE__)
   /* the shared buffers hold whatever every rank's updates left: no denormal may slow rank
    * 0's measured arithmetic down (flush to zero, denormals are zero) */
