@@ -5,7 +5,7 @@
  * - The buffers of one float per parameter (parameters, gradients, optimizer state) are
  *   SMPI shared memory: one copy for all ranks, so their values mean nothing and the run
  *   does not train; the step records are not read (no numeric checks; SIGTERM ends the
- *   simulation instead of asking it to stop at a step).
+ *   simulation instead of asking it to stop at a step), and nothing is evaluated.
  * - Forward and backward are computed for real by rank 0 only, at every step (SMPI times
  *   them as usual); every other rank is charged rank 0's mean time for the same phase and
  *   rows, from its second step on (the first, cold one for the first step), instead of
