@@ -2,6 +2,7 @@
 # run.sh: strong- and weak-scaling sweeps of mpinet, written as CSV and drawn with gnuplot.
 #
 #   jobs/scaling/run.sh [local] [hosts] [slurm] [simulate] [calibrate]   (default: local)
+#   jobs/scaling/run.sh plot      redraws $OUT/scaling.png from $OUT/scaling.csv
 #
 #   local   world sizes $RANKS (default "1 2") on this machine, mpirun
 #   hosts   1..$HOSTS (default 3) emulated hosts, one rank each (jobs/emulate/hosts.sh; root;
@@ -137,8 +138,15 @@ if [[ " ${modes[*]} " == *" simulate "* ]]; then
 fi
 
 csv=$OUT/scaling.csv
-echo "mode,scaling,ranks,hosts,global_batch,samples_per_s,efficiency,compute_fraction,comm_fraction,data_fraction,comm_after_last_fraction" > "$csv"
+if [ "${modes[*]}" = plot ]; then # redraw $OUT/scaling.csv (e.g. after adding a point by hand)
+  [ -f "$csv" ] || { echo "run.sh: no $csv to plot" >&2; exit 1; }
+  mapfile -t modes < <(awk -F, 'NR > 1 && !seen[$1]++ { print $1 }' "$csv")
+  plotting=1
+else
+  echo "mode,scaling,ranks,hosts,global_batch,samples_per_s,efficiency,compute_fraction,comm_fraction,data_fraction,comm_after_last_fraction" > "$csv"
+fi
 for mode in "${modes[@]}"; do
+  [ -z "${plotting:-}" ] || break
   case $mode in
   local | slurm) sizes=$RANKS ;;
   simulate) sizes=$SIM_RANKS ;;
@@ -175,7 +183,7 @@ for mode in "${modes[@]}"; do
 done
 
 where="$(hostname -s): $(nproc) cores, more ranks than that are oversubscribed ($STEPS steps)"
-[[ " ${modes[*]} " != *" simulate "* ]] ||
+[[ " ${modes[*]} " != *" simulate"* ]] ||
   where="simulated on $(basename "$PLATFORM" .xml), 16-core nodes ($SIM_STEPS steps$([ "$TIMING_ONLY" != 1 ] || echo ", timing only")); $where"
 if command -v gnuplot > /dev/null; then
   gnuplot <<GP
