@@ -137,16 +137,19 @@ if [[ " ${modes[*]} " == *" simulate "* ]]; then
   sim_platform "$PLATFORM" "$work/platform.xml"
 fi
 
+# a mode's rows in the CSV and the plot: timing-only simulations marked as such
+label_of() { if [ "$1:$TIMING_ONLY" = simulate:1 ]; then echo simulate-timing; else echo "$1"; fi; }
 csv=$OUT/scaling.csv
+labels=()
 if [ "${modes[*]}" = plot ]; then # redraw $OUT/scaling.csv (e.g. after adding a point by hand)
   [ -f "$csv" ] || { echo "run.sh: no $csv to plot" >&2; exit 1; }
-  mapfile -t modes < <(awk -F, 'NR > 1 && !seen[$1]++ { print $1 }' "$csv")
-  plotting=1
+  mapfile -t labels < <(awk -F, 'NR > 1 && !seen[$1]++ { print $1 }' "$csv")
+  modes=() # nothing to run
 else
   echo "mode,scaling,ranks,hosts,global_batch,samples_per_s,efficiency,compute_fraction,comm_fraction,data_fraction,comm_after_last_fraction" > "$csv"
+  for mode in "${modes[@]}"; do [ -z "$mode" ] || labels+=("$(label_of "$mode")"); done
 fi
 for mode in "${modes[@]}"; do
-  [ -z "${plotting:-}" ] || break
   case $mode in
   local | slurm) sizes=$RANKS ;;
   simulate) sizes=$SIM_RANKS ;;
@@ -173,9 +176,7 @@ for mode in "${modes[@]}"; do
       simulate) hosts=$(((n + 15) / 16)) ;; # the platforms' 16-core nodes, filled in turn
       *) hosts=1 ;;
       esac
-      label=$mode
-      [ "$mode:$TIMING_ONLY" != simulate:1 ] || label=simulate-timing
-      printf "%s,%s,%d,%d,%d,%.1f,%.3f,%s,%s,%s,%s\n" "$label" "$scaling" "$n" "$hosts" "$batch" "$sps" \
+      printf "%s,%s,%d,%d,%d,%.1f,%.3f,%s,%s,%s,%s\n" "$(label_of "$mode")" "$scaling" "$n" "$hosts" "$batch" "$sps" \
         "$eff" "${comp:-nan}" "${comm:-nan}" "${data:-nan}" "${after:-nan}" | tee -a "$csv"
     done
   done
@@ -183,7 +184,7 @@ for mode in "${modes[@]}"; do
 done
 
 where="$(hostname -s): $(nproc) cores, more ranks than that are oversubscribed ($STEPS steps)"
-[[ " ${modes[*]} " != *" simulate"* ]] ||
+[[ " ${labels[*]} " != *" simulate"* ]] ||
   where="simulated on $(basename "$PLATFORM" .xml), 16-core nodes ($SIM_STEPS steps$([ "$TIMING_ONLY" != 1 ] || echo ", timing only")); $where"
 if command -v gnuplot > /dev/null; then
   gnuplot <<GP
@@ -197,7 +198,7 @@ set xlabel "ranks"
 $(if [ "$(awk -F, 'NR > 1 && $3 > m { m = $3 } END { print m + 0 }' "$csv")" -gt 8 ]; then
     echo 'set logscale x 2'; echo 'set xtics 2' # 1, 2, 4, ... (a multiplicative step)
   else echo 'set xtics 1'; fi)
-modes = "$(m=" ${modes[*]} "; [ "$TIMING_ONLY" != 1 ] || m=${m/ simulate / simulate-timing }; echo $m)"
+modes = "${labels[*]}"
 do for [s in "strong weak"] {
   set ylabel "samples/s"
   set title s eq "strong" ? "strong scaling (global batch $BATCH): throughput" : "weak scaling ($BATCH_PER_RANK per rank): throughput"
