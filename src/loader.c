@@ -18,8 +18,8 @@ static void fill(mn_loader *l, mn_batch *b, long long step) {
   size_t pos;
   b->count = l->rows_for_step(l->user, step, &pos, l->stream ? NULL : b->rows);
   b->step = step;
+  const long long epoch = l->steps_per_epoch > 0 ? step / l->steps_per_epoch : 0;
   if (l->stream) {
-    const long long epoch = step / l->steps_per_epoch;
     if (mn_stream_gather(l->stream, epoch, pos, b->count, b->x, b->y, b->t, b->ids) != 0) {
       l->failed = true;
       return;
@@ -29,8 +29,8 @@ static void fill(mn_loader *l, mn_batch *b, long long step) {
     for (int i = 0; i < b->count; i++) b->ids[i] = l->row_offset + b->rows[i];
   }
   if (l->aug)
-    mn_augment_apply(l->aug, l->aug_seed, step / l->aug_steps_per_epoch, b->ids, b->count, b->x,
-                     l->aug_pad, l->aug_scratch);
+    mn_augment_apply(l->aug, l->aug_seed, epoch, b->ids, b->count, b->x, l->aug_pad,
+                     l->aug_scratch);
 }
 
 /* How long the thread polls for the next request before it sleeps on the condition variable.
@@ -130,7 +130,7 @@ int mn_loader_augment(mn_loader *l, const mn_augment *a, uint64_t seed, long ste
   if (!a->on) return 0;
   l->aug_scratch = mn_alloc((size_t)a->c * a->h * a->w, sizeof(float), "augmentation", err);
   if (!l->aug_scratch) return -1;
-  l->aug = a, l->aug_seed = seed, l->aug_steps_per_epoch = steps_per_epoch, l->aug_pad = pad;
+  l->aug = a, l->aug_seed = seed, l->steps_per_epoch = steps_per_epoch, l->aug_pad = pad;
   return 0;
 }
 

@@ -49,11 +49,10 @@ typedef struct {
   bool poll;            /* the thread may poll for requests: it has a CPU of its own */
   atomic_bool polling;  /* it polls now, instead of sleeping (loader.c) */
   mn_stream *stream;    /* when set, rows come from it instead of split (stream.h) */
-  long steps_per_epoch; /* with a stream: step -> (epoch, position) */
+  long steps_per_epoch; /* with a stream or augmentation: step -> epoch */
   bool failed;          /* the stream could not read: message in stream->error */
   const mn_augment *aug; /* [augment] applied to every batch (augment.h), or NULL */
   uint64_t aug_seed;
-  long aug_steps_per_epoch;
   const float *aug_pad; /* each position's normalised raw 0 */
   float *aug_scratch;   /* one image */
 } mn_loader;
