@@ -68,6 +68,8 @@ int mn_ckpt_job_open(mn_ckpt_job *j, const mn_world *w, const char *ckpt, const 
       info.classes = 0;
     }
     rc = mn_job_model(&j->cfg, &j->s, &info, o->batch, &j->net, NULL, err);
+    /* forward passes only: each output's buffer is reused once its readers are done */
+    if (rc == 0) rc = mn_net_plan_forward_only(&j->net, err);
   }
   if (rc == 0) {
     mn_ckpt_meta meta = {0};

@@ -124,9 +124,14 @@ int mn_eval_main(int argc, char **argv) {
       for (int i = 0; i < k; i++) printf(" %d: %.6g", i, detail[i] / sum.count);
       printf("\n");
     }
+    char memory[256];
+    mn_net_describe_memory(&j.net, memory, sizeof memory);
+    printf("%s\n", memory);
     if (json) {
       printf("{\"checkpoint\": \"%s\", \"rows\": %.0f, \"loss\": %.9g, \"world_size\": %d", ckpt,
              sum.count, loss, w.size);
+      printf(", \"activation_bytes\": %zu, \"activation_bytes_one_per_layer\": %zu",
+             j.net.arena_bytes, j.net.layer_bytes);
       if (info.has_labels) {
         printf(", \"accuracy\": %.9g, \"correct\": %.0f, \"class_rows\": ", sum.correct / sum.count,
                sum.correct);

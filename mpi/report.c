@@ -92,10 +92,11 @@ int mn_trainer_report(trainer *tr, long long epoch, long long step, const train_
    * a global batch that the world size does not divide, ranks see different numbers of
    * rows: each rank's statistics weigh as the rows it trained on since the last average. */
   if (!tr->s.reproducible) mn_average_floats(&tr->w, tr->net.state, tr->net.nstate, ts->count);
-  /* evaluation runs forward only: backward's buffers and the parameter gradients (the next
-   * backward replaces them) give their pages back, so that the test split's reads and the
-   * evaluation do not raise the peak; reproducible mode's gradient buffers are its own */
-  mn_net_release_buffers(&tr->net, !tr->s.reproducible, false);
+  /* the layers' outputs and gradients (the next passes rewrite them) and the parameter
+   * gradients (the next backward replaces them) give their pages back, so that the test
+   * split's reads and the evaluation do not raise the peak; reproducible mode's gradient
+   * buffers are its own */
+  mn_net_release_buffers(&tr->net, !tr->s.reproducible);
   mn_eval_sums es;
   double *chunks = NULL;
   size_t nchunks = 0;

@@ -151,7 +151,7 @@ int mn_trainer_save_checkpoint(trainer *tr, long long step, long long epoch) {
                          .compression = (char *)mn_compress_names[tr->comp.kind]};
     /* the checkpoint's image takes their place; between steps the gradients are dead (the
      * next backward replaces them; reproducible mode's buffers are its own: left alone) */
-    mn_net_release_buffers(&tr->net, !tr->s.reproducible, true);
+    mn_net_release_buffers(&tr->net, !tr->s.reproducible);
     rc = mn_checkpoint_save(path, &tr->net, &tr->s.opt, &meta, &err);
     if (rc == 0) rc = mn_run_dir_commit(tr->s.run_dir, step, (int)tr->s.keep, &err);
     if (rc != 0)

@@ -370,6 +370,8 @@ void mn_trainer_describe(const trainer *tr) {
   char layers[4096], prefetch[80];
   mn_net_describe(net, layers, sizeof layers);
   printf("model: %zu parameters\n%s", net->nparams, layers);
+  mn_net_describe_memory(net, layers, sizeof layers);
+  printf("%s\n", layers);
   if (tr->augment.on) {
     char aug[160];
     mn_augment_describe(&tr->augment, aug, sizeof aug);

@@ -10,21 +10,12 @@
 
 extern const mn_layer_ops mn_dense_ops, mn_conv2d_ops, mn_maxpool_ops, mn_avgpool_ops,
     mn_global_avgpool_ops, mn_batchnorm_ops, mn_dropout_ops, mn_flatten_ops, mn_reshape_ops,
-    mn_maxout_ops, mn_rnn_ops, mn_lstm_ops;
+    mn_maxout_ops, mn_rnn_ops, mn_lstm_ops, mn_add_ops, mn_concat_ops;
 
-static const mn_layer_ops *const registry[] = {&mn_dense_ops,
-                                               &mn_conv2d_ops,
-                                               &mn_maxpool_ops,
-                                               &mn_avgpool_ops,
-                                               &mn_global_avgpool_ops,
-                                               &mn_batchnorm_ops,
-                                               &mn_dropout_ops,
-                                               &mn_flatten_ops,
-                                               &mn_reshape_ops,
-                                               &mn_maxout_ops,
-                                               &mn_rnn_ops,
-                                               &mn_lstm_ops,
-                                               NULL};
+static const mn_layer_ops *const registry[] = {
+    &mn_dense_ops,     &mn_conv2d_ops,  &mn_maxpool_ops, &mn_avgpool_ops, &mn_global_avgpool_ops,
+    &mn_batchnorm_ops, &mn_dropout_ops, &mn_flatten_ops, &mn_reshape_ops, &mn_maxout_ops,
+    &mn_rnn_ops,       &mn_lstm_ops,    &mn_add_ops,     &mn_concat_ops,  NULL};
 
 const mn_layer_ops *mn_layer_find(const char *type) {
   for (int i = 0; registry[i]; i++)
@@ -44,6 +35,21 @@ const char *mn_layer_type_list(void) {
 
 void mn_layer_where(const mn_cfg_section *cfg, char *buf, size_t len) {
   mn_cfg_where(cfg, NULL, buf, len);
+}
+
+void mn_layer_input_name(const mn_cfg_section *cfg, int k, char *buf, size_t len) {
+  const mn_cfg_entry *e = mn_cfg_find(cfg, "inputs");
+  snprintf(buf, len, "%s", k == 0 ? "the layer before" : "?");
+  if (!e) return;
+  const char *s = e->value;
+  for (int i = 0; i < k && s; i++) {
+    s = strchr(s, ',');
+    if (s) s++;
+  }
+  if (!s) return;
+  s += strspn(s, " \t");
+  const size_t n = strcspn(s, ", \t");
+  snprintf(buf, len, "%.*s", (int)n, s);
 }
 
 int mn_layer_shape_error(const mn_cfg_section *cfg, const mn_layer *l, mn_err *err, const char *fmt,

@@ -16,6 +16,7 @@
 #include "error.h"
 
 #define MN_MAX_RANK 3
+#define MN_MAX_INPUTS 8 /* inputs of one layer (add, concat) */
 
 /* The shape of ONE sample (the batch dimension is separate): (features), (C, H, W), (T, F). */
 typedef struct {
@@ -108,6 +109,11 @@ typedef struct {
    * after activation, x the input of the forward pass. */
   void (*backward)(mn_layer *l, const mn_pass *p, const float *x, const float *y, float *dy,
                    float *dx, int batch);
+  /* Layers of two or more inputs (add, concat) implement these instead of forward and
+   * backward: xs[k] is input k, (B, count(l->ins[k])); backward is given dy (B, out), which
+   * it may overwrite, and writes each dxs[k] that is not NULL. */
+  void (*forward_n)(mn_layer *l, const mn_pass *p, const float *const *xs, float *y, int batch);
+  void (*backward_n)(mn_layer *l, const mn_pass *p, float *dy, float *const *dxs, int batch);
   /* Lists the layer's named tensors (parameters and state); returns how many. */
   int (*tensors)(const mn_layer *l, mn_tensor_info *out, int max);
   /* Optional, for passes with fixed_order: fixed_setup allocates what they need (once), for
@@ -135,7 +141,13 @@ struct mn_layer {
   const mn_layer_ops *ops;
   int index;     /* position in the network, 0-based */
   char name[40]; /* "<NN>_<type>", the checkpoint group name */
-  mn_shape in, out;
+  mn_shape in, out; /* in: ins[0] */
+  /* The layers it reads (-1: the network's input), in the order of its `inputs` key; by
+   * default the layer before it. A layer reads only layers above it: no cycles. */
+  int ninputs, inputs[MN_MAX_INPUTS];
+  mn_shape ins[MN_MAX_INPUTS];
+  char label[32];               /* its `name`, for the graph only ("": none) */
+  int readers;                  /* how many later layers read its output */
   size_t nparams, param_offset; /* slice of the network's parameter/gradient buffers */
   float *params;
   float *grads;
@@ -176,6 +188,8 @@ struct mn_layer {
 void mn_layer_where(const mn_cfg_section *cfg, char *buf, size_t len);
 int mn_layer_shape_error(const mn_cfg_section *cfg, const mn_layer *l, mn_err *err, const char *fmt,
                          ...) __attribute__((format(printf, 4, 5)));
+/* The k-th name (0-based) of the section's `inputs` key, for messages. */
+void mn_layer_input_name(const mn_cfg_section *cfg, int k, char *buf, size_t len);
 /* Reads `init` (weight initialisation scheme) into l->init_kind. */
 int mn_layer_parse_init(mn_layer *l, mn_cfg_section *cfg, mn_err *err);
 

@@ -1,12 +1,14 @@
-/* net.h: a feed-forward network built from the config's [layer] sections.
+/* net.h: a feed-forward network built from the config's [layer] sections: a stack, or a
+ * graph when layers name their inputs (`inputs`; each reads only layers above it).
  *
  * "Malloc and point": all parameters live in ONE float buffer and all gradients in ONE
  * buffer of the same layout; layers hold slices. Layers are laid out LAST layer first, so
  * backward (which runs last layer first) finishes the buffer front to back: gradient buckets
  * can be all-reduced as soon as they are complete, one allreduce covers everything, a
  * checkpoint or a broadcast is one call. Non-trained state (batch norm running statistics)
- * lives in a third buffer. Activations and workspaces are allocated once for max_batch rows;
- * nothing is allocated per step. */
+ * lives in a third buffer. Layer outputs and the gradients backward writes for them share one
+ * arena, each placed by when it is live (plan.h), planned and allocated once for max_batch
+ * rows; workspaces too: nothing is allocated per step. */
 #ifndef MN_NET_H
 #define MN_NET_H
 
@@ -26,10 +28,17 @@ typedef struct {
   mn_shape in_shape;
   int outputs;         /* width of the last layer */
   int max_batch;       /* rows the activation buffers hold */
+  bool graph;          /* some layer reads other than the layer before it */
+  float *arena;        /* every buffer below; arena_bytes, planned (plan_memory in net.c) */
+  size_t arena_bytes;
+  size_t layer_bytes;    /* what one buffer per layer output (and per gradient) would take */
+  bool backward_planned; /* planned for backward too (else forward only) */
   float **acts;        /* acts[i]: output of layer i, (max_batch, count(out_i)), or
                           (stream_rows, count(out_i)) for a streamed layer (layer.h) */
-  float *dcur, *dnext; /* input-gradient buffers, (max_batch, widest); backward writes each
-                          dx into the one not holding dy, or over a dead output (dx_over_input) */
+  float **douts;       /* douts[i]: the gradient w.r.t. that output, (max_batch, count(out_i));
+                          acts[i] itself when the reader writes over it (dx_over_input) */
+  float **spares;      /* spares[i * MN_MAX_INPUTS + k]: where layer i's backward writes input
+                          k's gradient when another reader wrote it first, then adds; or NULL */
   mn_loss_kind loss;
   /* [data] standardise_targets: the outputs learn (t - mean) / std; reported losses are
    * scaled back into the targets' units with these (outputs values; borrowed; NULL: off) */
@@ -47,6 +56,11 @@ void mn_net_init_params(mn_net *net, uint64_t seed);
  * off, reallocating the activations (they are not kept). Off, every output is held for the
  * whole batch: the reference the tests compare streaming with (the bits are the same). */
 int mn_net_set_streaming(mn_net *net, bool on, mn_err *err);
+/* Plans the arena again for forward passes alone (eval, predict): an output lives until its
+ * last reader's forward, so that few are held at once. mn_net_backward may not follow; and
+ * only the last layer's output can be read after a forward pass. (mn_net_create's plan
+ * keeps every output until backward, for mn_net_first_nonfinite_output.) */
+int mn_net_plan_forward_only(mn_net *net, mn_err *err);
 /* Rows of layer i's output that net->acts[i] holds after a forward pass. */
 int mn_net_held_rows(const mn_net *net, int i);
 
@@ -59,12 +73,12 @@ float *mn_net_output_grad(mn_net *net);
  * some layers hold gradients (mn_layer.dx_over_input): read outputs before backward. */
 void mn_net_backward(mn_net *net, const mn_pass *p, const float *x, int batch, float *dx);
 void mn_net_zero_grads(mn_net *net);
-/* Returns the memory of backward's gradient buffers and (with `activations`) of the layer
- * outputs to the system (madvise), whose contents the next forward and backward rewrite:
- * between epochs, so that evaluating or building a checkpoint does not add to the process's
- * peak memory. With grads_unneeded (the caller's next backward replaces the gradients,
- * mn_pass.fresh_grads), the parameter gradients' pages too. */
-void mn_net_release_buffers(mn_net *net, bool grads_unneeded, bool activations);
+/* Returns the arena's memory (layer outputs and their gradients) to the system (madvise),
+ * whose contents the next forward and backward rewrite: between epochs, so that evaluating
+ * or building a checkpoint does not add to the process's peak memory. With grads_unneeded
+ * (the caller's next backward replaces the gradients, mn_pass.fresh_grads), the parameter
+ * gradients' pages too. */
+void mn_net_release_buffers(mn_net *net, bool grads_unneeded);
 /* Makes room for `floats` spare floats after the gradients (zeroed); layers are re-pointed
  * at the new buffer. Call before training, never per step. */
 int mn_net_set_tail(mn_net *net, size_t floats, mn_err *err);
@@ -90,7 +104,11 @@ size_t mn_first_nonfinite(const float *x, size_t n);
 mn_activation mn_net_final_act(const mn_net *net);
 /* A 64-bit FNV-1a hash of the parameter bytes: equal replicas have equal hashes. */
 uint64_t mn_net_param_hash(const mn_net *net);
-/* One line per layer: "  02 conv2d (1, 28, 28) -> (32, 28, 28) +relu  832 params". */
+/* "activation memory: 3.2 MB planned for forward and backward of 128 rows (one buffer per
+ * output and gradient: 7.9 MB, 41%)" */
+void mn_net_describe_memory(const mn_net *net, char *buf, size_t len);
+/* One line per layer: "  02 conv2d (1, 28, 28) -> (32, 28, 28) relu  832 params"; in a
+ * graph, each followed by its name and inputs ("b1 <- 01, input"). */
 void mn_net_describe(const mn_net *net, char *buf, size_t len);
 
 #endif

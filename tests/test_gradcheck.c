@@ -331,6 +331,32 @@ int main(void) {
        "[layer]\ntype = lstm\nunits = 3\nreturn_sequences = true\n[layer]\ntype = lstm\n"
        "units = 3\n",
        SEQ(4, 2), 3, MN_LOSS_MSE, true},
+      {"graph: one output into two branches merged by add (and read by the add too)",
+       "[layer]\nname = stem\ntype = dense\nunits = 6\nactivation = tanh\n"
+       "[layer]\nname = b1\ntype = dense\nunits = 6\nactivation = relu\n"
+       "[layer]\nname = b2\ntype = dense\nunits = 6\ninputs = stem\n"
+       "[layer]\ntype = add\ninputs = b1, b2, stem\nactivation = tanh\n" DENSE(3, "none"),
+       FLAT(5), 3, MN_LOSS_CROSS_ENTROPY, false},
+      {"graph: the input read by two layers, concat of vectors",
+       "[layer]\nname = a\ntype = dense\nunits = 4\nactivation = elu\n"
+       "[layer]\nname = b\ntype = dense\nunits = 3\ninputs = input\nactivation = sigmoid\n"
+       "[layer]\ntype = concat\ninputs = b, a\n" DENSE(3, "none"),
+       FLAT(5), 3, MN_LOSS_MSE, true},
+      {"graph: concat of images along channels, a max pool after a shared ReLU output",
+       "[layer]\nname = a\ntype = conv2d\nfilters = 2\nsize = 3\npadding = same\n"
+       "activation = relu\n"
+       "[layer]\nname = pa\ntype = maxpool\nsize = 2\n"
+       "[layer]\nname = b\ntype = conv2d\nfilters = 3\nsize = 2\nstride = 2\ninputs = a\n"
+       "[layer]\ntype = concat\ninputs = pa, b\nactivation = tanh\n" DENSE(3, "none"),
+       IMG(2, 6, 6), 3, MN_LOSS_CROSS_ENTROPY, false},
+      {"graph: a residual block (conv, batchnorm, relu, conv, batchnorm, add the input, relu)",
+       "[layer]\ntype = conv2d\nfilters = 2\nsize = 3\npadding = same\nbias = false\n"
+       "[layer]\ntype = batchnorm\nactivation = relu\n"
+       "[layer]\ntype = conv2d\nfilters = 2\nsize = 3\npadding = same\nbias = false\n"
+       "[layer]\nname = bn2\ntype = batchnorm\n"
+       "[layer]\ntype = add\ninputs = input, bn2\nactivation = relu\n"
+       "[layer]\ntype = global_avgpool\n" DENSE(3, "none"),
+       IMG(2, 4, 4), 3, MN_LOSS_CROSS_ENTROPY, false},
       {"reshape image rows -> lstm",
        "[layer]\ntype = reshape\nshape = 4,4\n[layer]\ntype = lstm\nunits = 3\n" DENSE(3, "none"),
        IMG(1, 4, 4), 3, MN_LOSS_CROSS_ENTROPY, false},

@@ -224,6 +224,42 @@ static void test_config_errors(void) {
                       "10 features are not divisible into groups of 3");
   expect_config_error("[layer]\ntype = conv2d\nfilters = 2\nsize = 3\npadding = wide\n",
                       (mn_shape){3, {1, 5, 5}}, "[layer 1]", "padding 'wide'");
+  /* the graph's keys: each message names the line, and the layer or both shapes */
+  const mn_shape img = {3, {2, 4, 4}};
+#define CONV(name, f, stride)                                                                      \
+  "[layer]\nname = " name "\ntype = conv2d\nfilters = " #f "\nsize = 3\npadding = same\n"          \
+  "stride = " #stride "\n"
+  expect_config_error(CONV("a", 2, 1) "[layer]\ntype = add\ninputs = a, b\n", img,
+                      "layers.ini:10: [layer 2] inputs", "no layer above this one is named 'b'");
+  expect_config_error(
+      CONV("a", 2, 1) "[layer]\ntype = add\ninputs = a, c\n" CONV("c", 2, 1), img,
+      "layers.ini:10: [layer 2] inputs",
+      "'c' is layer 3 (line 11), below this one: a layer reads only layers above it");
+  expect_config_error(CONV("a", 2, 1) CONV("b", 3, 1) "[layer]\ntype = add\ninputs = a, b\n", img,
+                      "layers.ini:15: [layer 3]",
+                      "add needs inputs of one shape: input 1 ('a') is (2, 4, 4) and input 2 ('b') "
+                      "is (3, 4, 4)");
+  expect_config_error(CONV("a", 2, 1) CONV("b", 3, 2) "[layer]\ntype = concat\ninputs = a, b\n",
+                      img, "layers.ini:15: [layer 3]",
+                      "concat needs images of one height and width: input 1 ('a') is (2, 4, 4) and "
+                      "input 2 ('b') is (3, 2, 2)");
+  expect_config_error(
+      CONV("a", 2, 1) CONV("b", 2, 1) "[layer]\ntype = flatten\ninputs = a\n", img,
+      "layers.ini:8: [layer 2]",
+      "no layer reads this layer's output ('b') (only the last layer's may go unread");
+  expect_config_error(CONV("layer2", 2, 1), img, "layers.ini:2: [layer 1] name",
+                      "'layer2' is reserved");
+  expect_config_error(CONV("input", 2, 1), img, "layers.ini:2: [layer 1] name",
+                      "'input' is reserved");
+  expect_config_error(CONV("a", 2, 1) CONV("a", 2, 1), img, "layers.ini:9: [layer 2] name",
+                      "'a' already names layer 1");
+  expect_config_error(CONV("a", 2, 1) "[layer]\ntype = add\ninputs = a\n", img,
+                      "layers.ini:8: [layer 2]", "add needs two or more inputs");
+  expect_config_error(CONV("a", 2, 1) "[layer]\ntype = flatten\ninputs = a, input\n", img,
+                      "layers.ini:8: [layer 2]", "flatten reads one input, and inputs names 2");
+  expect_config_error(CONV("a", 2, 1) "[layer]\ntype = add\ninputs = a, a\n", img,
+                      "layers.ini:10: [layer 2] inputs", "'a' is named twice");
+#undef CONV
 }
 
 /* 2x2 stride-2 max pooling (a branch-free fast path) against the definition on odd-sized
@@ -315,6 +351,67 @@ static void test_plan(void) {
   CHECK(L[0].stream_rows == 2 && L[1].stream_rows == 0 && L[2].stream_rows == 0,
         "streamed: conv %d, pool %d, conv before avgpool %d (want the first pair only)",
         L[0].stream_rows, L[1].stream_rows, L[2].stream_rows);
+  mn_net_destroy(&net);
+}
+
+/* In a graph the plan fuses nothing across an output that two layers read: the ReLU stays
+ * (the other reader needs it), no dx is written over it, nothing is streamed into it. The
+ * memory plan: buffers live at the same time never overlap, and in a forward-only plan a
+ * chain of layers holds two outputs at a time. */
+static bool disjoint(const float *a, size_t na, const float *b, size_t nb) {
+  return a + na <= b || b + nb <= a;
+}
+
+static void test_graph_plan(void) {
+  mn_net net;
+  mn_err err;
+  CHECK(build(&net,
+              "[layer]\nname = c\ntype = conv2d\nfilters = 2\nsize = 3\nactivation = relu\n"
+              "[layer]\nname = p\ntype = maxpool\n"
+              "[layer]\nname = q\ntype = maxpool\ninputs = c\n"
+              "[layer]\ntype = add\ninputs = p, q\n[layer]\ntype = dense\nunits = 2\n",
+              (mn_shape){3, {1, 10, 10}}, 2, 4, &err) == 0,
+        "%s", err.msg);
+  const mn_layer *L = net.layers;
+  CHECK(net.graph && L[0].readers == 2, "graph %d, readers %d", net.graph, L[0].readers);
+  CHECK(L[0].run_act == MN_ACT_RELU && L[1].run_act == MN_ACT_NONE,
+        "ReLU moved past a pool although another layer reads its output");
+  CHECK(!L[1].dx_over_input && !L[2].dx_over_input, "dx over an output another layer reads");
+  CHECK(L[0].stream_rows == 0, "streamed into two readers");
+  CHECK(net.spares[1 * MN_MAX_INPUTS] && !net.spares[2 * MN_MAX_INPUTS],
+        "the reader whose backward runs first (q) writes c's gradient, the other a spare");
+  /* backward of layer 2 (q) writes douts[0] while reading douts[2]; of layer 1 a spare
+   * while reading douts[1] and adds it to douts[0]; douts[4] (the loss's) meets the output
+   * of layer 4 */
+  const size_t b = 4;
+  const size_t c = 2 * 8 * 8, pq = 2 * 4 * 4; /* floats per sample of c, and of p and q */
+  CHECK(disjoint(net.douts[0], b * c, net.douts[2], b * pq) &&
+            disjoint(net.spares[1 * MN_MAX_INPUTS], b * c, net.douts[1], b * pq) &&
+            disjoint(net.douts[0], b * c, net.spares[1 * MN_MAX_INPUTS], b * c) &&
+            disjoint(net.douts[4], b * 2, net.acts[4], b * 2) &&
+            disjoint(net.acts[0], b * c, net.douts[0], b * c),
+        "buffers live at the same time overlap");
+  CHECK(net.arena_bytes < net.layer_bytes, "planned %zu bytes, one per buffer %zu", net.arena_bytes,
+        net.layer_bytes);
+  mn_net_destroy(&net);
+
+  /* a stack of 6 dense layers of 100 units, forward only: two outputs at a time */
+  CHECK(build(&net,
+              "[layer]\ntype = dense\nunits = 100\n[layer]\ntype = dense\nunits = 100\n"
+              "[layer]\ntype = dense\nunits = 100\n[layer]\ntype = dense\nunits = 100\n"
+              "[layer]\ntype = dense\nunits = 100\n[layer]\ntype = dense\nunits = 100\n",
+              (mn_shape){1, {10}}, 100, 8, &err) == 0,
+        "%s", err.msg);
+  CHECK(mn_net_plan_forward_only(&net, &err) == 0, "%s", err.msg);
+  CHECK(net.arena_bytes == 2 * 8 * 100 * sizeof(float) && net.layer_bytes == 6 * 8 * 100 * 4,
+        "forward-only plan: %zu bytes of %zu", net.arena_bytes, net.layer_bytes);
+  float x[8 * 10], ref[8 * 100];
+  for (int i = 0; i < 80; i++) x[i] = (float)(i % 7) - 3.0f;
+  mn_pass pass = {.seed = 1};
+  memcpy(ref, mn_net_forward(&net, &pass, x, 8), sizeof ref);
+  CHECK(mn_net_set_streaming(&net, false, &err) == 0, "%s", err.msg);
+  CHECK(!net.backward_planned, "streaming off planned backward");
+  CHECK(memcmp(ref, mn_net_forward(&net, &pass, x, 8), sizeof ref) == 0, "outputs changed");
   mn_net_destroy(&net);
 }
 
@@ -566,6 +663,7 @@ static void test_init(void) {
 int main(void) {
   test_init();
   test_plan();
+  test_graph_plan();
   test_streaming();
   test_conv_forward_reference(2, 7, 6, 3, 3, 3, 1, "valid", 0, 0);
   test_conv_forward_reference(3, 9, 8, 2, 3, 2, 2, "same", 1, 0);
