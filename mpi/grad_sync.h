@@ -12,7 +12,7 @@
  * records ride along in the last bucket, so every rank learns of a fault, a stop request or
  * a desynchronised peer at the same step without an extra collective.
  * Before a bucket is posted, its local gradients are scanned for NaN and infinity (while
- * they are hot in cache), except those backward vouched for (mn_pass.grads_ready's
+ * they are hot in cache), except those backward vouched for (mn_listeners.grads_ready's
  * checked_from): a rank that produced a non-finite gradient is known by name. */
 #ifndef MN_GRAD_SYNC_H
 #define MN_GRAD_SYNC_H
@@ -61,7 +61,7 @@ static inline const float *mn_grad_sync_sum(const mn_grad_sync *s) {
 }
 /* Before backward. */
 void mn_grad_sync_begin(mn_grad_sync *s);
-/* mn_pass.grads_ready: gradients [0, upto) are final, [checked_from, upto) known finite. */
+/* mn_listeners.grads_ready: gradients [0, upto) are final, [checked_from, upto) known finite. */
 void mn_grad_sync_ready(void *user, size_t upto, size_t checked_from);
 /* After backward: scans what backward left unscanned; afterwards first_bad is final and the
  * tail may be written. Sends nothing: a local SGD step (train.sync_every) calls it alone. */

@@ -149,7 +149,7 @@ static void carry_range(carry *c, size_t hi) {
   if (c->done < hi) c->done = hi;
 }
 
-/* mn_pass.grads_ready during a micro-batch's backward: its gradients [0, upto) are final, so
+/* mn_listeners.grads_ready during a micro-batch's backward: its gradients [0, upto) are final, so
  * they are merged while the layer that wrote them is still in cache. */
 static void carry_ready(void *user, size_t upto, size_t checked_from) {
   (void)checked_from; /* the carries scan their sums (carry.scan_end) */
@@ -169,8 +169,8 @@ void mn_trainer_repro_local(trainer *tr, const mn_batch *b, mn_pass *pass, mn_lo
   size_t first_bad = SIZE_MAX;
   memcpy(r->state0, net->state, state_bytes);
   mn_net_fixed_refresh(net); /* the optimizer has moved the weights since the last step */
-  pass->fixed_order = true;
-  pass->parts = r->defer ? r->per_rank : 0;
+  pass->fixed.on = true;
+  pass->fixed.parts = r->defer ? r->per_rank : 0;
   memset(local, 0, sizeof *local);
   *forward_s = 0.0;
   tr->bad_layer = -1;
@@ -200,10 +200,10 @@ void mn_trainer_repro_local(trainer *tr, const mn_batch *b, mn_pass *pass, mn_lo
     }
     /* the last micro-batch's carries end in the rank's sum: deferred gradients go there */
     float *sum = c.link[c.t];
-    pass->part = i;
-    pass->deferred_grads = sum;
-    pass->grads_ready = c.t > 0 ? carry_ready : NULL;
-    pass->grads_user = &c;
+    pass->fixed.part = i;
+    pass->fixed.deferred_grads = sum;
+    pass->listen.grads_ready = c.t > 0 ? carry_ready : NULL;
+    pass->listen.grads_user = &c;
     mn_net_backward(net, pass, b->x + first * row, m, NULL);
     if (i == 0 && tr->fault_nan && pass->step == tr->fault_step) /* test hook (train.c): */
       net->layers[0].grads[net->layers[0].nparams - 1] = NAN;    /* a value no layer defers */
@@ -233,10 +233,8 @@ void mn_trainer_repro_local(trainer *tr, const mn_batch *b, mn_pass *pass, mn_lo
       }
     }
   }
-  pass->grads_ready = NULL;
-  pass->deferred_grads = NULL;
-  pass->parts = pass->part = 0;
-  pass->fixed_order = false;
+  pass->listen.grads_ready = NULL;
+  pass->fixed = (mn_fixed_pass){0};
   mn_net_bind_grads(net, stack[0]);
   memcpy(net->state, r->state0, state_bytes);
   tr->sync.first_bad = first_bad;

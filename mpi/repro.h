@@ -44,7 +44,7 @@ typedef struct {
   float *state0;  /* batch-norm running statistics at the start of the step */
   float *scratch; /* receive buffer of the tree allreduce */
   /* Dense layers defer their weight gradients to the rank's last micro-batch and write them
-   * once, as this rank's subtree (mn_pass.parts): the carries leave those ranges out,
+   * once, as this rank's subtree (mn_fixed_pass.parts): the carries leave those ranges out,
    * [skip[2 i], skip[2 i + 1]) for i < nskip, ascending. false: a test hook's plain way. */
   bool defer;
   size_t *skip;

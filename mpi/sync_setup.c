@@ -23,13 +23,12 @@ static void dry_step(void *user) {
   trainer *tr = d->tr;
   mn_net *net = &tr->net;
   const int lb = d->batch->count;
-  mn_pass pass = {.training = true,
-                  .seed = (uint64_t)tr->s.seed,
-                  .allreduce_sum = mn_allreduce_doubles,
-                  .allreduce_user = &tr->w,
-                  .grads_ready = mn_grad_sync_ready,
-                  .grads_user = &tr->sync,
-                  .grads_blocks = 4};
+  mn_pass pass = {
+      .training = true,
+      .seed = (uint64_t)tr->s.seed,
+      .allreduce_sum = mn_allreduce_doubles,
+      .allreduce_user = &tr->w,
+      .listen = {.grads_ready = mn_grad_sync_ready, .grads_user = &tr->sync, .grads_blocks = 4}};
   mn_loss_stats st;
   mn_trainer_forward_loss(tr, &pass, d->batch, 0, lb, &st);
   mn_grad_sync_begin(&tr->sync);

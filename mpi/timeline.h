@@ -53,7 +53,7 @@ int mn_timeline_init(mn_timeline *t, const mn_world *w, const mn_net *net, int n
 bool mn_timeline_on(const mn_timeline *t, long long step);
 void mn_timeline_add(mn_timeline *t, mn_tl_kind kind, int arg, long long step, double t0,
                      double t1);
-/* mn_pass.layer_done: one layer's forward (backward = 0) or backward finished now. */
+/* mn_listeners.layer_done: one layer's forward (backward = 0) or backward finished now. */
 void mn_timeline_layer(void *user, int layer, int backward);
 /* Collective: gathers the events on rank 0, which writes `path`. */
 int mn_timeline_write(mn_timeline *t, const mn_world *w, const mn_net *net, const char *path,

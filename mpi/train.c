@@ -165,9 +165,9 @@ static int train_loop(trainer *tr, long long step) {
     pass.allreduce_user = &tr->w;
   }
   if (!repro) { /* also at 1 rank: the gradient scan skips what backward vouched for */
-    pass.grads_ready = mn_grad_sync_ready;
-    pass.grads_user = &tr->sync;
-    pass.grads_blocks = tr->w.size > 1 ? 4 : 1;
+    pass.listen.grads_ready = mn_grad_sync_ready;
+    pass.listen.grads_user = &tr->sync;
+    pass.listen.grads_blocks = tr->w.size > 1 ? 4 : 1;
   }
   mn_loader_start(&tr->loader, step);
   /* Reproducible mode adds up into the gradients, and from here on its optimizer zeroes
@@ -199,8 +199,8 @@ static int train_loop(trainer *tr, long long step) {
       const bool traced = mn_timeline_on(&tr->tl, step);
       tr->sync.timing = traced;
       /* per-layer events only in the normal mode: not once per micro-batch */
-      pass.layer_done = traced && !repro ? mn_timeline_layer : NULL;
-      pass.layer_user = &tr->tl;
+      pass.listen.layer_done = traced && !repro ? mn_timeline_layer : NULL;
+      pass.listen.layer_user = &tr->tl;
       tr->tl.step = step, tr->tl.layer_t = tb;
       pass.step = step;
       mn_loss_stats st = {0};
@@ -216,7 +216,7 @@ static int train_loop(trainer *tr, long long step) {
       } else {
         /* a local SGD step: no gradient sum, each rank steps on its own batch's mean */
         tr->local_step = s->sync_every > 1 && step >= warm;
-        pass.grads_ready = tr->local_step ? NULL : mn_grad_sync_ready;
+        pass.listen.grads_ready = tr->local_step ? NULL : mn_grad_sync_ready;
         tr->bad_layer = -1;
         if (!mn_sim_skip(MN_SIM_FORWARD, lb)) { /* (always false outside mpinet-sim: sim.h) */
           mn_trainer_forward_loss(tr, &pass, b, 0, lb, &st);

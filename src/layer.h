@@ -38,16 +38,10 @@ typedef struct {
   bool is_state;
 } mn_tensor_info;
 
-/* What a forward or backward pass knows beyond its tensors. */
+/* Who listens to a pass without changing a number of it: the MPI layer's sum of the
+ * gradients and its timeline. Only the network calls them, but for grads_ready, which a
+ * layer whose gradients become final in blocks may call too (mn_pass_grads_ready). */
 typedef struct {
-  bool training;
-  uint64_t seed;
-  long long step;             /* optimizer step: dropout masks depend on it */
-  const uint64_t *sample_ids; /* dataset row of each sample in the batch (dropout masks) */
-  /* Sums n doubles over all ranks, in place (SyncBN); NULL in a single process. The core
-   * never calls MPI itself: the MPI layer hands this in. */
-  void (*allreduce_sum)(void *user, double *buf, size_t n);
-  void *allreduce_user;
   /* Called during backward each time the gradients [0, upto) are final. Layers are laid out
    * last first, so upto only grows: the MPI layer starts all-reducing finished buckets while
    * backward goes on. Backward found [checked_from, upto) all finite itself (a GEMM that
@@ -59,19 +53,20 @@ typedef struct {
    * as soon as it is final, for a listener that can start on them (the ranks' sum); 0 or 1:
    * one piece (a block costs OpenBLAS another copy of its operands). */
   int grads_blocks;
-  /* The gradient buffer holds nothing to keep: backward replaces the gradients instead of
-   * adding to them, so that nobody has to zero the buffer between steps (the optimizer's
-   * pass wrote zeros over gradients the other ranks had just read: ~20 us a step of the
-   * MLP at 2 ranks). mn_net_backward zeroes the slices of layers without
-   * backward_stores_grads itself; a layer with it reads this flag, which mn_net_backward
-   * clears in fixed_order passes (their sums must add up in a fixed order). */
-  bool fresh_grads;
-  /* Reproducible mode: layers with a fixed_refresh op compute every output as one fixed sum
-   * (fixed_gemm.h), so its bits depend neither on the batch size nor on the CPU; they read
-   * what fixed_refresh derived from the parameters (mn_net_fixed_refresh). */
-  bool fixed_order;
-  /* With fixed_order and parts > 0, backward runs once per micro-batch of a step, part = 0,
-   * 1, ..., parts - 1, each of the same number of rows. A layer that defers (fixed_setup set
+  /* Called after each layer's forward (backward = 0) and backward (backward = 1), its
+   * activation included (the MPI layer's timeline); NULL: nobody listens. */
+  void (*layer_done)(void *user, int layer, int backward);
+  void *layer_user;
+} mn_listeners;
+
+/* Reproducible mode's passes. */
+typedef struct {
+  /* Layers with a fixed_refresh op compute every output as one fixed sum (fixed_gemm.h), so
+   * its bits depend neither on the batch size nor on the CPU; they read what fixed_refresh
+   * derived from the parameters (mn_net_fixed_refresh). */
+  bool on;
+  /* With parts > 0, backward runs once per micro-batch of a step, part = 0, 1, ..., parts -
+   * 1, each of the same number of rows. A layer that defers (fixed_setup set
    * l->fixed_deferred) keeps every part's input and output gradient, leaves the gradients of
    * its first fixed_deferred parameters alone until the last part and then writes them once,
    * as the balanced binary tree of the parts' sums (fixed_gemm.h, parts), into
@@ -79,15 +74,41 @@ typedef struct {
    * summing the parts' gradients in that tree, without writing each one (repro.c). */
   int parts, part;
   float *deferred_grads;
-  /* Called after each layer's forward (backward = 0) and backward (backward = 1), its
-   * activation included (the MPI layer's timeline); NULL: nobody listens. */
-  void (*layer_done)(void *user, int layer, int backward);
-  void *layer_user;
+} mn_fixed_pass;
+
+/* What a forward or backward pass knows beyond its tensors. */
+typedef struct {
+  bool training;
+  uint64_t seed;
+  long long step;             /* optimizer step: dropout masks depend on it */
+  const uint64_t *sample_ids; /* dataset row of each sample in the batch (dropout masks) */
   /* The batch row a call's first sample is (the network runs a streamed pair of layers a
    * few rows at a time, mn_layer.stream_rows): per_sample layers index what they keep per
    * sample from here. 0 for a whole batch. */
   int row0;
+  /* Sums n doubles over all ranks, in place (SyncBN); NULL in a single process. The core
+   * never calls MPI itself: the MPI layer hands this in. */
+  void (*allreduce_sum)(void *user, double *buf, size_t n);
+  void *allreduce_user;
+  /* The gradient buffer holds nothing to keep: backward replaces the gradients instead of
+   * adding to them, so that nobody has to zero the buffer between steps (the optimizer's
+   * pass wrote zeros over gradients the other ranks had just read: ~20 us a step of the
+   * MLP at 2 ranks). mn_net_backward zeroes the slices of layers without
+   * backward_stores_grads itself; a layer with it reads this flag, which mn_net_backward
+   * clears in fixed passes (their sums must add up in a fixed order). */
+  bool fresh_grads;
+  mn_fixed_pass fixed;
+  mn_listeners listen;
 } mn_pass;
+
+/* For a layer that finishes its gradients in blocks: [0, upto) are final now. */
+static inline void mn_pass_grads_ready(const mn_pass *p, size_t upto, size_t checked_from) {
+  if (p->listen.grads_ready) p->listen.grads_ready(p->listen.grads_user, upto, checked_from);
+}
+/* Into how many blocks such a layer may cut its gradient: 1 when nobody listens. */
+static inline int mn_pass_grad_blocks(const mn_pass *p) {
+  return p->listen.grads_ready && p->listen.grads_blocks > 1 ? p->listen.grads_blocks : 1;
+}
 
 typedef struct mn_layer mn_layer;
 
@@ -116,8 +137,8 @@ typedef struct {
   void (*backward_n)(mn_layer *l, const mn_pass *p, float *dy, float *const *dxs, int batch);
   /* Lists the layer's named tensors (parameters and state); returns how many. */
   int (*tensors)(const mn_layer *l, mn_tensor_info *out, int max);
-  /* Optional, for passes with fixed_order: fixed_setup allocates what they need (once), for
-   * backward in `parts` parts of part_rows rows (mn_pass.parts; 0: no deferral), and sets
+  /* Optional, for fixed passes (mn_pass.fixed.on): fixed_setup allocates what they need (once), for
+   * backward in `parts` parts of part_rows rows (mn_pass.fixed.parts; 0: no deferral), and sets
    * l->fixed_deferred; fixed_refresh derives what they read from the parameters (a packed
    * copy), after every change to them and before such a pass. */
   int (*fixed_setup)(mn_layer *l, int part_rows, int parts, mn_err *err);
@@ -179,7 +200,7 @@ struct mn_layer {
   double l2, l1;         /* per-layer regularisation; negative: use the [train] value */
   int init_kind;         /* index into mn_init_names */
   int units;             /* dense: outputs */
-  size_t fixed_deferred; /* parameters whose gradients backward defers (mn_pass.parts) */
+  size_t fixed_deferred; /* parameters whose gradients backward defers (mn_fixed_pass) */
   void *priv;            /* layer type's own configuration and workspace */
 };
 

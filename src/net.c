@@ -443,7 +443,7 @@ const float *mn_net_forward(mn_net *net, const mn_pass *p, const float *x, int b
         l->ops->forward(l, &part, in + (size_t)r * in_len, net->acts[i], rows);
         next->ops->forward(next, &part, net->acts[i], net->acts[i + 1] + (size_t)r * out_len, rows);
       }
-      if (p->layer_done) p->layer_done(p->layer_user, i, 0); /* the pair's time is l's */
+      if (p->listen.layer_done) p->listen.layer_done(p->listen.layer_user, i, 0); /* l's time */
       l = next, i++;
     } else if (l->ops->forward_n) {
       const float *xs[MN_MAX_INPUTS];
@@ -455,7 +455,7 @@ const float *mn_net_forward(mn_net *net, const mn_pass *p, const float *x, int b
     if (!l->act_by_layer)
       mn_activation_forward(l->run_act, l->run_alpha, net->acts[i], (size_t)batch,
                             mn_shape_count(l->out));
-    if (p->layer_done) p->layer_done(p->layer_user, i, 0);
+    if (p->listen.layer_done) p->listen.layer_done(p->listen.layer_user, i, 0);
   }
   return net->acts[net->nlayers - 1];
 }
@@ -482,10 +482,10 @@ static void backward_pair(mn_net *net, const mn_pass *p, int i, const float *in,
 }
 
 void mn_net_backward(mn_net *net, const mn_pass *pass, const float *x, int batch, float *dx) {
-  /* fixed_order passes add up in a fixed order: nothing stores (the one place that says so) */
+  /* fixed passes add up in a fixed order: nothing stores (the one place that says so) */
   mn_pass fixed;
   const mn_pass *p = pass;
-  if (pass->fresh_grads && pass->fixed_order) fixed = *pass, fixed.fresh_grads = false, p = &fixed;
+  if (pass->fresh_grads && pass->fixed.on) fixed = *pass, fixed.fresh_grads = false, p = &fixed;
   for (int i = net->nlayers - 1; i >= 0; i--) {
     mn_layer *l = &net->layers[i];
     float *dy = net->douts[i]; /* the loss's gradient for the last (mn_net_output_grad) */
@@ -524,10 +524,10 @@ void mn_net_backward(mn_net *net, const mn_pass *pass, const float *x, int batch
         for (size_t e = 0; e < len; e++) sum_into[k][e] += dxs[k][e];
       }
     for (int j = i; j >= top; j--) {
-      if (p->layer_done) p->layer_done(p->layer_user, j, 1); /* the pair's time is i's */
-      if (p->grads_ready && net->layers[j].nparams > 0) {
+      if (p->listen.layer_done) p->listen.layer_done(p->listen.layer_user, j, 1); /* i's time */
+      if (net->layers[j].nparams > 0) {
         const size_t end = net->layers[j].param_offset + net->layers[j].nparams;
-        p->grads_ready(p->grads_user, end, end);
+        mn_pass_grads_ready(p, end, end);
       }
     }
     i = top;

@@ -85,7 +85,7 @@ int mn_net_set_tail(mn_net *net, size_t floats, mn_err *err);
 /* Points the network (and every layer's slice) at another gradient buffer of nparams + tail
  * floats; the caller owns both buffers (reproducible mode sums micro-batches in several). */
 void mn_net_bind_grads(mn_net *net, float *grads);
-/* Passes with mn_pass.fixed_order (reproducible mode): setup allocates what the layers need
+/* Fixed passes, mn_pass.fixed (reproducible mode): setup allocates what the layers need
  * for them, once, for backward in `parts` parts of part_rows rows (0: no deferral; each
  * layer's fixed_deferred tells what it defers); refresh derives it from the parameters, after
  * every change to them. */

@@ -470,7 +470,7 @@ static void no_listener(void *user, size_t upto, size_t checked_from) {
  * gives over a zeroed one (== per value: a store may keep a -0 that 0 + -0 makes +0), for
  * layers that store their gradients (dense, its weight gradient in 4 announced blocks here;
  * conv2d in a streamed pair, whose first group of rows stores and the later ones add) and
- * for those the network zeroes first (batchnorm, LSTM); a fixed_order pass adds. */
+ * for those the network zeroes first (batchnorm, LSTM); a fixed pass adds. */
 static void test_fresh_grads(void) {
   static const struct {
     const char *name, *text;
@@ -519,8 +519,9 @@ static void test_fresh_grads(void) {
     float *dx[2] = {malloc(n * in * sizeof(float)), malloc(n * in * sizeof(float))};
     for (size_t i = 0; i < n * in; i++) x[i] = (float)((i * 7919) % 101) / 50.0f - 1.0f;
     for (int fresh = 0; fresh < 2; fresh++) {
-      mn_pass pass = {
-          .training = true, .grads_ready = no_listener, .grads_blocks = 4, .fresh_grads = fresh};
+      mn_pass pass = {.training = true,
+                      .listen = {.grads_ready = no_listener, .grads_blocks = 4},
+                      .fresh_grads = fresh};
       if (fresh)
         for (size_t i = 0; i < net.nparams; i++) net.grads[i] = NAN;
       else
@@ -539,11 +540,11 @@ static void test_fresh_grads(void) {
     CHECK(nonzero > net.nparams / 2, "%s: only %zu nonzero gradients", nets[c].name, nonzero);
     CHECK(memcmp(dx[0], dx[1], n * in * sizeof(float)) == 0, "%s: input gradients differ",
           nets[c].name);
-    /* a fixed_order pass adds, fresh_grads or not (its sums have an order to keep): over the
+    /* a fixed pass adds, fresh_grads or not (its sums have an order to keep): over the
      * gradients just computed, the same batch again gives twice them */
-    mn_pass plain = {.training = true, .grads_ready = no_listener};
+    mn_pass plain = {.training = true, .listen.grads_ready = no_listener};
     mn_pass fixed = {
-        .training = true, .grads_ready = no_listener, .fresh_grads = true, .fixed_order = true};
+        .training = true, .listen.grads_ready = no_listener, .fresh_grads = true, .fixed.on = true};
     mn_net_forward(&net, &plain, x, n);
     float *d = mn_net_output_grad(&net);
     for (size_t i = 0; i < n * out; i++) d[i] = (float)((i * 31) % 17) / 8.0f - 1.0f;
@@ -551,7 +552,7 @@ static void test_fresh_grads(void) {
     bad = 0;
     for (size_t i = 0; i < net.nparams; i++)
       bad += !(fabsf(net.grads[i] - 2.0f * ref[i]) <= 1e-4f * (1.0f + fabsf(ref[i])));
-    CHECK(bad == 0, "%s: %zu of %zu gradients not doubled by a fixed_order pass", nets[c].name, bad,
+    CHECK(bad == 0, "%s: %zu of %zu gradients not doubled by a fixed pass", nets[c].name, bad,
           net.nparams);
     free(x), free(ref), free(dx[0]), free(dx[1]);
     mn_net_destroy(&net);
@@ -593,9 +594,7 @@ static void test_grads_vouched(void) {
     if (nan) x[0] = NAN;
     listener t = {.grads = net.grads};
     mn_pass pass = {.training = true,
-                    .grads_ready = listen,
-                    .grads_user = &t,
-                    .grads_blocks = 4,
+                    .listen = {.grads_ready = listen, .grads_user = &t, .grads_blocks = 4},
                     .fresh_grads = true};
     mn_net_forward(&net, &pass, x, n);
     float *d = mn_net_output_grad(&net);

@@ -1,7 +1,7 @@
 /* dense.c: the fully connected layer, y = x W^T + b, on OpenBLAS SGEMM (the network applies
- * the activation); in passes with fixed_order on the fixed-sum GEMM (fixed_gemm.h), through a
+ * the activation); in fixed passes (mn_pass.fixed) on the fixed-sum GEMM (fixed_gemm.h), through a
  * copy of W packed once per step, with the weight gradient deferred to the last part
- * (mn_pass.parts): one GEMM over all of the step's rows instead of one per micro-batch.
+ * (mn_fixed_pass.parts): one GEMM over all of the step's rows instead of one per micro-batch.
  *
  * in x (B, in) -> out y (B, units); W (units, in) as in PyTorch's nn.Linear; b (units).
  * Inputs of any shape are flattened per sample. */
@@ -94,7 +94,7 @@ static void dense_forward(mn_layer *l, const mn_pass *p, const float *x, float *
   const dense_fixed *f = l->priv;
   /* Start from the bias, then one GEMM adds x W^T (and applies the ReLU, act_by_layer). */
   for (int i = 0; i < batch; i++) memcpy(y + (size_t)i * out, b, (size_t)out * sizeof(float));
-  if (p->fixed_order && f) {
+  if (p->fixed.on && f) {
     mn_fixed_gemm_args g = mn_fixed_view(batch, out, in, x, (size_t)in, 1, f->packed, MN_FIXED_NR,
                                          (size_t)MN_FIXED_NR * (size_t)in, y, (size_t)out);
     g.add = true;
@@ -121,17 +121,17 @@ static void deferred_weight_grad(const mn_layer *l, const mn_pass *p, const floa
                                  const float *x, int batch) {
   const int in = (int)mn_shape_count(l->in), out = l->units;
   const dense_fixed *f = l->priv;
-  const int at = p->part * batch;
+  const int at = p->fixed.part * batch;
   mn_fixed_pack_rows(batch, in, x, f->rows, at, f->xs);
   for (int j = 0; j < out; j++) { /* writes in order; the part's rows of dy stay in L1 */
     float *row = f->dyt + (size_t)j * (size_t)f->rows + (size_t)at;
     for (int r = 0; r < batch; r++) row[r] = dy[(size_t)r * (size_t)out + j];
   }
-  if (p->part < p->parts - 1) return;
+  if (p->fixed.part < p->fixed.parts - 1) return;
   mn_fixed_gemm_args g = mn_fixed_view(out, in, f->rows, f->dyt, (size_t)f->rows, 1, f->xs,
                                        MN_FIXED_NR, (size_t)MN_FIXED_NR * (size_t)f->rows,
-                                       p->deferred_grads + l->param_offset, (size_t)in);
-  g.parts = p->parts;
+                                       p->fixed.deferred_grads + l->param_offset, (size_t)in);
+  g.parts = p->fixed.parts;
   mn_fixed_gemm(&g);
 }
 
@@ -141,16 +141,16 @@ static void dense_backward(mn_layer *l, const mn_pass *p, const float *x, const 
   const float *W = l->params;
   float *db = l->grads + (size_t)out * in;
   /* dW (out, in) += dy^T (out, B) x (B, in); = with mn_pass.fresh_grads (and db likewise).
-   * When a listener can start on them (mn_pass.grads_blocks: the ranks' sum), a large dW
+   * When a listener can start on them (mn_pass_grad_blocks: the ranks' sum), a large dW
    * goes in up to that many blocks of rows, each announced as soon as it is final: a rank
    * that finished backward early sums those blocks while this one computes the next, instead
    * of all of this layer after it (the MLP's first layer is 85% of its gradient). */
-  const size_t most = p->grads_ready && p->grads_blocks > 1 ? (size_t)p->grads_blocks : 1;
+  const size_t most = (size_t)mn_pass_grad_blocks(p);
   int blocks = (int)((size_t)out * in / 32768 < most ? (size_t)out * in / 32768 : most);
   if (blocks < 1 || out < blocks) blocks = 1;
   /* Each block is announced with what its GEMM found: all finite, or not known (then the
    * listener scans it); the bias is the network's to announce, after this backward. */
-  if (!p->fixed_order) {
+  if (!p->fixed.on) {
     /* block k holds blocks - k parts of blocks * (blocks + 1) / 2: the last is the smallest,
      * so the least is left to add once the last rank has computed it (1 block: the whole) */
     const int parts = blocks * (blocks + 1) / 2;
@@ -160,12 +160,12 @@ static void dense_backward(mn_layer *l, const mn_pass *p, const float *x, const 
                                      l->grads + (size_t)o0 * in, (size_t)in, !p->fresh_grads);
       const size_t from = l->param_offset + (size_t)o0 * in,
                    upto = l->param_offset + (size_t)o1 * in;
-      if (p->grads_ready) p->grads_ready(p->grads_user, upto, finite ? from : upto);
+      mn_pass_grads_ready(p, upto, finite ? from : upto);
     }
-  } else if (p->parts == 0) { /* no deferral: this part's gradient onto the slice */
+  } else if (p->fixed.parts == 0) { /* no deferral: this part's gradient onto the slice */
     fixed_weight_grad(l, dy, x, batch, l->grads, true);
-  } else if (p->parts == 1) { /* the only part: its sum is the tree's */
-    fixed_weight_grad(l, dy, x, batch, p->deferred_grads + l->param_offset, false);
+  } else if (p->fixed.parts == 1) { /* the only part: its sum is the tree's */
+    fixed_weight_grad(l, dy, x, batch, p->fixed.deferred_grads + l->param_offset, false);
   } else {
     deferred_weight_grad(l, p, dy, x, batch);
   }
@@ -175,7 +175,7 @@ static void dense_backward(mn_layer *l, const mn_pass *p, const float *x, const 
     for (int j = 0; j < out; j++) db[j] += row[j];
   }
   /* dx (B, in) = dy (B, out) W (out, in) */
-  if (dx && p->fixed_order) {
+  if (dx && p->fixed.on) {
     const dense_fixed *f = l->priv;
     const bool panels = f && f->wk; /* the same values either way, in another layout */
     const mn_fixed_gemm_args g = mn_fixed_view(
