@@ -639,7 +639,7 @@ void mn_net_describe(const mn_net *net, char *buf, size_t len) {
     char in[64], out[64];
     mn_shape_format(l->in, in, sizeof in);
     mn_shape_format(l->out, out, sizeof out);
-    n += (size_t)snprintf(buf + n, len - n, "  %02d %-10s %-14s -> %-14s %-11s %zu params", i,
+    n += (size_t)snprintf(buf + n, len - n, "  %02d %-14s %-14s -> %-14s %-11s %zu params", i,
                           l->ops->type, in, out,
                           l->act != MN_ACT_NONE ? mn_activation_names[l->act] : "", l->nparams);
     if (net->graph && n < len) { /* "  b1 <- 00 (stem), input" */
