@@ -2,8 +2,9 @@
  * process that simulates them all (MPINET_SIM_TIMING_ONLY=1 under smpirun; README
  * "Simulating a larger cluster").
  *
- * - The buffers of one float per parameter (parameters, gradients, optimizer state) are
- *   SMPI shared memory: one copy for all ranks, so their values mean nothing and the run
+ * - The buffers of one float per parameter (parameters, gradients, optimizer state) and
+ *   the arena of layer outputs and their gradients (net.h) are SMPI shared memory (through
+ *   mn_alloc_params): one copy for all ranks, so their values mean nothing and the run
  *   does not train; the step records are not read (no numeric checks; SIGTERM ends the
  *   simulation instead of asking it to stop at a step), and nothing is evaluated.
  * - Forward and backward are computed for real by rank 0 only, at every step (SMPI times

@@ -28,8 +28,8 @@ void *mn_alloc(size_t n, size_t size, const char *what, mn_err *err);
  * zeros when next touched. The memory stays allocated. */
 void mn_release_pages(void *p, size_t bytes);
 
-/* Buffers of one float per parameter (parameters, gradients, optimizer state), the largest
- * a rank holds. mn_alloc and free, unless mn_share_params gave an allocator: mpinet-sim's
+/* Buffers of one float per parameter (parameters, gradients, optimizer state) and the
+ * network's arena of layer outputs and gradients, the largest a rank holds. mn_alloc and free, unless mn_share_params gave an allocator: mpinet-sim's
  * timing-only mode (mpi/sim.h) shares them between all the ranks it simulates; shared
  * buffers are never freed. */
 void *mn_alloc_params(size_t n, size_t size, const char *what, mn_err *err);

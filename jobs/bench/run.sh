@@ -2,7 +2,7 @@
 # run.sh: mpinet's benchmark suite, side by side with PyTorch in the same invocation.
 #
 #   jobs/bench/run.sh [REPS]        (default 3 repetitions; medians are reported)
-#   MODELS="mlp cnn" jobs/bench/run.sh   (a subset of: mlp wide-mlp cnn)
+#   MODELS="mlp cnn" jobs/bench/run.sh   (a subset of: mlp wide-mlp cnn resnet)
 #
 # For the MLP, the wide MLP and the CNN of jobs/bench/*.ini it measures mpinet at 1 and 2
 # ranks (and at 2 ranks with MPI buckets instead of the node's shared memory, with and
@@ -108,9 +108,11 @@ declare -A FLOPS=(
   [mlp]=$(( 2 * (784*256 + 256*128 + 128*10) + 4 * (256*128 + 128*10) + 2 * 784*256 ))
   [wide-mlp]=$(( 2 * (784*1024 + 1024*1024 + 1024*10) + 4 * (1024*1024 + 1024*10) + 2 * 784*1024 ))
   [cnn]=$(( 2 * (25*784*32 + 800*196*64 + 3136*1024 + 1024*10) + 2 * 25*784*32 + 4 * (800*196*64 + 3136*1024 + 1024*10) ))
+  # ResNet-20 (padding 1): 31,021,952 multiply-adds a sample, 112,896 of them the stem's
+  [resnet]=$(( 6 * 31021952 - 2 * 112896 ))
 )
-declare -A STEPS=([mlp]=1500 [wide-mlp]=150 [cnn]=40)
-declare -A TORCH_STEPS=([mlp]=1500 [wide-mlp]=150 [cnn]=40)
+declare -A STEPS=([mlp]=1500 [wide-mlp]=150 [cnn]=40 [resnet]=20)
+declare -A TORCH_STEPS=([mlp]=1500 [wide-mlp]=150 [cnn]=40 [resnet]=20)
 if [ -n "${BENCH_STEPS:-}" ]; then
   for m in "${!STEPS[@]}"; do STEPS[$m]=$BENCH_STEPS TORCH_STEPS[$m]=$BENCH_STEPS; done
 fi
@@ -217,7 +219,7 @@ elif /usr/bin/python3 -c 'import torch' 2>/dev/null; then
 else
   echo "{\"skipped\": \"pytorch\", \"why\": \"python3-torch is not installed (apt-get install python3-torch)\"}" | tee -a "$results"
 fi
-for model in ${MODELS:-mlp wide-mlp cnn}; do
+for model in ${MODELS:-mlp wide-mlp cnn resnet}; do
   for rep in $(seq "$REPS"); do
     for config in "1 default" "1 one-core" "1 stream" "1 half-batch" "1 hybrid" "2 default" "2 mpi" "2 mpi-no-overlap" "2 no-prefetch"; do
       set -- $config
@@ -271,7 +273,7 @@ awk '
         (calm[k] > 0 ? (left_out[k] > 0 ? left_out[k] : "") : "all")
     }
     print ""
-    nm = split("mlp wide-mlp cnn", models, " ")
+    nm = split("mlp wide-mlp cnn resnet", models, " ")
     for (i = 1; i <= nm; i++) {
       mo = models[i]; if (!(("mpinet|" mo "|1|default") in m)) continue
       a1 = m["mpinet|" mo "|1|default"]; a2 = m["mpinet|" mo "|2|default"]

@@ -2,7 +2,9 @@
 """PyTorch side of mpinet's benchmark suite: the same models, batch, data and thread
 settings, one process or DistributedDataParallel over gloo. Prints one JSON line per run.
 
-usage: torch_bench.py MODEL RANKS STEPS   (MODEL: mlp | wide-mlp | cnn)
+usage: torch_bench.py MODEL RANKS STEPS   (MODEL: mlp | wide-mlp | cnn | resnet)
+
+resnet is jobs/bench/resnet.ini's graph, built by torch_net.py from PyTorch's own layers.
 """
 import gzip, json, os, resource, sys, time
 
@@ -13,8 +15,8 @@ import torch.multiprocessing as mp
 import torch.nn as nn
 
 SRC = "/usr/share/datasets/fashion-mnist"
-BATCH = {"mlp": 128, "wide-mlp": 256, "cnn": 128}
-LR = {"mlp": 0.05, "wide-mlp": 0.05, "cnn": 0.02}  # as in the .ini files (cnn.ini says why)
+BATCH = {"mlp": 128, "wide-mlp": 256, "cnn": 128, "resnet": 128}
+LR = {"mlp": 0.05, "wide-mlp": 0.05, "cnn": 0.02, "resnet": 0.1}  # as in the .ini files
 
 
 def load_images():
@@ -27,6 +29,12 @@ def load_images():
 
 
 def model(name):
+    if name == "resnet":
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import torch_net
+
+        with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "resnet.ini")) as f:
+            return torch_net.Net(torch_net.parse_layers(f.read()), (1, 28, 28))
     if name == "mlp":
         return nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128),
                              nn.ReLU(), nn.Linear(128, 10))
