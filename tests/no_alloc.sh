@@ -4,7 +4,8 @@
 # aborts if they move. One rank, and 2 ranks summing their gradients in shared memory (no MPI
 # call inside a step there; Open MPI's non-blocking collectives allocate a schedule per
 # MPI_Iallreduce call, so the MPI buckets are not measured). The job covers every kind of
-# layer that owns a workspace, Adam and the prefetch thread.
+# layer that owns a workspace, a graph (add, concat, an output read twice), Adam and the
+# prefetch thread.
 source "$(dirname "$0")/lib.sh"
 make_blobs "$WORK/d.h5" --train 1600 --test 100 --features 16 --classes 4
 cat > "$WORK/job.ini" <<INI
@@ -31,10 +32,23 @@ activation = relu
 [layer]
 type = maxpool
 [layer]
+name = bn
 type = batchnorm
 [layer]
+name = side
+type = conv2d
+filters = 4
+size = 1
+[layer]
+name = sum
+type = add
+inputs = bn, side
+[layer]
+type = concat
+inputs = sum, bn
+[layer]
 type = reshape
-shape = 4,4
+shape = 8,4
 [layer]
 type = lstm
 units = 8
