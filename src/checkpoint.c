@@ -224,8 +224,16 @@ static int read_tensors(hid_t f, const char *path, const char *root, const mn_ne
       H5Sget_simple_extent_dims(s, dims, NULL);
       bool same = rank == t[j].rank;
       for (int k = 0; same && k < rank; k++) same = dims[k] == t[j].dim[k];
+      /* stored as 32-bit floats: another type is a corrupt header, which HDF5's conversion
+       * would follow past the end of our buffer (a flipped byte did, under ASan) */
+      hid_t type = H5Dget_type(d);
+      const bool floats =
+          type >= 0 && H5Tget_class(type) == H5T_FLOAT && H5Tget_size(type) == sizeof(float);
+      if (type >= 0) H5Tclose(type);
       int rc = 0;
-      if (!same) {
+      if (!floats) {
+        rc = mn_fail(err, "%s: %s is not stored as 32-bit floats (corrupt file?)", path, name);
+      } else if (!same) {
         char have[128] = "(", want[128] = "(";
         for (int k = 0; k < rank; k++)
           snprintf(have + strlen(have), sizeof have - strlen(have), "%s%llu", k ? ", " : "",
