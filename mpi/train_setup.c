@@ -367,11 +367,17 @@ void mn_trainer_describe(const trainer *tr) {
            "and backward computed by rank 0 and charged to the others: this run does not train, "
            "its losses and checks mean nothing; no evaluation\n");
 #endif
-  char layers[4096], prefetch[80];
-  mn_net_describe(net, layers, sizeof layers);
-  printf("model: %zu parameters\n%s", net->nparams, layers);
-  mn_net_describe_memory(net, layers, sizeof layers);
-  printf("%s\n", layers);
+  char prefetch[80], memory[256];
+  /* a line per layer: a graph's lines name inputs too (a ResNet-20 has 53) */
+  const size_t len = (size_t)net->nlayers * 256 + 1;
+  char *layers = malloc(len);
+  if (layers) {
+    mn_net_describe(net, layers, len);
+    printf("model: %zu parameters\n%s", net->nparams, layers);
+    free(layers);
+  }
+  mn_net_describe_memory(net, memory, sizeof memory);
+  printf("%s\n", memory);
   if (tr->augment.on) {
     char aug[160];
     mn_augment_describe(&tr->augment, aug, sizeof aug);

@@ -643,7 +643,7 @@ void mn_net_describe(const mn_net *net, char *buf, size_t len) {
                           l->ops->type, in, out,
                           l->act != MN_ACT_NONE ? mn_activation_names[l->act] : "", l->nparams);
     if (net->graph && n < len) { /* "  b1 <- 00 (stem), input" */
-      n += (size_t)snprintf(buf + n, len - n, "  %s <-", l->label);
+      n += (size_t)snprintf(buf + n, len - n, "  %s%s<-", l->label, l->label[0] ? " " : "");
       for (int k = 0; k < l->ninputs && n < len; k++) {
         const int j = l->inputs[k];
         if (j < 0)
