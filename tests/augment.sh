@@ -55,7 +55,6 @@ units = 4
 INI
   [ -z "${4:-}" ] || printf '[augment]\n%b' "$4" >> "$1"
 }
-sha() { grep -o 'parameters sha256 [0-9a-f]*' "$1" | cut -d' ' -f3; }
 aug='crop_padding = 2\nflip = horizontal\nerasing = 0.5\n'
 for d in u8:nchw f32:nhwc; do
   name=${d%%:*} layout=${d##*:}
@@ -70,7 +69,7 @@ for d in u8:nchw f32:nhwc; do
   "$TEST_TOOLS/compare_params" "$WORK/runs/$name-1/ckpt-00000040.h5" \
     "$WORK/runs/$name-$N/ckpt-00000040.h5" --rtol 1e-5 || fail "$name: $N ranks differ from 1"
   run_mpi 1 train "$WORK/$name-plain.ini" > "$WORK/$name-plain.txt"
-  [ "$(sha "$WORK/$name-plain.txt")" != "$(sha "$WORK/$name-1.txt")" ] \
+  [ "$(sha_of "$WORK/$name-plain.txt")" != "$(sha_of "$WORK/$name-1.txt")" ] \
     || fail "$name: augmentation changed nothing"
   echo "ok: $name ($layout): $N ranks = 1 rank with augmentation, which changes the training"
 done
@@ -78,7 +77,7 @@ done
 run_mpi "$N" train "$WORK/u8-aug.ini" --set train.max_steps=25 \
   --set checkpoint.dir="$WORK/runs/part" > /dev/null
 run_mpi "$N" train --resume "$WORK/runs/part" --set train.max_steps=40 > "$WORK/resumed.txt"
-[ "$(sha "$WORK/resumed.txt")" = "$(sha "$WORK/u8-$N.txt")" ] \
+[ "$(sha_of "$WORK/resumed.txt")" = "$(sha_of "$WORK/u8-$N.txt")" ] \
   || fail "with augmentation, 25 steps + resume != 40 straight at $N ranks"
 echo "ok: 25 steps + resume = 40 straight at $N ranks"
 # reproducible mode: the same bits at 1 and 2 ranks, and at N when N is a power of two
@@ -86,7 +85,7 @@ for n in 1 2 $([ "$N" = 4 ] && echo 4); do
   run_mpi "$n" train "$WORK/u8-aug.ini" --set train.reproducible=true \
     --set checkpoint.dir="$WORK/runs/repro-$n" > "$WORK/repro-$n.txt" \
     || { cat "$WORK/repro-$n.txt"; fail "reproducible at $n ranks"; }
-  [ "$(sha "$WORK/repro-$n.txt")" = "$(sha "$WORK/repro-1.txt")" ] \
+  [ "$(sha_of "$WORK/repro-$n.txt")" = "$(sha_of "$WORK/repro-1.txt")" ] \
     || fail "reproducible mode with augmentation: $n ranks differ from 1"
 done
 echo "ok: reproducible mode with augmentation, the same bits at 1 to $([ "$N" = 4 ] && echo 4 || echo 2) ranks"

@@ -109,7 +109,6 @@ type = dense
 units = 4
 INI
 }
-sha() { grep -o 'parameters sha256 [0-9a-f]*' "$1" | cut -d' ' -f3; }
 job "$WORK/sync.ini" true
 job "$WORK/local.ini" false
 for n in 1 "$N"; do
@@ -134,13 +133,13 @@ echo "ok: the graph (residual add, concat, SyncBN, dropout, augmentation) at $N 
 run_mpi "$N" train "$WORK/sync.ini" --set train.max_steps=25 --set checkpoint.dir="$WORK/runs/part" \
   > /dev/null
 run_mpi "$N" train --resume "$WORK/runs/part" --set train.max_steps=40 > "$WORK/resumed.txt"
-[ "$(sha "$WORK/resumed.txt")" = "$(sha "$WORK/g$N.txt")" ] || fail "25 steps + resume != 40 straight"
+[ "$(sha_of "$WORK/resumed.txt")" = "$(sha_of "$WORK/g$N.txt")" ] || fail "25 steps + resume != 40 straight"
 echo "ok: 25 steps + resume = 40 straight at $N ranks"
 for n in 1 2 $([ "$N" = 4 ] && echo 4); do
   run_mpi "$n" train "$WORK/local.ini" --set train.reproducible=true \
     --set checkpoint.dir="$WORK/runs/repro-$n" > "$WORK/repro-$n.txt" \
     || { cat "$WORK/repro-$n.txt"; fail "reproducible at $n ranks"; }
-  [ "$(sha "$WORK/repro-$n.txt")" = "$(sha "$WORK/repro-1.txt")" ] \
+  [ "$(sha_of "$WORK/repro-$n.txt")" = "$(sha_of "$WORK/repro-1.txt")" ] \
     || fail "reproducible mode: $n ranks differ from 1"
 done
 echo "ok: reproducible mode, the same bits at 1 to $([ "$N" = 4 ] && echo 4 || echo 2) ranks"

@@ -24,6 +24,9 @@ run_mpi() {
   timeout -k 5 "${MPI_TIMEOUT:-120}" mpirun "${MPIRUN_FLAGS[@]}" -np "$n" "$MPINET" "$@"
 }
 
+# sha_of LOG: the "parameters sha256" a run printed (the parameters' digest).
+sha_of() { grep -o 'parameters sha256 [0-9a-f]*' "$1" | cut -d' ' -f3; }
+
 # make_blobs OUT [args...]: a small separable classification dataset.
 make_blobs() {
   local out=$1; shift
