@@ -8,6 +8,9 @@
 #                                                  (default 100mbit); jobs/fashion-mlp.ini as
 #                                                  shipped (batch 128); a run is stopped
 #                                                  (SIGTERM) once it reaches the target
+#   jobs/scaling/slow_links.sh summary CASE        the medians again from OUT/CASE.jsonl (after
+#                                                  seeds run by separate invocations were
+#                                                  appended to it)
 #   jobs/scaling/slow_links.sh simulate RANKS      build-sim/mpinet-sim on $PLATFORM (default
 #                                                  10 GbE), cores at the calibrated speed; shard
 #                                                  mode, global batch $SIM_BATCH (1024) split
@@ -20,18 +23,43 @@
 # 29, half an epoch), OUT (jobs/scaling/results/slow_links).
 # Output: one JSON line per run, then one summary line per mode (medians over the seeds,
 # speed-up = sync's median time / the mode's); written to OUT/<case>.jsonl as well, with each
-# run's metrics.jsonl in OUT/<case>/. time_to_target_s is the wall (or simulated) clock of
+# run's metrics.jsonl in OUT/<case>/. Over emulated hosts, an Open MPI TCP eager limit set by
+# OMPI_MCA_btl_tcp_eager_limit is part of the case's name (hosts2-100mbit-eager2097152). time_to_target_s is the wall (or simulated) clock of
 # the first evaluation at or above TARGET, start-up and evaluations included;
 # train_time_to_target_s adds up the training steps' time alone (metrics' train_seconds).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-where=${1:?hosts [RATE] | simulate RANKS}
+where=${1:?hosts [RATE] | simulate RANKS | summary CASE}
 SEEDS=${SEEDS:-1 2 3}
 MODES=${MODES:-sync bf16 local}
 K=${K:-16}
 WARMUP=${WARMUP:-0}
 TARGET=${TARGET:-0.88}
 OUT=${OUT:-jobs/scaling/results/slow_links}
+# medians over the seeds of each mode in $1 (OUT/<case>.jsonl), into OUT/<case>.summary.jsonl
+summarize() {
+  /usr/bin/python3 - "$1" <<'PY' | tee "${1%.jsonl}.summary.jsonl"
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+def med(mode, key="time_to_target_s"):
+    t = [r.get(key) for r in rows if r["mode"] == mode]
+    return statistics.median(t) if t and None not in t else None
+base, base_train = med("sync"), med("sync", "train_time_to_target_s")
+for mode in dict.fromkeys(r["mode"] for r in rows):
+    m, mt = med(mode), med(mode, "train_time_to_target_s")
+    print(json.dumps({"case": rows[0]["case"], "mode": mode, "target": rows[0]["target"],
+                      "median_time_to_target_s": m,
+                      "runs": [r["time_to_target_s"] for r in rows if r["mode"] == mode],
+                      "speedup_vs_sync": round(base / m, 3) if base and m else None,
+                      "median_train_time_to_target_s": mt,
+                      "train_speedup_vs_sync": round(base_train / mt, 3) if base_train and mt else None}))
+PY
+}
+
+if [ "$where" = summary ]; then
+  summarize "$OUT/${2:?summary CASE}.jsonl"
+  exit 0
+fi
 CONFIG=jobs/fashion-mlp.ini
 DATA=$PWD/data/fashion-mnist.h5
 [ -f "$DATA" ] || { echo "slow_links.sh: no $DATA (jobs/fashion-data.sh)" >&2; exit 1; }
@@ -41,7 +69,7 @@ case $where in
 hosts)
   RATE=${2:-100mbit}
   EVAL_EVERY=${EVAL_EVERY:-100}
-  case_name=hosts2-$RATE
+  case_name=hosts2-$RATE${OMPI_MCA_btl_tcp_eager_limit:+-eager$OMPI_MCA_btl_tcp_eager_limit}
   [ -x build/mpinet ] || { echo "slow_links.sh: build/mpinet missing" >&2; exit 1; }
   jobs/emulate/hosts.sh up 2 "$RATE" > /dev/null
   trap 'jobs/emulate/hosts.sh down; rm -rf "$work"' EXIT
@@ -63,7 +91,7 @@ simulate)
   sim_hosts "$work/simhosts"
   trap 'rm -rf "$work"' EXIT
   ;;
-*) echo "usage: slow_links.sh hosts [RATE] | simulate RANKS" >&2; exit 2 ;;
+*) echo "usage: slow_links.sh hosts [RATE] | simulate RANKS | summary CASE" >&2; exit 2 ;;
 esac
 
 mode_args() {
@@ -131,19 +159,4 @@ for seed in $SEEDS; do
     echo "$line" | tee -a "$results"
   done
 done
-/usr/bin/python3 - "$results" <<'PY' | tee "$OUT/$case_name.summary.jsonl"
-import json, statistics, sys
-rows = [json.loads(l) for l in open(sys.argv[1])]
-def med(mode, key="time_to_target_s"):
-    t = [r.get(key) for r in rows if r["mode"] == mode]
-    return statistics.median(t) if t and None not in t else None
-base, base_train = med("sync"), med("sync", "train_time_to_target_s")
-for mode in dict.fromkeys(r["mode"] for r in rows):
-    m, mt = med(mode), med(mode, "train_time_to_target_s")
-    print(json.dumps({"case": rows[0]["case"], "mode": mode, "target": rows[0]["target"],
-                      "median_time_to_target_s": m,
-                      "runs": [r["time_to_target_s"] for r in rows if r["mode"] == mode],
-                      "speedup_vs_sync": round(base / m, 3) if base and m else None,
-                      "median_train_time_to_target_s": mt,
-                      "train_speedup_vs_sync": round(base_train / mt, 3) if base_train and mt else None}))
-PY
+summarize "$results"
