@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "net.h"
+#include "sim.h"
 
 #define CHUNK ((size_t)1 << 30) /* MPI counts are int: split larger buffers */
 
@@ -220,9 +221,13 @@ int mn_grad_sync_tune(mn_grad_sync *s, void (*dry_step)(void *user), void *user,
 
 void mn_grad_allreduce(const mn_world *w, float *buf, size_t n) {
   if (w->size == 1) return;
+  float *into = mn_sim_sum_target(n); /* the timing-only simulation's (sim.h) */
   for (size_t off = 0; off < n; off += CHUNK) {
     size_t count = n - off < CHUNK ? n - off : CHUNK;
-    MPI_Allreduce(MPI_IN_PLACE, buf + off, (int)count, MPI_FLOAT, MPI_SUM, w->comm);
+    if (into)
+      MPI_Allreduce(buf + off, into + off, (int)count, MPI_FLOAT, MPI_SUM, w->comm);
+    else
+      MPI_Allreduce(MPI_IN_PLACE, buf + off, (int)count, MPI_FLOAT, MPI_SUM, w->comm);
   }
 }
 

@@ -71,6 +71,18 @@ bool mn_sim_timing_setup(int rank) {
 
 bool mn_sim_timing_on(void) { return on; }
 
+float *mn_sim_sum_target(size_t n) {
+  static float *target;
+  static size_t target_n;
+  static int grown; /* every rank grows it at the same call: the same key (as shared_params) */
+  if (!on) return NULL;
+  if (n > target_n) {
+    target = smpi_shared_malloc(n * sizeof(float), "mpinet sum target", ++grown);
+    target_n = n;
+  }
+  return target;
+}
+
 bool mn_sim_skip(mn_sim_phase phase, int rows) {
   if (!on) return false;
   int k = 0;

@@ -11,12 +11,17 @@
  *   them as usual); every other rank is charged rank 0's mean time for the same phase and
  *   rows, from its second step on (the first, cold one for the first step), instead of
  *   computing.
+ * - Gradients are summed from the shared gradient buffer into another shared buffer, not in
+ *   place: SimGrid 3.32 copies an in-place operand into a private, zero-filled buffer of
+ *   every rank for the length of the collective and sends from that copy, while from a
+ *   shared buffer it moves no bytes at all (the CNN's 13 MB at 1024 ranks: 13 GB of copies).
  * Everything else (reading the rows, the gradient scan, the communication, the optimizer)
  * runs on every rank as in a training run. In the normal build nothing of this exists. */
 #ifndef MN_SIM_H
 #define MN_SIM_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 typedef enum { MN_SIM_FORWARD, MN_SIM_BACKWARD } mn_sim_phase;
 
@@ -29,6 +34,9 @@ bool mn_sim_timing_on(void);
  * then call mn_sim_computed. */
 bool mn_sim_skip(mn_sim_phase phase, int rows);
 void mn_sim_computed(void);
+/* Where a sum of n floats goes instead of in place: a shared buffer in timing-only mode,
+ * else NULL (sum in place). */
+float *mn_sim_sum_target(size_t n);
 #else
 static inline bool mn_sim_timing_on(void) { return false; }
 static inline bool mn_sim_skip(mn_sim_phase phase, int rows) {
@@ -36,6 +44,10 @@ static inline bool mn_sim_skip(mn_sim_phase phase, int rows) {
   return false;
 }
 static inline void mn_sim_computed(void) {}
+static inline float *mn_sim_sum_target(size_t n) {
+  (void)n;
+  return NULL;
+}
 #endif
 
 #endif
