@@ -67,7 +67,6 @@ f=h5py.File(sys.argv[1],"r"); out=[]
 f["params"].visititems(lambda k,v: out.append(v[()].ravel()) if isinstance(v,h5py.Dataset) else None)
 np.save(sys.argv[2], np.concatenate(out).astype(np.float64))' "$1" "$2"; }
 latest() { echo "$1/$(cat "$1/latest")"; }
-sha() { grep '^parameters sha256' "$1" | awk '{print $3}'; }
 
 case $mode in
 bound)
@@ -118,9 +117,9 @@ assert r.shape[0]==int(sys.argv[2]), r.shape; assert f["compression"].attrs["kin
 assert abs(r[()]).max() > 0, "all residuals zero"' "$(latest "$WORK/b")" "$N" \
     || fail "the checkpoint lacks every rank's residuals"
   run_mpi "$N" train --resume "$WORK/b" --set train.max_steps=40 > "$WORK/b.out"
-  [ "$(sha "$WORK/a.out")" = "$(sha "$WORK/b.out")" ] \
+  [ "$(sha_of "$WORK/a.out")" = "$(sha_of "$WORK/b.out")" ] \
     || fail "stop at 20 + resume differs from 40 straight steps"
-  echo "ok: $N ranks, bf16: 20 steps + resume = 40 straight steps ($(sha "$WORK/a.out" | cut -c1-16))"
+  echo "ok: $N ranks, bf16: 20 steps + resume = 40 straight steps ($(sha_of "$WORK/a.out" | cut -c1-16))"
   other=$((N == 2 ? 3 : 2))
   run_mpi "$other" train --resume "$WORK/b" --set train.max_steps=60 > "$WORK/c.out" 2> "$WORK/c.err"
   grep -q "residuals of $N ranks.*this run has $other ranks.*restart from zero" "$WORK/c.err" \
@@ -137,11 +136,11 @@ nodes)
     || fail "4 ranks on 2 nodes: not compressed between the nodes"
   config "$WORK/n.ini" "$WORK/all.h5" "$WORK/n" 48 "max_steps = 30"
   run_mpi 4 train "$WORK/n.ini" > "$WORK/n.out"
-  [ "$(sha "$WORK/a.out")" != "$(sha "$WORK/n.out")" ] || fail "bf16 between nodes changed nothing"
+  [ "$(sha_of "$WORK/a.out")" != "$(sha_of "$WORK/n.out")" ] || fail "bf16 between nodes changed nothing"
   config "$WORK/b.ini" "$WORK/all.h5" "$WORK/b" 48 "max_steps = 15" "grad_compression = bf16"
   run_mpi 4 train "$WORK/b.ini" > /dev/null
   run_mpi 4 train --resume "$WORK/b" --set train.max_steps=30 > "$WORK/b.out"
-  [ "$(sha "$WORK/a.out")" = "$(sha "$WORK/b.out")" ] || fail "2 nodes: resume not bit-exact"
+  [ "$(sha_of "$WORK/a.out")" = "$(sha_of "$WORK/b.out")" ] || fail "2 nodes: resume not bit-exact"
   echo "ok: 2 nodes of 2 ranks: compressed between the nodes, 15 + resume 15 = 30 straight"
   unset MPINET_TEST_NODE_RANKS
   MPIRUN_FLAGS=(--oversubscribe --bind-to none)

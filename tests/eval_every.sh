@@ -13,8 +13,7 @@ cat "$WORK/every.txt"
 steps=$(grep -o '"step": [0-9]*' "$WORK/every/metrics.jsonl" | cut -d' ' -f2 | paste -sd' ')
 [ "$steps" = "10 20 30 32 40 50 60 64" ] || fail "evaluations at steps $steps (want 10 20 30 32 40 50 60 64)"
 grep -q '"epoch_progress": 0.3125, "step": 10,' "$WORK/every/metrics.jsonl" || fail "no epoch_progress"
-sha() { grep -o 'parameters sha256 [0-9a-f]*' "$1" | cut -d' ' -f3; }
-[ "$(sha "$WORK/plain.txt")" = "$(sha "$WORK/every.txt")" ] || fail "mid-epoch evaluations changed training"
+[ "$(sha_of "$WORK/plain.txt")" = "$(sha_of "$WORK/every.txt")" ] || fail "mid-epoch evaluations changed training"
 "$(dirname "$0")/../jobs/plot.sh" "$WORK/every" -o "$WORK/every.png" > /dev/null
 [ "$(($(wc -l < "$WORK/every.tsv") - 1))" -eq 8 ] || fail "plot.sh did not keep the 8 evaluations"
 echo "ok: 8 evaluations, the same parameters as without them"

@@ -63,7 +63,6 @@ units = 3
 INI
 }
 latest() { echo "$1/$(cat "$1/latest")"; }
-sha() { grep '^parameters sha256' "$1" | awk '{print $3}'; }
 
 case $mode in
 reference)
@@ -132,8 +131,8 @@ resume)
   config "$WORK/b.ini" "$WORK/b" "max_steps = 10"
   run_mpi "$N" train "$WORK/b.ini" > /dev/null
   run_mpi "$N" train --resume "$WORK/b" --set train.max_steps=20 > "$WORK/b.out"
-  [ "$(sha "$WORK/a.out")" = "$(sha "$WORK/b.out")" ] || fail "10 + resume 10 != 20 straight"
-  echo "ok: $N ranks, momentum, K = 3: 10 steps + resume = 20 straight ($(sha "$WORK/a.out" | cut -c1-16))"
+  [ "$(sha_of "$WORK/a.out")" = "$(sha_of "$WORK/b.out")" ] || fail "10 + resume 10 != 20 straight"
+  echo "ok: $N ranks, momentum, K = 3: 10 steps + resume = 20 straight ($(sha_of "$WORK/a.out" | cut -c1-16))"
   ;;
 stop)
   export MOMENTUM=0.9
@@ -152,7 +151,7 @@ stop)
     || fail "the stop's checkpoint is not the replicas' average after step 7"
   run_mpi "$N" train --resume "$WORK/s" > "$WORK/s2.out"
   run_mpi "$N" train --resume "$WORK/m" --set train.max_steps=0 > "$WORK/m2.out"
-  [ "$(sha "$WORK/s2.out")" = "$(sha "$WORK/m2.out")" ] || fail "the resumed runs differ"
+  [ "$(sha_of "$WORK/s2.out")" = "$(sha_of "$WORK/m2.out")" ] || fail "the resumed runs differ"
   echo "ok: $N ranks: a stop request at step 7 averaged, checkpointed (= a run ending at 7) and resumed exactly"
   # the step records still travel at every local step: a rank a batch ahead, a NaN gradient
   MPIRUN_FLAGS+=(-x MPINET_FAULT)

@@ -28,8 +28,6 @@ variant=${1:?variant}
 N=${2:-2}
 make_data() { /usr/bin/python3 "$(dirname "$0")/make_own_data.py" "$1" "$WORK"; }
 check_predictions() { /usr/bin/python3 "$(dirname "$0")/predict_check.py" "$@"; }
-# sum_line FILE: the "parameters sha256" of a run's log
-sha_of() { grep -o 'parameters sha256 [0-9a-f]*' "$1" | cut -d' ' -f3; }
 fingerprint_of() { grep -o 'rows fingerprint [0-9a-f]*' "$1" | cut -d' ' -f3; }
 last_ckpt() { ls "$1"/ckpt-*.h5 | sort | tail -1; }
 

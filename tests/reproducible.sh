@@ -13,8 +13,6 @@
 source "$(dirname "$0")/lib.sh"
 variant=${1:?mlp or conv}
 
-# done_sha LOG: the "parameters sha256" a finished run printed
-done_sha() { awk '/^parameters sha256/ { print $3 }' "$1"; }
 
 # metrics without the fields that measure time or the machine
 numbers() {
@@ -24,11 +22,11 @@ numbers() {
 # same_runs REF RUN...: final SHA-256, every checkpoint and the metrics of each RUN equal REF's
 same_runs() {
   local ref=$1; shift
-  local want; want=$(done_sha "$WORK/$ref.log")
+  local want; want=$(sha_of "$WORK/$ref.log")
   [ -n "$want" ] || fail "$ref printed no parameters sha256"
   [ "$(wc -l < "$WORK/$ref/metrics.jsonl")" -ge 2 ] || fail "$ref wrote too few metrics"
   for run in "$@"; do
-    local got; got=$(done_sha "$WORK/$run.log")
+    local got; got=$(sha_of "$WORK/$run.log")
     [ "$got" = "$want" ] || fail "$run: parameters sha256 $got, but $ref: $want"
     for ck in "$WORK/$ref"/ckpt-*.h5; do
       local other="$WORK/$run/$(basename "$ck")"
@@ -80,8 +78,8 @@ mlp)
     || fail "resume at 2 ranks failed"
   grep -q "resuming from .*ckpt-00000100.h5 at step 100 (written by 4 ranks)" "$WORK/part4.log" \
     || fail "did not resume at step 100"
-  got=$(done_sha "$WORK/part4.log")
-  [ "$got" = "$(done_sha "$WORK/np1.log")" ] || fail "4 ranks then 2 ranks: sha256 $got differs"
+  got=$(sha_of "$WORK/part4.log")
+  [ "$got" = "$(sha_of "$WORK/np1.log")" ] || fail "4 ranks then 2 ranks: sha256 $got differs"
   "$TEST_TOOLS/compare_params" "$WORK/np1/ckpt-00000200.h5" "$WORK/part4/ckpt-00000200.h5" --exact
   h5diff "$WORK/np1/ckpt-00000200.h5" "$WORK/part4/ckpt-00000200.h5" /optimizer /optimizer \
     || fail "optimizer state differs after the resume at another world size"
@@ -97,7 +95,7 @@ mlp)
   run normal1 1 "$WORK/job.ini" --set train.reproducible=false
   run normal4 4 "$WORK/job.ini" --set train.reproducible=false
   ! grep -q "^reproducible: " "$WORK/normal4.log" || fail "reproducible = false was ignored"
-  [ "$(done_sha "$WORK/normal1.log")" != "$(done_sha "$WORK/normal4.log")" ] \
+  [ "$(sha_of "$WORK/normal1.log")" != "$(sha_of "$WORK/normal4.log")" ] \
     || fail "the normal mode gave the same bits at 1 and 4 ranks: this test proves nothing"
   "$TEST_TOOLS/compare_params" "$WORK/normal1/ckpt-00000200.h5" \
     "$WORK/normal4/ckpt-00000200.h5" --rtol 1e-4

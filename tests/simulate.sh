@@ -71,11 +71,10 @@ first=$(loss "$WORK/sim" | head -1) last=$(loss "$WORK/sim" | tail -1)
 awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < a) }' || fail "the loss did not fall ($first -> $last)"
 
 run_mpi "$N" train "$WORK/job.ini" --set checkpoint.dir="$WORK/real" > "$WORK/real.txt"
-sha() { grep -o 'parameters sha256 [0-9a-f]*' "$1" | cut -d' ' -f3; }
 if [ "$N" -le 4 ]; then
-  [ "$(sha "$WORK/sim.txt")" = "$(sha "$WORK/real.txt")" ] \
+  [ "$(sha_of "$WORK/sim.txt")" = "$(sha_of "$WORK/real.txt")" ] \
     || fail "simulated and real runs at $N ranks differ"
-  echo "ok: simulated = real at $N ranks, bit for bit ($(sha "$WORK/sim.txt"))"
+  echo "ok: simulated = real at $N ranks, bit for bit ($(sha_of "$WORK/sim.txt"))"
 else
   "$TEST_TOOLS/compare_params" "$WORK/sim/ckpt-00000100.h5" "$WORK/real/ckpt-00000100.h5" \
     --rtol 1e-5 || fail "simulated and real runs at $N ranks differ"
