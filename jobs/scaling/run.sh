@@ -184,8 +184,11 @@ for mode in "${modes[@]}"; do
 done
 
 where="$(hostname -s): $(nproc) cores, more ranks than that are oversubscribed ($STEPS steps)"
-[[ " ${labels[*]} " != *" simulate"* ]] ||
-  where="simulated on $(basename "$PLATFORM" .xml), 16-core nodes ($SIM_STEPS steps$([ "$TIMING_ONLY" != 1 ] || echo ", timing only")); $where"
+if [[ " ${labels[*]} " == *" simulate"* ]]; then
+  sim="simulated on $(basename "$PLATFORM" .xml), 16-core nodes ($SIM_STEPS steps$([ "$TIMING_ONLY" != 1 ] || echo ", timing only"))"
+  # this machine's part of the title only where some rows ran on it
+  if printf '%s\n' "${labels[@]}" | grep -qv '^simulate'; then where="$sim; $where"; else where=$sim; fi
+fi
 if command -v gnuplot > /dev/null; then
   gnuplot <<GP
 set datafile separator ","
