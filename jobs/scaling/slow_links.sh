@@ -24,9 +24,10 @@
 # Output: one JSON line per run, then one summary line per mode (medians over the seeds,
 # speed-up = sync's median time / the mode's); written to OUT/<case>.jsonl as well, with each
 # run's metrics.jsonl in OUT/<case>/. Over emulated hosts, an Open MPI TCP eager limit set by
-# OMPI_MCA_btl_tcp_eager_limit is part of the case's name (hosts2-100mbit-eager2097152). time_to_target_s is the wall (or simulated) clock of
-# the first evaluation at or above TARGET, start-up and evaluations included;
-# train_time_to_target_s adds up the training steps' time alone (metrics' train_seconds).
+# OMPI_MCA_btl_tcp_eager_limit is part of the case's name (hosts2-100mbit-eager2097152).
+# time_to_target_s is the wall (or simulated) clock of the first evaluation at or above TARGET,
+# start-up and evaluations included; train_time_to_target_s adds up the training steps' time
+# alone (metrics' train_seconds).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 where=${1:?hosts [RATE] | simulate RANKS | summary CASE}
