@@ -67,6 +67,17 @@ static int write_residuals(hid_t f, const mn_ckpt_meta *m, size_t nparams) {
   return rc;
 }
 
+/* Whether dataset d is stored as 32-bit floats, as every array this file writes is: another
+ * type is a corrupt header, which HDF5's conversion to floats would follow past the end of
+ * the buffer read into (a flipped byte did, under ASan). */
+static bool stored_as_floats(hid_t d) {
+  hid_t type = H5Dget_type(d);
+  const bool floats =
+      type >= 0 && H5Tget_class(type) == H5T_FLOAT && H5Tget_size(type) == sizeof(float);
+  if (type >= 0) H5Tclose(type);
+  return floats;
+}
+
 /* /compression/residuals, if the file has them, into m (rows of nparams floats). */
 static int read_residuals(hid_t f, const char *path, size_t nparams, mn_ckpt_meta *m, mn_err *err) {
   if (!mn_h5_exists(f, "compression") || !mn_h5_exists(f, "/compression/residuals")) return 0;
@@ -77,7 +88,7 @@ static int read_residuals(hid_t f, const char *path, size_t nparams, mn_ckpt_met
   hsize_t dims[2] = {0, 0};
   int rc = -1;
   if (H5Sget_simple_extent_ndims(sp) == 2 && H5Sget_simple_extent_dims(sp, dims, NULL) == 2 &&
-      dims[0] > 0 && dims[1] == nparams &&
+      dims[0] > 0 && dims[1] == nparams && stored_as_floats(d) &&
       (m->residuals = malloc(dims[0] * dims[1] * sizeof(float))) != NULL &&
       H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, m->residuals) >= 0)
     rc = 0;
@@ -100,7 +111,7 @@ static long long read_floats(hid_t f, const char *name, float **out) {
   hsize_t n = 0;
   long long rc = -1;
   if (H5Sget_simple_extent_ndims(s) == 1 && H5Sget_simple_extent_dims(s, &n, NULL) == 1 && n > 0 &&
-      (*out = malloc(n * sizeof **out)) &&
+      stored_as_floats(d) && (*out = malloc(n * sizeof **out)) &&
       H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, *out) >= 0)
     rc = (long long)n;
   H5Sclose(s), H5Dclose(d);
@@ -224,14 +235,8 @@ static int read_tensors(hid_t f, const char *path, const char *root, const mn_ne
       H5Sget_simple_extent_dims(s, dims, NULL);
       bool same = rank == t[j].rank;
       for (int k = 0; same && k < rank; k++) same = dims[k] == t[j].dim[k];
-      /* stored as 32-bit floats: another type is a corrupt header, which HDF5's conversion
-       * would follow past the end of our buffer (a flipped byte did, under ASan) */
-      hid_t type = H5Dget_type(d);
-      const bool floats =
-          type >= 0 && H5Tget_class(type) == H5T_FLOAT && H5Tget_size(type) == sizeof(float);
-      if (type >= 0) H5Tclose(type);
       int rc = 0;
-      if (!floats) {
+      if (!stored_as_floats(d)) {
         rc = mn_fail(err, "%s: %s is not stored as 32-bit floats (corrupt file?)", path, name);
       } else if (!same) {
         char have[128] = "(", want[128] = "(";
